@@ -1,0 +1,40 @@
+"""One exception tree for the whole product.
+
+Configuration errors always say which file, which line and what to change, because the
+people who edit `inbox_rules.yaml` and `playbooks/` are CS operations staff, not developers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MailerError(Exception):
+    """Base of every error the product raises on purpose."""
+
+
+class ConfigError(MailerError):
+    """A configuration file is wrong: names the file, the line and the fix."""
+
+    def __init__(self, path: str | Path, line: int | None, problem: str, fix: str = "") -> None:
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        self.fix = fix
+        where = f"{self.path}:{line}" if line else self.path
+        text = f"{where}: {problem}"
+        if fix:
+            text += f" (fix: {fix})"
+        super().__init__(text)
+
+
+class ConfigErrors(MailerError):
+    """Several configuration problems found in one pass, reported together."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class MessageParseError(MailerError):
+    """Raw bytes could not be turned into an InboundMessage; the message is quarantined."""
