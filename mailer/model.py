@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.utils import formataddr
 from enum import StrEnum
 
 
@@ -32,7 +33,7 @@ class Person:
     email: str  # always lower-cased
 
     def formatted(self) -> str:
-        return f"{self.name} <{self.email}>" if self.name else self.email
+        return formataddr((self.name, self.email)) if self.name else self.email
 
 
 @dataclass(frozen=True)

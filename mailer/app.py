@@ -1,0 +1,166 @@
+"""Wiring: settings into a Runtime, a mail source and an SMTP sender; the service loop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mailer import pipeline
+from mailer.business_time import BusinessCalendar
+from mailer.dispatch import Outgoing, person_view, queue_outgoing
+from mailer.outbox import Outbox
+from mailer.outcome import Outcome
+from mailer.playbooks import load_playbooks
+from mailer.render import Renderer
+from mailer.rules import load_rules
+from mailer.runtime import Runtime, system_clock
+from mailer.settings import Settings
+from mailer.smtp import DeliveryFailure, SmtpSender, drain
+from mailer.sources import CONNECTION_ERRORS, ImapSource, MaildirSource, MailSource
+from mailer.steps import run_due_steps
+from mailer.store import Store
+from mailer.transition_records import load_transition
+
+log = logging.getLogger(__name__)
+
+STEP_INTERVAL_SECONDS = 30.0
+
+
+def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = system_clock) -> Runtime:
+    start, end = settings.business_hours
+    return Runtime(
+        settings=settings, store=Store(settings.database_path),
+        renderer=Renderer(settings.templates_dir), rules=load_rules(settings.rules_path),
+        playbooks=load_playbooks(settings.playbooks_dir),
+        calendar=BusinessCalendar(tz=settings.timezone, holidays=settings.holidays,
+                                  day_start=start, day_end=end),
+        outbox=Outbox(settings.outbox_dir), clock=clock)
+
+
+def build_source(rt: Runtime) -> MailSource:
+    s = rt.settings
+    if s.imap is None:
+        return MaildirSource(s.maildir_path)
+    return ImapSource(s.imap, password=s.imap_password, store=rt.store,
+                      oauth2_command=s.oauth2_token_command)
+
+
+def build_sender(settings: Settings) -> SmtpSender | None:
+    if settings.smtp is None:
+        return None
+    return SmtpSender(settings.smtp, password=settings.smtp_password,
+                      oauth2_command=settings.oauth2_token_command)
+
+
+@dataclass
+class PassReport:
+    handled: list[Outcome] = field(default_factory=list)
+    steps_sent: int = 0
+    mails_sent: int = 0
+    failures: list[DeliveryFailure] = field(default_factory=list)
+
+
+@dataclass
+class Service:
+    rt: Runtime
+    source: MailSource
+    sender: SmtpSender | None
+    dry_run: bool = False
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def close(self) -> None:
+        self.source.close()
+        if self.sender is not None:
+            self.sender.close()
+        self.rt.store.close()
+
+    # -- one pass -----------------------------------------------------------------------
+
+    def handle_inbox(self, report: PassReport) -> None:
+        for fetched in self.source.fetch_new():
+            outcome = pipeline.handle(self.rt, fetched.raw, source_key=fetched.source_key)
+            report.handled.append(outcome)
+            self.source.file(fetched, pipeline.folder_for(self.rt, outcome))
+            self.send_outbox(report)  # answer within seconds, even inside a backlog
+            if self.stopping.is_set():
+                return
+
+    def send_outbox(self, report: PassReport) -> None:
+        self.rt.outbox.spool(self.rt.store)
+        if self.sender is None or self.dry_run:
+            return
+        before = self.rt.outbox.counts(self.rt.store).get("sent", 0)
+        failures = drain(self.rt.store, self.rt.outbox, self.sender, now=self.rt.clock)
+        report.mails_sent += self.rt.outbox.counts(self.rt.store).get("sent", 0) - before
+        for failure in failures:
+            report.failures.append(failure)
+            self.tell_manager(failure)
+        if failures:
+            self.rt.outbox.spool(self.rt.store)
+
+    def tell_manager(self, failure: DeliveryFailure) -> None:
+        """A permanent failure is reported to the transition's manager, once."""
+        mail = failure.mail
+        if mail.kind == "delivery_failed" or not mail.transition_id:
+            log.error("undeliverable %s mail: %s", mail.kind, failure.reason)
+            return
+        t = load_transition(self.rt.store, mail.transition_id)
+        if t is None:
+            return
+        now = self.rt.clock()
+        with self.rt.store.transaction():
+            queue_outgoing(self.rt, Outgoing(
+                template="delivery_failed", to=[t.manager], kind="delivery_failed",
+                context={"tid": t.id, "account": t.account, "manager": person_view(t.manager),
+                         "failed_subject": mail.subject,
+                         "failed_recipients": ", ".join(failure.refused),
+                         "reason": failure.reason}), transition_id=t.id, now=now)
+
+    def run_steps(self, report: PassReport) -> None:
+        report.steps_sent += run_due_steps(self.rt, self.rt.clock())
+
+    def run_once(self) -> PassReport:
+        report = PassReport()
+        self.send_outbox(report)
+        self.handle_inbox(report)
+        self.run_steps(report)
+        self.send_outbox(report)
+        return report
+
+    # -- the service ----------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        self._install_signal_handlers()
+        last_steps = 0.0
+        while not self.stopping.is_set():
+            try:
+                report = PassReport()
+                self.handle_inbox(report)
+                if time.monotonic() - last_steps >= STEP_INTERVAL_SECONDS:
+                    self.run_steps(report)
+                    last_steps = time.monotonic()
+                self.send_outbox(report)
+                self.source.wait(timeout=STEP_INTERVAL_SECONDS)
+            except CONNECTION_ERRORS as exc:
+                self._reconnect_after(exc)
+        log.info("stopped")
+
+    def _reconnect_after(self, exc: BaseException) -> None:
+        log.warning("mail server connection lost (%s: %s); reconnecting",
+                    exc.__class__.__name__, exc)
+        if isinstance(self.source, ImapSource):
+            self.source.disconnect()
+            self.stopping.wait(self.source.reconnect_pause())
+        else:
+            self.stopping.wait(1.0)
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stopping.set())

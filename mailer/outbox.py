@@ -1,0 +1,131 @@
+"""The outbound spool: one `.eml` file per message under `outbox/`.
+
+Rows are queued in the same transaction as the state change that caused them; the files
+are written from committed rows (atomically: temp file, fsync, rename), so a crash leaves
+neither an orphan file nor a lost message. Sent mail moves to `outbox/sent/`, permanent
+failures to `outbox/failed/` with a `.reason.txt` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from mailer.compose import ComposedEmail
+from mailer.store import Store, iso
+
+RETRY_BASE = timedelta(seconds=20)
+RETRY_CAP = timedelta(hours=1)
+MAX_ATTEMPTS = 40
+
+
+@dataclass(frozen=True)
+class QueuedMail:
+    row_id: int
+    message_id: str
+    transition_id: str | None
+    kind: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    subject: str
+    attempts: int
+    path: Path
+
+
+def queue_mail(store: Store, mail: ComposedEmail, *, transition_id: str | None, kind: str,
+               now: datetime, send_at: datetime | None = None) -> int:
+    """Record an outbound message; call inside the transaction that caused it."""
+    cursor = store.run(
+        "INSERT INTO outbound(message_id, transition_id, kind, envelope_from, recipients_json,"
+        " subject, raw, created_at, next_attempt_at) VALUES(?,?,?,?,?,?,?,?,?)",
+        mail.message_id, transition_id, kind, mail.envelope_from,
+        json.dumps(list(mail.recipients)), mail.subject, mail.raw, iso(now),
+        iso(max(send_at, now) if send_at else now))
+    return int(cursor.lastrowid or 0)
+
+
+class Outbox:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.sent_dir = directory / "sent"
+        self.failed_dir = directory / "failed"
+        for folder in (directory, self.sent_dir, self.failed_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def filename(self, row: sqlite3.Row) -> str:
+        tag = (row["transition_id"] or "mail").replace("/", "-")
+        return f"{row['id']:06d}-{tag}-{row['kind']}.eml"
+
+    def spool(self, store: Store) -> int:
+        """Write a file for every queued row that has none yet; returns how many."""
+        written = 0
+        for row in store.all("SELECT id, transition_id, kind, raw FROM outbound "
+                             "WHERE status='queued' ORDER BY id"):
+            path = self.directory / self.filename(row)
+            if not path.exists():
+                _atomic_write(path, row["raw"])
+                written += 1
+        return written
+
+    def ready(self, store: Store, now: datetime, *, limit: int = 500) -> list[QueuedMail]:
+        rows = store.all("SELECT * FROM outbound WHERE status='queued' AND "
+                         "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
+                         iso(now), limit)
+        return [self._queued(row) for row in rows]
+
+    def _queued(self, row: sqlite3.Row) -> QueuedMail:
+        path = self.directory / self.filename(row)
+        if not path.exists():
+            _atomic_write(path, row["raw"])
+        return QueuedMail(row_id=row["id"], message_id=row["message_id"],
+                          transition_id=row["transition_id"], kind=row["kind"],
+                          envelope_from=row["envelope_from"],
+                          recipients=tuple(json.loads(row["recipients_json"])),
+                          subject=row["subject"], attempts=row["attempts"], path=path)
+
+    def mark_sent(self, store: Store, mail: QueuedMail, now: datetime) -> None:
+        with store.transaction():
+            store.run("UPDATE outbound SET status='sent', sent_at=?, attempts=attempts+1 "
+                      "WHERE id=?", iso(now), mail.row_id)
+        _move(mail.path, self.sent_dir / mail.path.name)
+
+    def mark_retry(self, store: Store, mail: QueuedMail, reason: str, now: datetime) -> bool:
+        """Schedule another try with backoff; False when the attempts are used up."""
+        attempts = mail.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            return False
+        delay = min(RETRY_BASE * (2 ** min(attempts - 1, 12)), RETRY_CAP)
+        with store.transaction():
+            store.run("UPDATE outbound SET attempts=?, next_attempt_at=?, last_error=? "
+                      "WHERE id=?", attempts, iso(now + delay), reason, mail.row_id)
+        return True
+
+    def mark_failed(self, store: Store, mail: QueuedMail, reason: str, now: datetime) -> None:
+        with store.transaction():
+            store.run("UPDATE outbound SET status='failed', last_error=?, attempts=attempts+1,"
+                      " sent_at=? WHERE id=?", reason, iso(now), mail.row_id)
+        target = self.failed_dir / mail.path.name
+        _atomic_write(target.with_suffix(".reason.txt"), f"{reason}\n".encode())
+        _move(mail.path, target)
+
+    def counts(self, store: Store) -> dict[str, int]:
+        return {row["status"]: row["n"] for row in store.all(
+            "SELECT status, COUNT(*) AS n FROM outbound GROUP BY status")}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def _move(source: Path, target: Path) -> None:
+    if source.exists():
+        os.replace(source, target)

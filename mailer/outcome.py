@@ -1,0 +1,12 @@
+"""What became of one inbound message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # processed | rejected | ignored | quarantined | duplicate
+    reason: str
+    transition_id: str | None = None

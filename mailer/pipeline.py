@@ -1,0 +1,213 @@
+"""One inbound message, top to bottom, in one transaction.
+
+claim (source key, Message-ID) -> archive -> parse -> automation? -> rules -> correlate
+(reply token, then our Message-IDs in In-Reply-To/References, then `[TR-0042]` in the
+subject) -> act -> the outbound mail rows and the "done" mark commit together.
+
+Only this module catches broadly: whatever goes wrong with one message is rolled back,
+recorded, and the message is quarantined with the reason, so one bad email never stalls
+the queue and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailer import answers, intake, manager_commands
+from mailer.automation import automation_reason, is_out_of_office
+from mailer.commands import parse_command, subject_transition_id
+from mailer.dispatch import Outgoing, queue_outgoing
+from mailer.errors import MessageParseError
+from mailer.model import InboundMessage, Person
+from mailer.outcome import Outcome
+from mailer.parsing import parse_message
+from mailer.reply_text import new_text
+from mailer.rules import first_objection
+from mailer.runtime import Runtime
+from mailer.store import iso
+from mailer.tokens import ReplyToken, record_use, redact, resolve_token, token_in
+from mailer.transition_records import load_transition
+from mailer.transitions import Transition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """What an inbound message is about, as far as our own records tell."""
+
+    token: ReplyToken | None = None
+    transition: Transition | None = None
+    via: str = ""  # "token" | "thread" | "subject" | ""
+
+
+def folder_for(rt: Runtime, outcome: Outcome) -> str:
+    folders = rt.rules.folders
+    return {"processed": folders.processed, "duplicate": folders.processed,
+            "rejected": folders.rejected, "ignored": folders.ignored,
+            "quarantined": folders.quarantine}[outcome.outcome]
+
+
+def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
+    """Handle one message exactly once; safe to call again for the same source key."""
+    now = rt.clock()
+    previous = rt.store.one("SELECT outcome, reason, transition_id FROM inbound "
+                            "WHERE source_key=?", source_key)
+    if previous is not None:
+        return Outcome("duplicate", f"already handled ({previous['outcome']})",
+                       previous["transition_id"])
+    archive_path = _archive(rt, raw, now)
+    try:
+        with rt.store.transaction():
+            outcome, msg = _decide_and_act(rt, raw, now)
+            _record(rt, source_key, msg, outcome, archive_path, now)
+    except Exception as exc:  # noqa: BLE001 - the one place that catches broadly
+        log.exception("message %s could not be handled; quarantined", redact(source_key))
+        outcome = Outcome("quarantined", f"internal error: {exc.__class__.__name__}: {exc}")
+        with rt.store.transaction():
+            _record(rt, source_key, None, outcome, archive_path, now, raw=raw)
+    log.info("%s: %s (%s)", redact(source_key), outcome.outcome, redact(outcome.reason))
+    return outcome
+
+
+def _archive(rt: Runtime, raw: bytes, now: datetime) -> str:
+    """Keep the original bytes before anything else happens, so nothing is ever lost."""
+    digest = hashlib.sha256(raw).hexdigest()
+    folder = rt.settings.archive_dir / now.strftime("%Y-%m")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest[:32]}.eml"
+    if not path.exists():
+        temp = path.with_name(f".{path.name}.tmp")
+        temp.write_bytes(raw)
+        temp.replace(path)
+    return str(path)
+
+
+def _record(rt: Runtime, source_key: str, msg: InboundMessage | None, outcome: Outcome,
+            archive_path: str, now: datetime, raw: bytes = b"") -> None:
+    message_id = msg.message_id if msg else _fallback_id(raw)
+    rt.store.run("INSERT INTO inbound(source_key, message_id, sender, subject, received_at,"
+                 " outcome, reason, folder, transition_id, archive_path)"
+                 " VALUES(?,?,?,?,?,?,?,?,?,?)",
+                 source_key, message_id, msg.from_email if msg else "",
+                 msg.subject[:500] if msg else "", iso(now), outcome.outcome, outcome.reason,
+                 folder_for(rt, outcome), outcome.transition_id, archive_path)
+
+
+def _fallback_id(raw: bytes) -> str:
+    return f"<{hashlib.sha256(raw).hexdigest()}@mailer.invalid>"
+
+
+def _decide_and_act(rt: Runtime, raw: bytes, now: datetime) -> tuple[Outcome, InboundMessage | None]:
+    try:
+        msg = parse_message(raw)
+    except MessageParseError as exc:
+        return Outcome("quarantined", f"not a readable email: {exc}"), None
+    seen = rt.store.one("SELECT outcome FROM inbound WHERE message_id=? AND outcome != "
+                        "'duplicate' LIMIT 1", msg.message_id)
+    if seen is not None:
+        return Outcome("duplicate", "same Message-ID handled before"), msg
+    correlation = correlate(rt, msg)
+    machine = automation_reason(msg, own_addresses=[rt.address])
+    if machine is not None:
+        return _automated(rt, msg, correlation, machine, now), msg
+    objection = first_objection(msg, rt.rules)
+    if objection is not None:
+        if objection.tell_sender:
+            reject(rt, msg, objection.reason, advice="Please send a smaller message, or "
+                   "share large files as links.", now=now)
+        return Outcome(objection.outcome, objection.reason), msg
+    return route(rt, msg, correlation, now), msg
+
+
+def correlate(rt: Runtime, msg: InboundMessage) -> Correlation:
+    token_value = token_in([*msg.delivered_to, *msg.to, *msg.cc], rt.address)
+    if token_value:
+        token = resolve_token(rt.store, token_value)
+        if token is not None:
+            transition = load_transition(rt.store, token.transition_id) \
+                if token.transition_id else None
+            return Correlation(token=token, transition=transition, via="token")
+    for ref in [msg.in_reply_to, *reversed(msg.references)]:
+        if not ref:
+            continue
+        row = rt.store.one("SELECT transition_id FROM outbound WHERE message_id=?", ref)
+        if row is not None and row["transition_id"]:
+            return Correlation(transition=load_transition(rt.store, row["transition_id"]),
+                               via="thread")
+    tid = subject_transition_id(msg.subject)
+    if tid:
+        return Correlation(transition=load_transition(rt.store, tid), via="subject")
+    return Correlation()
+
+
+def _automated(rt: Runtime, msg: InboundMessage, correlation: Correlation, reason: str,
+               now: datetime) -> Outcome:
+    """Never answer a machine; but an out-of-office from the outgoing CSM moves reminders."""
+    t = correlation.transition
+    if t is not None and is_out_of_office(msg):
+        note = answers.note_out_of_office(rt, t, msg, now=now)
+        return Outcome("ignored", f"{reason}; {note}", t.id)
+    return Outcome("ignored", reason, t.id if t else None)
+
+
+def route(rt: Runtime, msg: InboundMessage, c: Correlation, now: datetime) -> Outcome:
+    if c.token is not None:
+        return _route_token(rt, msg, c.token, c.transition, now)
+    if c.transition is not None:
+        if msg.from_email != c.transition.manager.email:
+            return reject(rt, msg, f"only the manager who started {c.transition.id} can "
+                          "change it", advice="If you are part of this transition, reply to "
+                          "the email the assistant sent you, from the same address.", now=now,
+                          transition_id=c.transition.id)
+        return manager_commands.handle_command(rt, msg, c.transition, now=now)
+    if c.via == "subject":
+        return reject(rt, msg, "the transition named in the subject does not exist",
+                      advice="Check the TR number in the subject line.", now=now)
+    if not rt.rules.may_request(msg.from_email):
+        return reject(rt, msg, "your address is not allowed to start account transitions",
+                      advice="Ask your Customer Success operations team to add you to the "
+                      "assistant's list of requesters.", now=now)
+    return intake.handle_request(rt, msg, now=now)
+
+
+def _route_token(rt: Runtime, msg: InboundMessage, token: ReplyToken,
+                 t: Transition | None, now: datetime) -> Outcome:
+    if token.revoked or (t is not None and not t.is_open and token.purpose != "manager"):
+        return reject(rt, msg, "this transition is closed, so replies to it are no longer "
+                      "read", advice="If something still needs doing, please write to the "
+                      "manager directly.", now=now, transition_id=t.id if t else None)
+    allowed = {token.person_email} | ({t.manager.email} if t else set())
+    if msg.from_email not in allowed:
+        return reject(rt, msg, "this reply address belongs to someone else",
+                      advice="Please reply from the address the assistant wrote to.",
+                      now=now, transition_id=t.id if t else None)
+    record_use(rt.store, token.token)
+    if token.purpose == "request":
+        return intake.handle_request_fix(rt, msg, token, now=now)
+    if t is None:
+        return Outcome("rejected", "token without a transition")
+    if token.purpose == "manager" or (
+            msg.from_email == t.manager.email and token.purpose != "approval"
+            and parse_command(new_text(msg.text, html=msg.html)) is not None):
+        return manager_commands.handle_command(rt, msg, t, now=now)
+    return answers.handle_reply(rt, msg, t, token, now=now)
+
+
+def reject(rt: Runtime, msg: InboundMessage, reason: str, *, advice: str, now: datetime,
+           transition_id: str | None = None) -> Outcome:
+    """Refuse a person's message with a clear answer, at most once per sender, reason, day."""
+    day = now.date().isoformat()
+    inserted = rt.store.run("INSERT OR IGNORE INTO rejections(sender, reason, day) "
+                            "VALUES(?,?,?)", msg.from_email, reason, day).rowcount
+    if inserted and msg.from_email:
+        queue_outgoing(rt, Outgoing(
+            template="rejection", to=[Person(msg.from_name, msg.from_email)],
+            context={"original_subject": msg.subject or "your message", "reason": reason,
+                     "advice": advice, "assistant": rt.address},
+            kind="rejection", in_reply_to=msg.message_id, references=msg.references),
+            transition_id=None, now=now)
+    return Outcome("rejected", reason, transition_id)

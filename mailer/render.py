@@ -1,0 +1,124 @@
+"""One template source gives both parts of an email.
+
+A template is `templates/<name>.md.j2`: a `subject:` line, a `---` line, then a Markdown
+body with Jinja2 placeholders. The text part is the rendered Markdown (it reads well as
+plain text); the HTML part renders the same source with every value HTML-escaped, turns
+the Markdown into HTML, wraps it in `_layout.html.j2` and inlines the CSS so Gmail, Outlook
+and Apple Mail show it alike. Values are data: a `{{ ... }}` typed by a person is never
+evaluated, and `<script>` arrives as text.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markdown
+from premailer import Premailer
+
+from mailer.errors import ConfigError
+
+TEMPLATE_SUFFIX = ".md.j2"
+LAYOUT = "_layout.html.j2"
+
+# premailer logs every CSS property it cannot inline; that is noise for us.
+logging.getLogger("premailer").setLevel(logging.ERROR)
+logging.getLogger("cssutils").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+class Renderer:
+    """Compiled templates, loaded once per process."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        loader = jinja2.FileSystemLoader(str(directory))
+        common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined,
+                                  "keep_trailing_newline": True, "trim_blocks": True,
+                                  "lstrip_blocks": True}
+        self._text_env = jinja2.Environment(autoescape=False, **common)  # noqa: S701
+        self._html_env = jinja2.Environment(autoescape=True, **common)
+        for env in (self._text_env, self._html_env):
+            env.filters["date"] = _format_date
+            env.filters["datetime"] = _format_datetime
+        self._markdown = markdown.Markdown(extensions=["tables", "sane_lists", "nl2br"])
+
+    def names(self) -> list[str]:
+        return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in self.directory.glob(
+            f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("_"))
+
+    def check(self, name: str) -> None:
+        """Compile a template and its layout; raise ConfigError naming file and line."""
+        for env, filename in ((self._text_env, name + TEMPLATE_SUFFIX),
+                              (self._html_env, LAYOUT)):
+            try:
+                source = env.loader.get_source(env, filename)[0]  # type: ignore[union-attr]
+                env.parse(source)
+            except jinja2.TemplateNotFound as exc:
+                raise ConfigError(self.directory / filename, None, "template not found",
+                                  f"create {filename} in {self.directory}") from exc
+            except jinja2.TemplateSyntaxError as exc:
+                raise ConfigError(self.directory / filename, exc.lineno, exc.message or "",
+                                  "check the {{ }} and {% %} tags on that line") from exc
+        source = (self.directory / (name + TEMPLATE_SUFFIX)).read_text(encoding="utf-8")
+        if not source.lower().startswith("subject:") or "\n---" not in source:
+            raise ConfigError(self.directory / (name + TEMPLATE_SUFFIX), 1,
+                              "a template starts with a 'subject:' line and a '---' line",
+                              "add e.g. 'subject: Hello {{ account }}' and '---' on top")
+
+    def render(self, name: str, /, *, context: dict[str, Any]) -> RenderedEmail:
+        text_subject, text_body = _split(self._text_env.get_template(
+            name + TEMPLATE_SUFFIX).render(context))
+        _, html_source = _split(self._html_env.get_template(
+            name + TEMPLATE_SUFFIX).render(context))
+        self._markdown.reset()
+        body_html = self._markdown.convert(html_source)
+        page = self._html_env.get_template(LAYOUT).render(
+            {"subject": text_subject, "body": jinja2.utils.markupsafe.Markup(body_html)})
+        return RenderedEmail(subject=" ".join(text_subject.split()),
+                             text=_tidy_text(text_body), html=_inline_css(page))
+
+
+def _split(rendered: str) -> tuple[str, str]:
+    head, _, body = rendered.partition("\n---\n")
+    subject = head.split(":", 1)[1].strip() if ":" in head else head.strip()
+    return subject, body
+
+
+def _tidy_text(body: str) -> str:
+    lines = [line.rstrip() for line in body.strip("\n").splitlines()]
+    tidy: list[str] = []
+    for line in lines:
+        if line == "" and tidy and tidy[-1] == "":
+            continue
+        tidy.append(line)
+    return "\n".join(tidy) + "\n"
+
+
+@lru_cache(maxsize=256)
+def _inline_css(page: str) -> str:
+    return Premailer(page, keep_style_tags=False, remove_classes=True,
+                     cssutils_logging_level=logging.CRITICAL,
+                     disable_validation=True, allow_network=False).transform()
+
+
+def _format_date(value: Any) -> str:
+    if value is None or value == "":
+        return "not set"
+    return value.strftime("%a %d %b %Y")
+
+
+def _format_datetime(value: Any) -> str:
+    if value is None or value == "":
+        return "not scheduled yet"
+    return value.strftime("%a %d %b %Y, %H:%M %Z").strip()

@@ -1,0 +1,42 @@
+"""The wired, transport-free parts one message or one scheduler pass needs.
+
+Built once per process by `app.py`; the pipeline, the scheduler and the command handlers
+take a Runtime and never import IMAP or SMTP code.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mailer.business_time import BusinessCalendar
+from mailer.outbox import Outbox
+from mailer.playbooks import Playbook
+from mailer.render import Renderer
+from mailer.rules import InboxRules
+from mailer.settings import Settings
+from mailer.store import Store
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    renderer: Renderer
+    rules: InboxRules
+    playbooks: dict[str, Playbook]
+    calendar: BusinessCalendar
+    outbox: Outbox
+    clock: Callable[[], datetime] = system_clock
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes
+    form_cache: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return self.settings.address

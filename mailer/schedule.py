@@ -1,0 +1,103 @@
+"""A transition's playbook schedule: its anchors, step states, conditions and dated plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailer.playbooks import Anchors, PlannedStep, Playbook, StepState, plan
+from mailer.questionnaire import SECTION_BY_NUMBER
+from mailer.runtime import Runtime
+from mailer.store import Store, from_iso, iso
+from mailer.transitions import Transition, display_name
+
+ROLE_WORDS = {"manager": "you", "outgoing": "outgoing CSM", "incoming": "incoming CSM",
+              "customer": "customer", "assistant": "assistant"}
+
+
+def playbook_of(rt: Runtime, t: Transition) -> Playbook:
+    return rt.playbooks[t.playbook]
+
+
+def anchors_of(t: Transition) -> Anchors:
+    return Anchors(request_received=t.request_received, effective_date=t.effective_date,
+                   last_day=t.last_day, renewal_date=t.renewal_date)
+
+
+def step_states(store: Store, transition_id: str) -> dict[str, StepState]:
+    return {row["step_id"]: StepState(status=row["status"],
+                                      completed_at=from_iso(row["completed_at"]),
+                                      not_before=from_iso(row["not_before"]))
+            for row in store.all("SELECT * FROM steps WHERE transition_id=?", transition_id)}
+
+
+def save_step_state(store: Store, transition_id: str, step_id: str, state: StepState,
+                    *, draft: str | None = None) -> None:
+    store.run("INSERT INTO steps(transition_id, step_id, status, completed_at, not_before, draft)"
+              " VALUES(?,?,?,?,?,COALESCE(?, '')) ON CONFLICT(transition_id, step_id) DO UPDATE"
+              " SET status=excluded.status, completed_at=excluded.completed_at,"
+              " not_before=excluded.not_before, draft=COALESCE(?, steps.draft)",
+              transition_id, step_id, state.status, iso(state.completed_at),
+              iso(state.not_before), draft, draft)
+
+
+def answered_sections(store: Store, transition_id: str) -> set[int]:
+    return {row["section"] for row in store.all(
+        "SELECT section FROM current_answers WHERE transition_id=?", transition_id)}
+
+
+def conditions_of(rt: Runtime, t: Transition) -> dict[str, bool]:
+    playbook = playbook_of(rt, t)
+    answered = answered_sections(rt.store, t.id)
+    complete = set(playbook.required_sections) <= answered
+    return {"answers_complete": complete, "answers_incomplete": not complete,
+            "intro_text_received": bool(t.intro_text.strip()),
+            "call_notes_received": bool(t.call_notes.strip()),
+            "workbook_sent": t.workbook_version > 0}
+
+
+def planned_steps(rt: Runtime, t: Transition) -> list[PlannedStep]:
+    return plan(playbook_of(rt, t), anchors_of(t), calendar=rt.calendar,
+                states=step_states(rt.store, t.id), conditions=conditions_of(rt, t))
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    step_id: str
+    title: str
+    due: str
+    who: str
+    status: str
+    due_at: datetime | None
+
+
+def plan_rows(rt: Runtime, t: Transition) -> list[PlanRow]:
+    """The dated plan as people read it, in the team's time zone."""
+    rows: list[PlanRow] = []
+    for planned in planned_steps(rt, t):
+        moment = planned.due_at or planned.expected_at
+        if moment is not None:
+            local = moment.astimezone(rt.settings.timezone)
+            due = local.strftime("%a %d %b %Y %H:%M")
+            if planned.due_at is None:
+                due = f"about {local.strftime('%a %d %b %Y')}"
+        else:
+            due = planned.blocked_reason or "when its condition is met"
+        rows.append(PlanRow(step_id=planned.step.id, title=planned.step.title, due=due,
+                            who=_who(t, planned), status=planned.status,
+                            due_at=planned.due_at))
+    return rows
+
+
+def _who(t: Transition, planned: PlannedStep) -> str:
+    names = {"manager": display_name(t.manager), "outgoing": display_name(t.outgoing),
+             "incoming": display_name(t.incoming), "customer": "the customer"}
+    to = ", ".join(names.get(role, role) for role in planned.step.to)
+    sender = planned.step.sender
+    if sender in ("assistant",):
+        return f"to {to}"
+    return f"{names.get(sender, sender)} to {to}"
+
+
+def section_title(number: int) -> str:
+    return SECTION_BY_NUMBER[number].title

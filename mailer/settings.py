@@ -1,0 +1,170 @@
+"""Environment variables (and a `.env` file) into one frozen Settings value."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, time
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from mailer.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServerURL:
+    """A parsed `imap://`, `imaps://`, `smtp://` or `smtps://` URL."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str
+    path: str  # IMAP mailbox, e.g. "INBOX"
+    implicit_tls: bool
+    starttls: str  # "auto" (when offered), "off"
+
+    def redacted(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"{self.scheme}://{user}{self.host}:{self.port}/{self.path}".rstrip("/")
+
+
+_DEFAULT_PORTS = {"imap": 143, "imaps": 993, "smtp": 587, "smtps": 465}
+
+
+def parse_server_url(value: str, *, variable: str) -> ServerURL:
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ConfigError(variable, None, f"unknown scheme '{parts.scheme}'",
+                          "use imap://, imaps://, smtp:// or smtps://")
+    if not parts.hostname:
+        raise ConfigError(variable, None, "has no host name", f"e.g. {scheme}://user@host:port")
+    if parts.password:
+        raise ConfigError(variable, None, "contains a password",
+                          "put secrets in MAILER_IMAP_PASSWORD / MAILER_SMTP_PASSWORD instead")
+    query = {k.lower(): v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    return ServerURL(
+        scheme=scheme,
+        host=parts.hostname,
+        port=parts.port or _DEFAULT_PORTS[scheme],
+        username=unquote(parts.username or ""),
+        path=unquote(parts.path.lstrip("/")) or ("INBOX" if scheme.startswith("imap") else ""),
+        implicit_tls=scheme.endswith("s"),
+        starttls="off" if query.get("tls") in {"off", "no", "false", "0"} else "auto",
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    address: str
+    data_dir: Path
+    outbox_dir: Path
+    rules_path: Path
+    playbooks_dir: Path
+    templates_dir: Path
+    timezone: ZoneInfo
+    imap: ServerURL | None
+    smtp: ServerURL | None
+    imap_password: str | None
+    smtp_password: str | None
+    oauth2_token_command: str | None
+    holidays: frozenset[date] = frozenset()
+    business_hours: tuple[time, time] = (time(9), time(17))
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "mailer.sqlite3"
+
+    @property
+    def maildir_path(self) -> Path:
+        return self.data_dir / "maildir"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def workbooks_dir(self) -> Path:
+        return self.data_dir / "workbooks"
+
+    @property
+    def address_local(self) -> str:
+        return self.address.split("@", 1)[0]
+
+    @property
+    def address_domain(self) -> str:
+        return self.address.split("@", 1)[1]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Settings:
+    """Read settings from the environment, with a `.env` in the working directory underneath."""
+    here = cwd or Path.cwd()
+    values: dict[str, str] = {}
+    dotenv = here / ".env"
+    if dotenv.is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def path(name: str, default: str) -> Path:
+        raw = Path(values.get(name) or default).expanduser()
+        return raw if raw.is_absolute() else here / raw
+
+    address = (values.get("MAILER_ADDRESS") or "transitions@localhost").strip().lower()
+    if address.count("@") != 1 or "+" in address.split("@")[0]:
+        raise ConfigError("MAILER_ADDRESS", None, f"'{address}' is not a plain address",
+                          "use e.g. transitions@example.com (no +tag)")
+    tz_name = values.get("MAILER_TIMEZONE") or "UTC"
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError("MAILER_TIMEZONE", None, f"unknown time zone '{tz_name}'",
+                          "use an IANA name such as Europe/Berlin or America/New_York") from exc
+    imap_url = values.get("MAILER_IMAP_URL")
+    smtp_url = values.get("MAILER_SMTP_URL")
+    return Settings(
+        address=address,
+        data_dir=path("MAILER_DATA_DIR", "var"),
+        outbox_dir=path("MAILER_OUTBOX", "outbox"),
+        rules_path=path("MAILER_RULES", "inbox_rules.yaml"),
+        playbooks_dir=path("MAILER_PLAYBOOKS", "playbooks"),
+        templates_dir=path("MAILER_TEMPLATES", "templates"),
+        timezone=timezone,
+        imap=parse_server_url(imap_url, variable="MAILER_IMAP_URL") if imap_url else None,
+        smtp=parse_server_url(smtp_url, variable="MAILER_SMTP_URL") if smtp_url else None,
+        imap_password=values.get("MAILER_IMAP_PASSWORD"),
+        smtp_password=values.get("MAILER_SMTP_PASSWORD"),
+        oauth2_token_command=values.get("MAILER_OAUTH2_TOKEN_COMMAND") or None,
+        holidays=_holidays(values.get("MAILER_HOLIDAYS", "")),
+        business_hours=_business_hours(values.get("MAILER_BUSINESS_HOURS", "")),
+    )
+
+
+def _holidays(text: str) -> frozenset[date]:
+    days: set[date] = set()
+    for item in (part.strip() for part in text.replace(";", ",").split(",")):
+        if not item:
+            continue
+        try:
+            days.add(date.fromisoformat(item))
+        except ValueError as exc:
+            raise ConfigError("MAILER_HOLIDAYS", None, f"'{item}' is not a date",
+                              "list dates as YYYY-MM-DD, separated by commas") from exc
+    return frozenset(days)
+
+
+def _business_hours(text: str) -> tuple[time, time]:
+    if not text.strip():
+        return (time(9), time(17))
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in text.split("-", 1))
+    except ValueError as exc:
+        raise ConfigError("MAILER_BUSINESS_HOURS", None, f"'{text}' is not a range of hours",
+                          "write it as 09:00-17:00") from exc
+    if start >= end:
+        raise ConfigError("MAILER_BUSINESS_HOURS", None, "the day ends before it starts",
+                          "write it as 09:00-17:00")
+    return (start, end)

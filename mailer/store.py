@@ -1,0 +1,245 @@
+"""SQLite state: schema, migrations and transactions.
+
+One file under the data directory. Every inbound message is handled in one transaction:
+the state change, the outbound mail rows and the "done" mark commit together, so a crash
+either leaves nothing or everything (the outbox files are written from committed rows).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE inbound (
+        id INTEGER PRIMARY KEY,
+        source_key TEXT NOT NULL UNIQUE,
+        message_id TEXT NOT NULL,
+        sender TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        received_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        folder TEXT NOT NULL DEFAULT '',
+        transition_id TEXT,
+        archive_path TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX inbound_message_id ON inbound(message_id);
+    CREATE TABLE mailbox_state (
+        mailbox TEXT PRIMARY KEY,
+        uidvalidity INTEGER NOT NULL,
+        last_uid INTEGER NOT NULL
+    );
+    CREATE TABLE transitions (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        account TEXT NOT NULL,
+        manager_name TEXT NOT NULL, manager_email TEXT NOT NULL,
+        outgoing_name TEXT NOT NULL, outgoing_email TEXT NOT NULL,
+        incoming_name TEXT NOT NULL, incoming_email TEXT NOT NULL,
+        contacts_json TEXT NOT NULL,
+        type TEXT NOT NULL,
+        effective_date TEXT, last_day TEXT, renewal_date TEXT,
+        reason TEXT NOT NULL DEFAULT '', share_reason INTEGER NOT NULL DEFAULT 0,
+        playbook TEXT NOT NULL, notes TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'active',
+        thread_root TEXT NOT NULL DEFAULT '',
+        request_received TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        intro_text TEXT NOT NULL DEFAULT '',
+        call_notes TEXT NOT NULL DEFAULT '',
+        debrief_text TEXT NOT NULL DEFAULT '',
+        form_contacts_json TEXT NOT NULL DEFAULT '[]',
+        workbook_version INTEGER NOT NULL DEFAULT 0,
+        workbook_path TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE tokens (
+        token TEXT PRIMARY KEY,
+        transition_id TEXT,
+        person_email TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        step_id TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE pending_requests (
+        token TEXT PRIMARY KEY,
+        manager_email TEXT NOT NULL,
+        fields_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        transition_id TEXT
+    );
+    CREATE TABLE steps (
+        transition_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        completed_at TEXT,
+        not_before TEXT,
+        draft TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (transition_id, step_id)
+    );
+    CREATE TABLE answers (
+        id INTEGER PRIMARY KEY,
+        transition_id TEXT NOT NULL,
+        section INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        message_id TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE current_answers (
+        transition_id TEXT NOT NULL,
+        section INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (transition_id, section)
+    );
+    CREATE TABLE outbound (
+        id INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL UNIQUE,
+        transition_id TEXT,
+        kind TEXT NOT NULL,
+        envelope_from TEXT NOT NULL,
+        recipients_json TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX outbound_status ON outbound(status);
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        transition_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX history_transition ON history(transition_id);
+    CREATE TABLE rejections (
+        sender TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        day TEXT NOT NULL,
+        PRIMARY KEY (sender, reason, day)
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 2: every workbook version, with what changed
+    """
+    CREATE TABLE workbook_versions (
+        transition_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (transition_id, version)
+    );
+    """,
+)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Store instants as UTC ISO-8601 text so they sort and compare as strings."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class Store:
+    """The SQLite database. Use `transaction()` for every write."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30,
+                                  check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._depth = 0
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; nested calls join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.db
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.db
+        except BaseException:
+            self._depth = 0
+            self.db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.db.execute("COMMIT")
+
+    def one(self, sql: str, *params: Any) -> sqlite3.Row | None:
+        return self.db.execute(sql, params).fetchone()
+
+    def all(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        return self.db.execute(sql, params).fetchall()
+
+    def run(self, sql: str, *params: Any) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    # -- small typed accessors used in several places -------------------------------------
+
+    def meta(self, key: str, default: str = "") -> str:
+        row = self.one("SELECT value FROM meta WHERE key=?", key)
+        return row["value"] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.run("INSERT INTO meta(key, value) VALUES(?, ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value", key, value)
+
+    def next_transition_seq(self) -> int:
+        row = self.one("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM transitions")
+        return int(row["n"]) if row else 1
+
+    def add_history(self, transition_id: str, *, at: datetime, direction: str, sender: str,
+                    recipients: list[str], subject: str, note: str = "",
+                    message_id: str = "") -> None:
+        self.run("INSERT INTO history(transition_id, at, direction, sender, recipients, subject,"
+                 " note, message_id) VALUES(?,?,?,?,?,?,?,?)",
+                 transition_id, iso(at), direction, sender, json.dumps(recipients), subject,
+                 note, message_id)

@@ -1,0 +1,79 @@
+"""Shared fixtures for the test suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from mailservers import MailServers, find_dovecot
+
+# ---------------------------------------------------------------------------------------------
+# Real mail servers (Dovecot IMAP/LMTP + aiosmtpd relay)
+
+SERVER_FIXTURES = frozenset({"mail_servers", "mail"})
+DOVECOT_PACKAGES = ("dovecot-imapd", "dovecot-lmtpd")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Marks on fixtures are not inherited by tests, so tag every test that uses the servers:
+    # `-m servers` selects them and `-m "not servers"` leaves them out.
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
+def _install_dovecot() -> str:
+    """Install Dovecot from Debian's packages; what apt printed, for the skip/fail reason."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    commands = (["apt-get", "update"], ["apt-get", "install", "-y", *DOVECOT_PACKAGES])
+    output = []
+    for command in commands:
+        try:
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, timeout=600, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"{' '.join(command)}: {error}"
+        output.append(done.stdout + done.stderr)
+        if done.returncode != 0:
+            break
+    return "\n".join(output)[-2000:]
+
+
+def _dovecot_binary() -> str:
+    binary = find_dovecot()
+    install_log = ""
+    if binary is None and os.geteuid() == 0:
+        install_log = _install_dovecot()
+        binary = find_dovecot()
+    if binary is not None:
+        return binary
+    reason = (
+        "Dovecot is not installed, and the real-server tests need it: "
+        f"apt-get install {' '.join(DOVECOT_PACKAGES)}"
+    )
+    if install_log:
+        reason += f"\nThe automatic install failed:\n{install_log}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run the real-server tests. {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mail_servers() -> Iterator[MailServers]:
+    """Dovecot and the SMTP relay, started once for the whole session."""
+    servers = MailServers(dovecot_binary=_dovecot_binary())
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture
+def mail(mail_servers: MailServers) -> MailServers:
+    """The session's servers, running, with empty mailboxes, no faults and nothing recorded."""
+    mail_servers.reset()
+    return mail_servers

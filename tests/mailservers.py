@@ -1,0 +1,677 @@
+"""Real mail servers on loopback for the test suite.
+
+Dovecot serves IMAP (plain, on a free 127.0.0.1 port) and takes deliveries over LMTP on a unix
+socket; an aiosmtpd server in front of it plays the outgoing SMTP relay and hands every accepted
+message to Dovecot, so what the assistant sends really lands in the recipients' mailboxes. The relay
+can be told to fail on purpose (4xx/5xx answers, refused connections) for reliability tests.
+
+Every address is a valid login and delivery target, all sharing one password; usernames are full
+email addresses and `name+TOKEN@domain` is delivered to `name@domain`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import os
+import pwd
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from urllib.parse import quote
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from imapclient import IMAPClient
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PASSWORD = "secret"
+DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+SHUTDOWN_GRACE = 0.3
+POLL_INTERVAL = 0.02
+
+
+def find_dovecot() -> str | None:
+    """The dovecot binary, looked up on PATH and in sbin (ordinary users often lack sbin)."""
+    on_path = shutil.which("dovecot")
+    if on_path is not None:
+        return on_path
+    return next((path for path in DOVECOT_CANDIDATES if os.access(path, os.X_OK)), None)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class AcceptedEnvelope:
+    """One message the SMTP relay accepted and delivered."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    received_at: float
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+@dataclass(frozen=True)
+class _ProcessInfo:
+    pid: int
+    parent: int
+    session: int
+    state: str
+    name: str
+
+
+def _read_process(pid: int) -> _ProcessInfo | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name sits in parentheses and may itself contain spaces or parentheses.
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return _ProcessInfo(pid, int(fields[1]), int(fields[3]), fields[0], name)
+
+
+def _live_processes() -> list[_ProcessInfo]:
+    found = (_read_process(int(entry)) for entry in os.listdir("/proc") if entry.isdigit())
+    return [info for info in found if info is not None and info.state not in ("Z", "X")]
+
+
+def _family_of(leader: int) -> list[_ProcessInfo]:
+    """Live processes descending from `leader` or still in the session it leads.
+
+    The session catches children that were orphaned (re-parented to init) when the master died.
+    """
+    processes = _live_processes()
+    children: dict[int, list[_ProcessInfo]] = {}
+    for info in processes:
+        children.setdefault(info.parent, []).append(info)
+    family = {info.pid: info for info in processes if info.session == leader}
+    pending = [leader]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child.pid not in family:
+                family[child.pid] = child
+                pending.append(child.pid)
+    family.pop(leader, None)
+    return list(family.values())
+
+
+def _is_alive(pid: int) -> bool:
+    info = _read_process(pid)
+    return info is not None and info.state not in ("Z", "X")
+
+
+def _end_processes(pids: Iterable[int], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM each pid, then SIGKILL whatever is still alive after `timeout`."""
+    remaining = set(pids)
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+        for pid in remaining:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while remaining and time.monotonic() < deadline:
+            remaining = {pid for pid in remaining if _is_alive(pid)}
+            if remaining:
+                time.sleep(POLL_INTERVAL)
+        if not remaining:
+            return
+    raise RuntimeError(f"processes {sorted(remaining)} survived SIGKILL")
+
+
+# --------------------------------------------------------------------------------------------
+# Dovecot
+
+
+@dataclass(frozen=True)
+class _Identities:
+    """Which accounts Dovecot's processes run as; root and ordinary users need different ones."""
+
+    internal_user: str
+    internal_group: str
+    login_user: str
+    mail_uid: int
+    mail_gid: int
+    can_chroot: bool
+
+    @classmethod
+    def for_current_user(cls) -> _Identities:
+        if os.geteuid() == 0:
+            # Dovecot refuses to touch mail as root, so mail belongs to an unprivileged account.
+            mail_owner = _first_account("nobody", "dovecot")
+            return cls("dovecot", "dovecot", "dovenull", mail_owner.pw_uid, mail_owner.pw_gid, True)
+        me = pwd.getpwuid(os.geteuid())
+        group = grp.getgrgid(os.getegid()).gr_name
+        return cls(me.pw_name, group, me.pw_name, me.pw_uid, os.getegid(), False)
+
+
+def _first_account(*names: str) -> pwd.struct_passwd:
+    for name in names:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise RuntimeError(f"none of the accounts {names} exists to own the test mail")
+
+
+_DOVECOT_CONF = Template("""\
+# Written by tests/mailservers.py for one test run; not a production configuration.
+base_dir = $root/run
+state_dir = $root/state
+instance_name = $instance
+log_path = $root/dovecot.log
+hostname = mail.example.com
+postmaster_address = postmaster@example.com
+
+protocols = imap lmtp
+listen = $host
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+login_trusted_networks = 127.0.0.0/8
+
+default_internal_user = $internal_user
+default_internal_group = $internal_group
+default_login_user = $login_user
+first_valid_uid = 0
+first_valid_gid = 0
+mail_uid = $mail_uid
+mail_gid = $mail_gid
+
+mail_location = maildir:~/Maildir
+mail_fsync = never
+mailbox_idle_check_interval = 1 secs
+mail_max_userip_connections = 1000
+recipient_delimiter = +
+lmtp_hdr_delivery_address = final
+
+namespace inbox {
+  inbox = yes
+  separator = /
+}
+
+# A wrong password must not slow down the next login: no failure delay, and "nodelay" also
+# keeps the failure out of the per-IP penalty that would throttle every later test.
+auth_failure_delay = 0
+passdb {
+  driver = static
+  args = password=$password nodelay=yes
+}
+userdb {
+  driver = static
+  args = home=$root/mail/%u
+}
+
+service imap-login {
+  $login_chroot
+  inet_listener imap {
+    address = $host
+    port = $imap_port
+  }
+}
+service anvil {
+  $anvil_chroot
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0666
+  }
+}
+""")
+
+
+class DovecotServer:
+    """One Dovecot instance (IMAP + LMTP) living entirely under `root`."""
+
+    def __init__(self, root: Path, *, binary: str, imap_port: int, password: str) -> None:
+        self.root = root
+        self.binary = binary
+        self.imap_port = imap_port
+        self.password = password
+        self.identities = _Identities.for_current_user()
+        self.config_path = root / "dovecot.conf"
+        self.log_path = root / "dovecot.log"
+        self.mail_root = root / "mail"
+        self.lmtp_socket = root / "run" / "lmtp"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._prepare_directories()
+        self.config_path.write_text(self._render_config())
+        stderr = (self.root / "dovecot.stderr").open("ab")
+        with stderr:
+            # Foreground mode keeps the master our child; its own session lets stop() find
+            # every process it spawned, even ones orphaned by a crash.
+            self._process = subprocess.Popen(
+                [self.binary, "-F", "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        self._wait_until_ready()
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        self._process = None
+        family = {info.pid for info in _family_of(process.pid)}
+        if process.poll() is None:
+            # A graceful shutdown says BYE to IMAP clients, but the master then lingers for up
+            # to a second or more waiting on its helpers; after a short grace it is killed.
+            process.terminate()
+            try:
+                process.wait(SHUTDOWN_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        # Children, imap sessions included, are ended by pid, whoever their parent is now.
+        _end_processes(family | {info.pid for info in _family_of(process.pid)})
+        # A killed master leaves its pid file; a recycled pid would then block the next start.
+        (self.root / "run" / "master.pid").unlink(missing_ok=True)
+
+    def pids(self) -> list[int]:
+        """The master and every live process it spawned."""
+        if self._process is None:
+            return []
+        master = [self._process.pid] if _is_alive(self._process.pid) else []
+        return master + sorted(info.pid for info in _family_of(self._process.pid))
+
+    def end_imap_sessions(self) -> None:
+        """Disconnect every IMAP client, as a server restart would."""
+        if self._process is None:
+            return
+        sessions = [info.pid for info in _family_of(self._process.pid) if info.name == "imap"]
+        _end_processes(sessions)
+
+    def delete_all_mail(self) -> None:
+        self.end_imap_sessions()
+        if not self.mail_root.exists():
+            return
+        for home in self.mail_root.iterdir():
+            shutil.rmtree(home, ignore_errors=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        texts = []
+        for path in (self.root / "dovecot.stderr", self.log_path):
+            if path.exists():
+                texts.extend(path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(texts)
+
+    def _prepare_directories(self) -> None:
+        for directory in (self.root / "run", self.root / "state", self.mail_root):
+            directory.mkdir(parents=True, exist_ok=True)
+        # Unprivileged Dovecot processes must reach their sockets and the mail homes.
+        self.root.chmod(0o755)
+        if os.geteuid() == 0:
+            os.chown(self.mail_root, self.identities.mail_uid, self.identities.mail_gid)
+
+    def _render_config(self) -> str:
+        ids = self.identities
+        no_chroot = "" if ids.can_chroot else "chroot ="
+        return _DOVECOT_CONF.substitute(
+            root=self.root,
+            instance=f"mailer-test-{self.imap_port}",
+            host=LOOPBACK,
+            imap_port=self.imap_port,
+            password=self.password,
+            internal_user=ids.internal_user,
+            internal_group=ids.internal_group,
+            login_user=ids.login_user,
+            mail_uid=ids.mail_uid,
+            mail_gid=ids.mail_gid,
+            login_chroot=no_chroot,
+            anvil_chroot=no_chroot,
+        )
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"Dovecot exited during start-up:\n{self.log_tail()}")
+            imap_ready = self._greets(
+                socket.AF_INET, (LOOPBACK, self.imap_port), b"* OK", b"a LOGOUT\r\n"
+            )
+            if imap_ready and self._greets(
+                socket.AF_UNIX, str(self.lmtp_socket), b"220", b"QUIT\r\n"
+            ):
+                return
+            time.sleep(POLL_INTERVAL)
+        self.stop()
+        raise RuntimeError(f"Dovecot did not answer within {START_TIMEOUT}s:\n{self.log_tail()}")
+
+    @staticmethod
+    def _greets(family: int, address: object, greeting: bytes, goodbye: bytes) -> bool:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.settimeout(1.0)
+                probe.connect(address)
+                if not probe.recv(64).startswith(greeting):
+                    return False
+                probe.sendall(goodbye)  # a polite exit keeps "connection reset" out of the log
+                probe.recv(256)
+                return True
+        except OSError:
+            return False
+
+
+# --------------------------------------------------------------------------------------------
+# SMTP relay
+
+
+def _reply(code: int, text: str | None) -> str:
+    if text is not None:
+        return f"{code} {text}"
+    enhanced = "4.3.0" if code < 500 else "5.7.1"
+    return f"{code} {enhanced} Failure injected by the test"
+
+
+class FaultPlan:
+    """Failures the SMTP relay should produce on purpose; safe to change from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._message_faults: list[str] = []
+        self._recipient_faults: dict[str, str] = {}
+
+    def fail_next_messages(self, code: int, count: int = 1, text: str | None = None) -> None:
+        with self._lock:
+            self._message_faults.extend([_reply(code, text)] * count)
+
+    def fail_recipient(self, address: str, code: int, text: str | None = None) -> None:
+        with self._lock:
+            self._recipient_faults[address.lower()] = _reply(code, text)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._message_faults.clear()
+            self._recipient_faults.clear()
+
+    def take_message_fault(self) -> str | None:
+        with self._lock:
+            return self._message_faults.pop(0) if self._message_faults else None
+
+    def recipient_fault(self, address: str) -> str | None:
+        with self._lock:
+            return self._recipient_faults.get(address.lower())
+
+
+class LmtpRelayHandler:
+    """aiosmtpd handler: each accepted message goes into Dovecot over LMTP, one RCPT at a time."""
+
+    def __init__(self, lmtp_socket: Path, faults: FaultPlan) -> None:
+        self.lmtp_socket = lmtp_socket
+        self.faults = faults
+        self.accepted: list[AcceptedEnvelope] = []
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        fault = self.faults.recipient_fault(address)
+        if fault is not None:
+            return fault
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        fault = self.faults.take_message_fault()
+        if fault is not None:
+            if fault.startswith("421"):
+                # 421 means the server is going away: answer, then drop the connection.
+                transport = server.transport
+                if transport is not None:
+                    asyncio.get_running_loop().call_soon(transport.close)
+            return fault
+        data = envelope.content
+        assert isinstance(data, bytes)  # decode_data is off, so aiosmtpd keeps bytes
+        mail_from = envelope.mail_from or ""
+        recipients = tuple(envelope.rcpt_tos)
+        loop = asyncio.get_running_loop()
+        for recipient in recipients:
+            failure = await loop.run_in_executor(None, self._deliver, mail_from, recipient, data)
+            if failure is not None:
+                return failure
+        self.accepted.append(AcceptedEnvelope(mail_from, recipients, data, time.time()))
+        return "250 2.0.0 Message accepted for delivery"
+
+    def _deliver(self, mail_from: str, recipient: str, data: bytes) -> str | None:
+        """Hand one copy to Dovecot; the SMTP reply to give when that fails, else None."""
+        try:
+            with smtplib.LMTP(str(self.lmtp_socket), timeout=10) as lmtp:
+                lmtp.sendmail(mail_from, [recipient], data)
+        except smtplib.SMTPRecipientsRefused as refused:
+            code, text = refused.recipients[recipient]
+            return f"{code} {text.decode(errors='replace')}"
+        except smtplib.SMTPResponseException as error:
+            return f"{error.smtp_code} {error.smtp_error.decode(errors='replace')}"
+        except (OSError, smtplib.SMTPException):
+            return "451 4.3.0 The mailbox server is unavailable, try again later"
+        return None
+
+
+class SmtpRelay:
+    """The aiosmtpd listener; can be stopped and started again on the same port."""
+
+    def __init__(self, handler: LmtpRelayHandler, port: int) -> None:
+        self.handler = handler
+        self.port = port
+        self._controller: Controller | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def start(self) -> None:
+        if self._controller is not None:
+            return
+        controller = Controller(
+            self.handler,
+            hostname=LOOPBACK,
+            port=self.port,
+            server_hostname="smtp.example.com",  # avoids a slow getfqdn() per connection
+            ready_timeout=START_TIMEOUT,
+        )
+        controller.start()
+        self._controller = controller
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+# --------------------------------------------------------------------------------------------
+# The fixture object
+
+
+class MailServers:
+    """Dovecot and the SMTP relay together, with client-side helpers for tests."""
+
+    def __init__(self, *, dovecot_binary: str, password: str = DEFAULT_PASSWORD) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="mailer-servers-"))
+        self.password = password
+        self.imap_host = LOOPBACK
+        self.imap_port = free_port()
+        self.smtp_host = LOOPBACK
+        self.smtp_port = free_port()
+        self.dovecot = DovecotServer(
+            self.root, binary=dovecot_binary, imap_port=self.imap_port, password=password
+        )
+        self.faults = FaultPlan()
+        self.handler = LmtpRelayHandler(self.dovecot.lmtp_socket, self.faults)
+        self.smtp = SmtpRelay(self.handler, self.smtp_port)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.dovecot.start()
+        self.smtp.start()
+
+    def stop(self) -> None:
+        try:
+            self.smtp.stop()
+            self.dovecot.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def restart_dovecot(self) -> None:
+        self.dovecot.stop()
+        self.dovecot.start()
+
+    def stop_dovecot(self) -> None:
+        self.dovecot.stop()
+
+    def start_dovecot(self) -> None:
+        self.dovecot.start()
+
+    def stop_smtp(self) -> None:
+        """Close the SMTP listener: connections are refused until start_smtp()."""
+        self.smtp.stop()
+
+    def start_smtp(self) -> None:
+        self.smtp.start()
+
+    @contextlib.contextmanager
+    def smtp_refusing_connections(self) -> Iterator[None]:
+        self.stop_smtp()
+        try:
+            yield
+        finally:
+            self.start_smtp()
+
+    def dovecot_pids(self) -> list[int]:
+        return self.dovecot.pids()
+
+    def reset(self) -> None:
+        """A clean slate for the next test: servers up, no faults, no mail, nothing recorded."""
+        self.faults.clear()
+        self.start_dovecot()
+        self.start_smtp()
+        self.wipe()
+
+    def wipe(self) -> None:
+        """Delete every message and folder of every user, and forget the accepted envelopes."""
+        self.dovecot.delete_all_mail()
+        self.handler.accepted.clear()
+
+    # -- fault injection ---------------------------------------------------------------------
+
+    def fail_next_messages(self, code: int, count: int = 1, text: str | None = None) -> None:
+        """Answer the end of DATA of the next `count` messages with `code` (421 also hangs up)."""
+        self.faults.fail_next_messages(code, count, text)
+
+    def fail_recipient(self, address: str, code: int, text: str | None = None) -> None:
+        """Answer RCPT TO:<address> with `code` until clear_faults()."""
+        self.faults.fail_recipient(address, code, text)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    @property
+    def accepted(self) -> list[AcceptedEnvelope]:
+        return self.handler.accepted
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    def imap_url(self, user: str) -> str:
+        return f"imap://{quote(user, safe='')}@{self.imap_host}:{self.imap_port}/INBOX?tls=off"
+
+    def smtp_url(self) -> str:
+        return f"smtp://{self.smtp_host}:{self.smtp_port}?tls=off"
+
+    def mailer_environment(self, address: str) -> dict[str, str]:
+        """The MAILER_* variables that point the assistant at these servers as `address`."""
+        return {
+            "MAILER_ADDRESS": address,
+            "MAILER_IMAP_URL": self.imap_url(address),
+            "MAILER_IMAP_PASSWORD": self.password,
+            "MAILER_SMTP_URL": self.smtp_url(),
+        }
+
+    # -- client side -------------------------------------------------------------------------
+
+    def send(self, raw: bytes, *, mail_from: str, rcpt_to: list[str]) -> None:
+        """Send as a person would, through the SMTP relay; raises smtplib errors on refusal."""
+        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=10) as client:
+            client.sendmail(mail_from, rcpt_to, raw)
+
+    @contextlib.contextmanager
+    def imap(self, user: str) -> Iterator[IMAPClient]:
+        """A logged-in IMAP connection as `user`."""
+        client = IMAPClient(self.imap_host, self.imap_port, ssl=False, timeout=10)
+        try:
+            client.login(user, self.password)
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                client.logout()
+
+    def append(self, user: str, raw: bytes, folder: str = "INBOX") -> None:
+        """Plant a message straight into a mailbox, creating the folder when needed."""
+        with self.imap(user) as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            client.append(folder, raw)
+
+    def messages(self, user: str, folder: str = "INBOX") -> list[bytes]:
+        """Raw bytes of every message in the folder, oldest first; [] when it does not exist."""
+        with self.imap(user) as client:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            uids = client.search("ALL")
+            if not uids:
+                return []
+            fetched = client.fetch(uids, ["BODY.PEEK[]"])
+            return [fetched[uid][b"BODY[]"] for uid in sorted(fetched)]
+
+    def wait_for_messages(
+        self, user: str, count: int, timeout: float = 10, folder: str = "INBOX"
+    ) -> list[bytes]:
+        """Poll until the folder holds at least `count` messages; AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.messages(user, folder)
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{user} {folder}: expected {count} message(s) within {timeout}s, "
+                    f"found {len(found)}"
+                )
+            time.sleep(0.05)
+
+    def folders(self, user: str) -> list[str]:
+        with self.imap(user) as client:
+            return sorted(str(name) for _flags, _delimiter, name in client.list_folders())
