@@ -145,7 +145,7 @@ class Service:
                     self.run_steps(report)
                     last_steps = time.monotonic()
                 self.send_outbox(report)
-                self.source.wait(timeout=STEP_INTERVAL_SECONDS)
+                self.source.wait(STEP_INTERVAL_SECONDS, self.stopping)
             except CONNECTION_ERRORS as exc:
                 self._reconnect_after(exc)
         log.info("stopped")

@@ -226,7 +226,7 @@ def is_out_of_office(msg: InboundMessage) -> bool:
 
 # The phrase that introduces the day someone is back, per language.
 _RETURN_CUE = re.compile(
-    r"(?:back|return(?:ing)?|in the office|available(?: again)?)\s+(?:on|by|from)"
+    r"(?:back|return(?:ing)?|in the office|available(?: again)?)(?:\s+(?:on|by|from))?\b"
     r"|(?:away|out(?: of (?:the )?office)?|absent|off|on (?:vacation|holiday|leave))"
     r"\s+(?:until|till|through|to)"
     r"|\buntil\b|\btill\b"

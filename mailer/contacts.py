@@ -231,6 +231,8 @@ def _continues(draft: _Draft, body: str, indent: int) -> bool:
         return True
     if _EMAIL.match(body.strip()) and not draft.email:
         return True
+    if len(body.split()) >= 5 and body.rstrip().endswith((".", "!", "?")):
+        return False  # a sentence of its own, e.g. "The rest are in Salesforce."
     return not _looks_like_name(_first_field(body)) and not _EMAIL.search(body)
 
 
@@ -318,11 +320,21 @@ def _text_fields(text: str) -> list[_Field]:
     return [_Field(part.strip(), "text") for part in _SEPARATORS.split(text) if part.strip()]
 
 
+def _role_of(body: str, fields: list[_Field]) -> ContactRole:
+    """The role named in the line; a bare "user" counts only as a field of its own."""
+    role = role_from_text(body)
+    for item in fields:
+        if role != ContactRole.OTHER:
+            break
+        role = role_from_text(item.text)
+    return role
+
+
 def _draft_from_line(body: str) -> _Draft | None:
     fields = _fields(body)
     if not fields:
         return None
-    draft = _Draft(role=role_from_text(body), still_there=not departed_from_text(body))
+    draft = _Draft(role=_role_of(body, fields), still_there=not departed_from_text(body))
     rest = list(fields)
     if rest[0].kind == "email":
         draft.email = rest.pop(0).text

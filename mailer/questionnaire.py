@@ -882,13 +882,18 @@ def renewal_date_from(text: str, *, today: date) -> date | None:
     lines = [line for line in text.splitlines() if line.strip()]
     ranked = [line for line in lines if _RENEWAL_WORDS.search(line)]
     for line in ranked:
-        found = next(_dates_in(line, today=today), None)
-        if found is not None:
-            return found
+        keyword = _RENEWAL_WORDS.search(line)
+        if keyword is None:
+            continue
+        for position, found in _dates_in(line, today=today):
+            # A date written before the keyword ("Signed 2025-01-01, renewal TBD") is only the
+            # renewal date when it still lies ahead.
+            if position >= keyword.start() or found >= today:
+                return found
     return None
 
 
-def _dates_in(line: str, *, today: date) -> Iterator[date]:
+def _dates_in(line: str, *, today: date) -> Iterator[tuple[int, date]]:
     candidates: list[tuple[int, date | None]] = []
     for m in _ISO.finditer(line):
         candidates.append((m.start(), _safe_date(int(m[1]), int(m[2]), int(m[3]))))
@@ -901,9 +906,9 @@ def _dates_in(line: str, *, today: date) -> Iterator[date]:
         candidates.append((m.start(), _dated(int(m[2]), _MONTHS[m[1].lower()], m[3], today)))
     for m in _DAY_MONTH.finditer(line):
         candidates.append((m.start(), _dated(int(m[1]), _MONTHS[m[2].lower()], m[3], today)))
-    for _, found in sorted(candidates, key=lambda item: item[0]):
+    for position, found in sorted(candidates, key=lambda item: item[0]):
         if found is not None:
-            yield found
+            yield position, found
 
 
 def _full_year(text: str) -> int:

@@ -301,9 +301,7 @@ def _answer_texts(
 
 
 def _is_our_text(text: str) -> bool:
-    """Section numbers, topics and guidance we wrote ourselves are not answers."""
-    if text.isdigit() and int(text) in SECTION_BY_NUMBER:
-        return True
+    """Topics and guidance we wrote ourselves are not answers."""
     lowered = text.lower().removesuffix(" (required)")
     return any(lowered == s.title.lower() or text.startswith(s.prompt) for s in SECTIONS)
 

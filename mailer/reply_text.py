@@ -167,20 +167,51 @@ def _normalised_lines(text: str) -> list[str]:
 def _before_history(lines: list[str]) -> list[str]:
     """Lines above the first mark of quoted history.
 
-    A mark at the very top is skipped with the quote right under it: mobile clients and
-    forwards put the attribution above what the person wrote.
+    Three shapes are not a plain cut: answers written between quoted lines keep the quotes;
+    a bare header block at the top (a mail handed on without comment) is skipped; and an
+    attribution at the very top is skipped with its quote, as mobile clients put it there.
     """
+    done: list[str] = []
     while True:
         start = _history_start(lines)
         if start is None:
-            return lines
+            return done + lines
         first, after = start
         head = lines[:first]
-        if any(line.strip() for line in head):
-            return _drop_trailing_delimiters(head)
-        if not _is_attribution(lines[first:after]):
-            return []  # a forward or quoted header block with nothing written above it
-        lines = _without_leading_quote(lines[after:])
+        attribution = _is_attribution(lines[first:after])
+        written_above = any(line.strip() for line in head) or bool(done)
+        if attribution and written_above and _answered_inline(lines[after:]):
+            done += head
+            lines = lines[after:]
+            continue
+        if written_above:
+            return done + _drop_trailing_delimiters(head)
+        if attribution:
+            lines = _without_leading_quote(lines[after:])
+        elif _HEADER_FIELD.match(lines[first]):
+            lines = lines[after:]
+        else:
+            return []  # a forward with nothing written above it
+
+
+def _answered_inline(lines: list[str]) -> bool:
+    """A quote followed by the sender's own words: answers written between quoted lines."""
+    index = _first_content(lines)
+    if index == len(lines) or not lines[index].lstrip().startswith(">"):
+        return False
+    while index < len(lines) and (not lines[index].strip() or lines[index].startswith(">")):
+        index += 1
+    rest = lines[index:]
+    if not any(line.strip() for line in rest):
+        return False
+    _, sent_from = _library_patterns()
+    opening = rest[_first_content(rest)]
+    return not (
+        _SIGNATURE_DELIMITER.match(opening)
+        or sent_from.match(opening)
+        or _DELIMITER_LINE.match(opening)
+        or _mark_end(rest, _first_content(rest)) is not None
+    )
 
 
 def _without_leading_quote(lines: list[str]) -> list[str]:

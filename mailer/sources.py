@@ -13,6 +13,7 @@ import mailbox
 import os
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ class FetchedMessage:
 class MailSource(Protocol):
     def fetch_new(self) -> Iterator[FetchedMessage]: ...
     def file(self, message: FetchedMessage, folder: str) -> None: ...
-    def wait(self, timeout: float) -> bool: ...
+    def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -94,10 +95,10 @@ class MaildirSource:
         box = self.box.get_folder(folder)
         return [box.get_bytes(k) for k in box.keys()]
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool:
         deadline = time.monotonic() + timeout
         before = self._snapshot()
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (stopping and stopping.is_set()):
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             if self._snapshot() != before:
                 return True
@@ -234,24 +235,39 @@ class ImapSource:
         except IMAPClientError as exc:
             log.warning("could not move a message to %s: %s", folder, exc)
 
-    def wait(self, timeout: float) -> bool:
-        """IDLE until the server reports new mail or `timeout` passes."""
+    def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool:
+        """IDLE until the server reports new mail, `timeout` passes or we are stopping."""
         client = self.connect()
         if not client.has_capability("IDLE"):
-            time.sleep(min(timeout, 5))
+            (stopping or threading.Event()).wait(min(timeout, 5))
             client.noop()
             return True
+        deadline = time.monotonic() + min(timeout, IDLE_REISSUE_SECONDS)
         client.idle()
         try:
-            responses = client.idle_check(timeout=min(timeout, IDLE_REISSUE_SECONDS))
+            # Short checks keep a stop request (SIGTERM) answered within a second.
+            while time.monotonic() < deadline and not (stopping and stopping.is_set()):
+                slice_seconds = max(0.01, min(1.0, deadline - time.monotonic()))
+                started = time.monotonic()
+                responses = client.idle_check(timeout=slice_seconds)
+                if any(_announces_mail(r) for r in responses):
+                    return True
+                if any(_says_goodbye(r) for r in responses) or (
+                        not responses and time.monotonic() - started < slice_seconds / 2):
+                    # imapclient swallows EOF: an early empty answer means the server left.
+                    raise ConnectionError("the IMAP server closed the connection")
+            return False
         finally:
             client.idle_done()
-        return any(_announces_mail(r) for r in responses)
 
 
 def _announces_mail(response: object) -> bool:
     return isinstance(response, tuple) and len(response) >= 2 and response[1] in (
         b"EXISTS", b"RECENT")
+
+
+def _says_goodbye(response: object) -> bool:
+    return isinstance(response, tuple) and len(response) >= 1 and response[0] == b"BYE"
 
 
 def _quietly_logout(client: IMAPClient) -> None:

@@ -232,10 +232,16 @@ def _fit_cell(text: str, note: str = _SHORTENED_ANSWER) -> str:
     """The text, or as much of it as fits in one cell followed by a visible note."""
     if excel_length(text) <= CELL_TEXT_LIMIT:
         return text
-    head = text[: CELL_TEXT_LIMIT - len(note)]
-    while excel_length(head) + len(note) > CELL_TEXT_LIMIT:
-        head = head[: -(excel_length(head) + len(note) - CELL_TEXT_LIMIT)]
-    return head + note
+    return _prefix_within(text, CELL_TEXT_LIMIT - len(note)) + note
+
+
+def _prefix_within(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose Excel length is at most ``limit`` (``limit`` >= 2)."""
+    prefix = text[:limit]
+    while (excess := excel_length(prefix) - limit) > 0:
+        # A character counts as one or two units, so this never drops too much.
+        prefix = prefix[: -((excess + 1) // 2)]
+    return prefix
 
 
 def split_for_cells(text: str, limit: int = CELL_TEXT_LIMIT) -> list[str]:
@@ -247,9 +253,7 @@ def split_for_cells(text: str, limit: int = CELL_TEXT_LIMIT) -> list[str]:
     parts: list[str] = []
     rest = text
     while excel_length(rest) > limit:
-        part = rest[:limit]
-        while excel_length(part) > limit:
-            part = part[: -(excel_length(part) - limit)]
+        part = _prefix_within(rest, limit)
         for separator in ("\n", " "):
             cut = part.rfind(separator)
             if cut >= len(part) // 2:
@@ -265,6 +269,7 @@ def split_for_cells(text: str, limit: int = CELL_TEXT_LIMIT) -> list[str]:
 
 _HEADER = "Handoff header"
 _TITLE = "Handoff title"
+_SUBTITLE = "Handoff subtitle"
 _TEXT = "Handoff text"
 _LABEL = "Handoff label"
 _EMPHASIS = "Handoff emphasis"
@@ -291,6 +296,7 @@ def _named_styles() -> list[NamedStyle]:
             alignment=Alignment(wrap_text=True, vertical="center"),
         ),
         NamedStyle(_TITLE, font=Font(bold=True, size=14, color="1F4E79")),
+        NamedStyle(_SUBTITLE, font=Font(bold=True, size=12, color="1F4E79")),
         NamedStyle(_TEXT, alignment=_WRAP_TOP),
         NamedStyle(_LABEL, font=Font(bold=True), alignment=_WRAP_TOP),
         NamedStyle(_EMPHASIS, font=Font(bold=True, color="1F4E79"), alignment=_WRAP_TOP),
@@ -303,55 +309,86 @@ def _named_styles() -> list[NamedStyle]:
 
 CellValue = str | int | date | datetime | None
 
-
-def _write(ws: Worksheet, row: int, column: int, value: CellValue, style: str = _TEXT) -> None:
-    cell = ws.cell(row=row, column=column)
-    if isinstance(value, datetime):
-        cell.value = _excel_datetime(value)
-        cell.style = _DATETIME
-        return
-    if isinstance(value, date):
-        cell.value = value
-        cell.style = _DATE
-        return
-    cell.style = style
-    if isinstance(value, str):
-        put_text(cell, value)
-    else:
-        cell.value = value
+# Row heights are estimated, because neither LibreOffice nor every Excel version re-measures
+# wrapped text when opening a file; without a height, long answers overlap the next row.
+_LINE_HEIGHT = 15.0  # points, for the default 11 pt font
+_MAX_ROW_HEIGHT = 409.0  # Excel's maximum
 
 
-def _write_row(ws: Worksheet, row: int, values: Sequence[CellValue], style: str = _TEXT) -> None:
-    for column, value in enumerate(values, start=1):
-        _write(ws, row, column, value, style)
+def _wrapped_line_count(text: str, width: float) -> int:
+    # A column's width is counted in "0" characters. Ordinary text averages a little narrower,
+    # but words pushed to the next line and wider fallback fonts (LibreOffice without Calibri)
+    # eat that up, so plan for slightly fewer characters per line.
+    per_line = max(1, int(width * 0.9))
+    return sum(max(1, -(-len(line) // per_line)) for line in text.split("\n"))
 
 
-def _table_sheet(
-    wb: Workbook,
-    title: str,
-    headers: Sequence[str],
-    widths: Sequence[int],
-    *,
-    header_row: int = 1,
-) -> Worksheet:
-    """A sheet with a styled, frozen header row, column widths and landscape print setup."""
-    ws = wb.create_sheet(title)
-    for column, (header, width) in enumerate(zip(headers, widths, strict=True), start=1):
-        cell = ws.cell(row=header_row, column=column, value=header)
-        cell.style = _HEADER
-        ws.column_dimensions[get_column_letter(column)].width = width
-    ws.freeze_panes = f"A{header_row + 1}"
-    ws.print_title_rows = f"{header_row}:{header_row}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    return ws
+class _Table:
+    """One sheet laid out as a table: styled frozen header, widths, print setup, row heights."""
 
+    def __init__(
+        self,
+        wb: Workbook,
+        title: str,
+        headers: Sequence[str],
+        widths: Sequence[float],
+        *,
+        header_row: int = 1,
+    ) -> None:
+        self.ws = wb.create_sheet(title)
+        self.header_row = header_row
+        self._widths = tuple(widths)
+        self._column_count = len(headers)
+        ws = self.ws
+        for column, (header, width) in enumerate(zip(headers, widths, strict=True), start=1):
+            cell = ws.cell(row=header_row, column=column, value=header)
+            cell.style = _HEADER
+            ws.column_dimensions[get_column_letter(column)].width = width
+        ws.freeze_panes = f"A{header_row + 1}"
+        ws.print_title_rows = f"1:{header_row}"
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
 
-def _filter_over(ws: Worksheet, header_row: int, column_count: int, last_row: int) -> None:
-    last_column = get_column_letter(column_count)
-    ws.auto_filter.ref = f"A{header_row}:{last_column}{max(last_row, header_row)}"
+    def write(self, row: int, column: int, value: CellValue, style: str = _TEXT) -> None:
+        cell = self.ws.cell(row=row, column=column)
+        if isinstance(value, datetime):
+            cell.value = _excel_datetime(value)
+            cell.style = _DATETIME
+            return
+        if isinstance(value, date):
+            cell.value = value
+            cell.style = _DATE
+            return
+        cell.style = style
+        if isinstance(value, str):
+            put_text(cell, value)
+            self._make_room(row, column, value)
+        else:
+            cell.value = value
+
+    def write_row(self, row: int, values: Sequence[CellValue], style: str = _TEXT) -> None:
+        for column, value in enumerate(values, start=1):
+            self.write(row, column, value, style)
+
+    def filter_down_to(self, last_row: int) -> None:
+        """Put the auto-filter over the header and the data rows down to ``last_row``."""
+        last_column = get_column_letter(self._column_count)
+        bottom = max(last_row, self.header_row)
+        self.ws.auto_filter.ref = f"A{self.header_row}:{last_column}{bottom}"
+
+    def _make_room(self, row: int, column: int, text: str) -> None:
+        width = self._widths[column - 1]
+        if len(text) <= width and "\n" not in text:
+            return  # the common case: one short line
+        lines = _wrapped_line_count(text, width)
+        if lines < 2:
+            return
+        height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT)
+        dimension = self.ws.row_dimensions[row]
+        if (dimension.height or 0) < height:
+            dimension.height = height
 
 
 def _drop_down(ws: Worksheet, choices: Sequence[str], cells: str, what: str) -> None:
@@ -382,7 +419,8 @@ def _answer(data: HandoffData, section: int) -> str:
 
 
 def _person(person: Person) -> str:
-    return person.formatted()
+    # Person.formatted() is for mail headers (it encodes non-ASCII names); people read this.
+    return f"{person.name} <{person.email}>" if person.name else person.email
 
 
 def _contact_line(contact: Contact) -> str:
@@ -436,21 +474,20 @@ def _overview_rows(data: HandoffData, summary: HandoffSummary) -> list[tuple[str
 
 
 def _add_overview(wb: Workbook, data: HandoffData, summary: HandoffSummary) -> None:
-    ws = _table_sheet(wb, "Overview", ("Topic", "Details"), (34, 100), header_row=2)
-    title = ws.cell(row=1, column=1)
+    table = _Table(wb, "Overview", ("Topic", "Details"), (38, 100), header_row=2)
+    title = table.ws.cell(row=1, column=1)
     put_text(title, _fit_cell(f"{data.account} \u2014 handoff brief ({data.transition_id})"))
     title.style = _TITLE
-    ws.print_title_rows = "1:2"
     rows = _overview_rows(data, summary)
     for row, (label, value, style) in enumerate(rows, start=3):
-        _write(ws, row, 1, label, _LABEL)
-        _write(ws, row, 2, value if not isinstance(value, str) else _fit_cell(value), style)
-    _filter_over(ws, 2, 2, 2 + len(rows))
+        table.write(row, 1, label, _LABEL)
+        table.write(row, 2, _fit_cell(value) if isinstance(value, str) else value, style)
+    table.filter_down_to(2 + len(rows))
 
 
 def _add_contacts(wb: Workbook, data: HandoffData) -> None:
     headers = ("Name", "Title", "Email", "Role on the account", "Still there?", "Notes")
-    ws = _table_sheet(wb, "Contacts", headers, (26, 28, 32, 20, 13, 60))
+    table = _Table(wb, "Contacts", headers, (26, 28, 32, 20, 13, 60))
     for row, contact in enumerate(data.contacts, start=2):
         values = (
             contact.name,
@@ -461,40 +498,40 @@ def _add_contacts(wb: Workbook, data: HandoffData) -> None:
             contact.notes,
         )
         style = _TEXT if contact.still_there else _FORMER_CONTACT
-        _write_row(ws, row, [_fit_cell(value, _SHORTENED) for value in values], style)
+        table.write_row(row, [_fit_cell(value, _SHORTENED) for value in values], style)
     last_row = 1 + len(data.contacts)
     spare = last_row + _SPARE_ROWS
-    _drop_down(ws, [role.value for role in ContactRole], f"D2:D{spare}", "role")
-    _drop_down(ws, ("Yes", "No"), f"E2:E{spare}", "Yes or No")
-    _filter_over(ws, 1, len(headers), last_row)
+    _drop_down(table.ws, [role.value for role in ContactRole], f"D2:D{spare}", "role")
+    _drop_down(table.ws, ("Yes", "No"), f"E2:E{spare}", "Yes or No")
+    table.filter_down_to(last_row)
 
 
 def _add_issues(wb: Workbook, data: HandoffData) -> None:
-    headers = ("Issue", "Status", "Notes")
-    ws = _table_sheet(wb, "Issues", headers, (60, 12, 60))
+    table = _Table(wb, "Issues", ("Issue", "Status", "Notes"), (60, 12, 60))
     for row, issue in enumerate(data.issues, start=2):
         style = _OPEN_ISSUE if issue.status == IssueStatus.OPEN else _TEXT
         values = (_fit_cell(issue.text), str(issue.status), _fit_cell(issue.notes))
-        _write_row(ws, row, values, style)
+        table.write_row(row, values, style)
     last_row = 1 + len(data.issues)
     statuses = [status.value for status in IssueStatus]
-    _drop_down(ws, statuses, f"B2:B{last_row + _SPARE_ROWS}", "status")
-    _filter_over(ws, 1, len(headers), last_row)
+    _drop_down(table.ws, statuses, f"B2:B{last_row + _SPARE_ROWS}", "status")
+    table.filter_down_to(last_row)
 
 
-def _add_topic_sheet(wb: Workbook, title: str, rows: Sequence[tuple[str, CellValue]]) -> None:
-    headers = ("Topic", "What the outgoing CSM wrote")
-    ws = _table_sheet(wb, title, headers, (28, 110))
+def _add_topic_sheet(
+    wb: Workbook, title: str, rows: Sequence[tuple[str, CellValue]], *, heading: str
+) -> None:
+    table = _Table(wb, title, ("Topic", heading), (28, 110))
     for row, (topic, value) in enumerate(rows, start=2):
-        _write(ws, row, 1, topic, _LABEL)
-        _write(ws, row, 2, value)
-    _filter_over(ws, 1, len(headers), 1 + len(rows))
+        table.write(row, 1, topic, _LABEL)
+        table.write(row, 2, value)
+    table.filter_down_to(1 + len(rows))
 
 
 def _add_wins_and_goals(wb: Workbook, data: HandoffData) -> None:
     sections = (SUCCESSES, GOALS, PROJECTS)
     rows = [(_section_title(data, section), _answer(data, section)) for section in sections]
-    _add_topic_sheet(wb, "Wins & Goals", rows)
+    _add_topic_sheet(wb, "Wins & Goals", rows, heading="What the outgoing CSM wrote")
 
 
 def _add_contract(wb: Workbook, data: HandoffData) -> None:
@@ -502,21 +539,20 @@ def _add_contract(wb: Workbook, data: HandoffData) -> None:
     rows: list[tuple[str, CellValue]] = [("Renewal date", renewal)]
     for section in (CONTRACT, RENEWAL_RISK, COMMUNICATION, EVENTS, DOCUMENTS):
         rows.append((_section_title(data, section), _answer(data, section)))
-    _add_topic_sheet(wb, "Contract", rows)
+    _add_topic_sheet(wb, "Contract", rows, heading="Details")
 
 
 def _add_plan(wb: Workbook, data: HandoffData) -> None:
     headers = ("Step", "Owner", "Sent to", "Due (UTC)", "Status")
-    ws = _table_sheet(wb, "Plan", headers, (44, 22, 30, 18, 16))
+    table = _Table(wb, "Plan", headers, (44, 22, 30, 18, 16))
     for row, step in enumerate(data.plan, start=2):
-        values = (step.step, step.owner, step.to, step.due, step.status)
-        _write_row(ws, row, values)
-    _filter_over(ws, 1, len(headers), 1 + len(data.plan))
+        table.write_row(row, (step.step, step.owner, step.to, step.due, step.status))
+    table.filter_down_to(1 + len(data.plan))
 
 
 def _add_answers(wb: Workbook, data: HandoffData) -> None:
     headers = ("Section", "Section title", "Part", "Answer as written", "Received (UTC)")
-    ws = _table_sheet(wb, "Answers", headers, (9, 24, 9, 110, 18))
+    table = _Table(wb, "Answers", headers, (9, 24, 9, 110, 18))
     row = 2
     # Grouped by section; within a section the arrival order is kept (the sort is stable).
     for answer in sorted(data.answers, key=lambda item: item.section):
@@ -529,14 +565,14 @@ def _add_answers(wb: Workbook, data: HandoffData) -> None:
                 part,
                 answer.received_at,
             )
-            _write_row(ws, row, values)
+            table.write_row(row, values)
             row += 1
-    _filter_over(ws, 1, len(headers), row - 1)
+    table.filter_down_to(row - 1)
 
 
 def _add_history(wb: Workbook, data: HandoffData) -> None:
     headers = ("When (UTC)", "Direction", "From", "To", "Subject", "Note")
-    ws = _table_sheet(wb, "History", headers, (18, 11, 32, 40, 50, 50))
+    table = _Table(wb, "History", headers, (18, 11, 32, 40, 50, 50))
     for row, mail in enumerate(data.history, start=2):
         values = (
             mail.at,
@@ -546,17 +582,19 @@ def _add_history(wb: Workbook, data: HandoffData) -> None:
             _fit_cell(mail.subject, _SHORTENED),
             _fit_cell(mail.note, _SHORTENED),
         )
-        _write_row(ws, row, values)
+        table.write_row(row, values)
     last_mail_row = 1 + len(data.history)
-    _filter_over(ws, 1, len(headers), last_mail_row)
+    table.filter_down_to(last_mail_row)
 
     log_title_row = last_mail_row + 2
-    _write(ws, log_title_row, 1, "Versions of this handoff", _LABEL)
+    # Not wrapped, so the heading runs across the empty cells to its right.
+    table.ws.cell(row=log_title_row, column=1, value="Versions of this handoff").style = _SUBTITLE
     log_header_row = log_title_row + 1
-    for column, header in enumerate(("Version", "Saved (UTC)", "What changed"), start=1):
-        _write(ws, log_header_row, column, header, _HEADER)
+    # The moment goes first: the first column is the one wide enough for a date and time.
+    table.write_row(log_header_row, ("Saved (UTC)", "Version", "What changed"), _HEADER)
     for row, version in enumerate(data.versions, start=log_header_row + 1):
-        _write_row(ws, row, (version.version, version.at, _fit_cell(version.summary, _SHORTENED)))
+        summary = _fit_cell(version.summary, _SHORTENED)
+        table.write_row(row, (version.at, version.version, summary))
 
 
 def build_workbook(data: HandoffData) -> bytes:

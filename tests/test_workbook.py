@@ -229,7 +229,7 @@ EXPECTED_HEADERS = {
     "Contacts": (1, ["Name", "Title", "Email", "Role on the account", "Still there?", "Notes"]),
     "Issues": (1, ["Issue", "Status", "Notes"]),
     "Wins & Goals": (1, ["Topic", "What the outgoing CSM wrote"]),
-    "Contract": (1, ["Topic", "What the outgoing CSM wrote"]),
+    "Contract": (1, ["Topic", "Details"]),
     "Plan": (1, ["Step", "Owner", "Sent to", "Due (UTC)", "Status"]),
     "Answers": (1, ["Section", "Section title", "Part", "Answer as written", "Received (UTC)"]),
     "History": (1, ["When (UTC)", "Direction", "From", "To", "Subject", "Note"]),
@@ -356,8 +356,8 @@ def test_contacts_offer_role_and_still_there_drop_downs(book: openpyxl.Workbook)
         str(dv.sqref): dv.formula1 for dv in book["Contacts"].data_validations.dataValidation
     }
     assert validations == {
-        "D2:D105": '"point of contact,executive sponsor,champion,decision maker,user,other"',
-        "E2:E105": '"Yes,No"',
+        "D2:D106": '"point of contact,executive sponsor,champion,decision maker,user,other"',
+        "E2:E106": '"Yes,No"',
     }
 
 
@@ -495,11 +495,11 @@ def test_history_lists_every_email_and_the_version_log(book: openpyxl.Workbook) 
         "=RE: [TR-0042] Handoff questions",
     )
     assert rows[3][0] == "Versions of this handoff"
-    assert rows[4][:3] == ("Version", "Saved (UTC)", "What changed")
-    assert rows[5][:3] == (1, datetime(2027, 1, 11, 14, 5), "First answers")
+    assert rows[4][:3] == ("Saved (UTC)", "Version", "What changed")
+    assert rows[5][:3] == (datetime(2027, 1, 11, 14, 5), 1, "First answers")
     assert rows[6][:3] == (
-        2,
         datetime(2027, 1, 12, 9, 30),
+        2,
         "Renewal risk updated; call notes added",
     )
 

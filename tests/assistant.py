@@ -1,0 +1,108 @@
+"""Running the assistant in tests: in-process passes, or the real `mailer run` process."""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from mailer.app import PassReport, Service, build_runtime, build_sender, build_source
+from mailer.runtime import system_clock
+from mailer.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+ADDRESS = "transitions@example.com"
+
+
+class Assistant:
+    """One assistant instance: its own data directory, outbox and environment."""
+
+    def __init__(self, home: Path, servers: object | None = None, *,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            "MAILER_ADDRESS": ADDRESS,
+            "MAILER_DATA_DIR": str(home / "var"),
+            "MAILER_OUTBOX": str(home / "outbox"),
+            "MAILER_RULES": str(ROOT / "inbox_rules.yaml"),
+            "MAILER_PLAYBOOKS": str(ROOT / "playbooks"),
+            "MAILER_TEMPLATES": str(ROOT / "templates"),
+            "MAILER_TIMEZONE": "UTC",
+        }
+        if servers is not None:
+            self.env |= servers.mailer_environment(ADDRESS)  # type: ignore[attr-defined]
+        self.env |= extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.env, cwd=self.home)
+
+    def service(self, *, clock: Callable[[], datetime] = system_clock,
+                dry_run: bool = False) -> Service:
+        rt = build_runtime(self.settings, clock=clock)
+        return Service(rt=rt, source=build_source(rt), sender=build_sender(rt.settings),
+                       dry_run=dry_run)
+
+    def run_once(self, *, now: datetime | None = None) -> PassReport:
+        service = self.service(clock=(lambda: now) if now else system_clock)
+        try:
+            return service.run_once()
+        finally:
+            service.close()
+
+    # -- the real service process ----------------------------------------------------------
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        log = open(self.home / "service.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen([sys.executable, "-m", "mailer", "run"], cwd=self.home,
+                                        env=env, stdout=log, stderr=subprocess.STDOUT)
+        self._log = log
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=15)
+        finally:
+            self._log.close()
+        self.process = None
+        return code
+
+    def log_text(self) -> str:
+        path = self.home / "service.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+
+def text_of(raw: bytes) -> str:
+    part = parse(raw).get_body(("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def html_of(raw: bytes) -> str:
+    part = parse(raw).get_body(("html",))
+    return part.get_content() if part is not None else ""
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
