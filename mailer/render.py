@@ -52,6 +52,7 @@ class Renderer:
             env.filters["date"] = _format_date
             env.filters["datetime"] = _format_datetime
         self._markdown = markdown.Markdown(extensions=["tables", "sane_lists", "nl2br"])
+        self._compiled: dict[tuple[int, str], tuple[jinja2.Template, jinja2.Template]] = {}
 
     def names(self) -> list[str]:
         return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in self.directory.glob(
@@ -76,23 +77,27 @@ class Renderer:
                               "a template starts with a 'subject:' line and a '---' line",
                               "add e.g. 'subject: Hello {{ account }}' and '---' on top")
 
+    def _parts(self, env: jinja2.Environment, name: str) -> tuple[jinja2.Template, jinja2.Template]:
+        """The subject line and the body, compiled separately so a block tag at the end of
+        the subject can never swallow the separator line."""
+        key = (id(env), name)
+        if key not in self._compiled:
+            source = env.loader.get_source(env, name + TEMPLATE_SUFFIX)[0]  # type: ignore[union-attr]
+            head, _, body = source.partition("\n---\n")
+            subject = head.split(":", 1)[1] if ":" in head else head
+            self._compiled[key] = (env.from_string(subject), env.from_string(body))
+        return self._compiled[key]
+
     def render(self, name: str, /, *, context: dict[str, Any]) -> RenderedEmail:
-        text_subject, text_body = _split(self._text_env.get_template(
-            name + TEMPLATE_SUFFIX).render(context))
-        _, html_source = _split(self._html_env.get_template(
-            name + TEMPLATE_SUFFIX).render(context))
+        text_subject, text_body = (t.render(context) for t in self._parts(self._text_env, name))
+        _, html_body = self._parts(self._html_env, name)
         self._markdown.reset()
-        body_html = self._markdown.convert(html_source)
+        body_html = self._markdown.convert(html_body.render(context))
+        subject = " ".join(text_subject.split())
         page = self._html_env.get_template(LAYOUT).render(
-            {"subject": text_subject, "body": jinja2.utils.markupsafe.Markup(body_html)})
-        return RenderedEmail(subject=" ".join(text_subject.split()),
-                             text=_tidy_text(text_body), html=_inline_css(page))
-
-
-def _split(rendered: str) -> tuple[str, str]:
-    head, _, body = rendered.partition("\n---\n")
-    subject = head.split(":", 1)[1].strip() if ":" in head else head.strip()
-    return subject, body
+            {"subject": subject, "body": jinja2.utils.markupsafe.Markup(body_html)})
+        return RenderedEmail(subject=subject, text=_tidy_text(text_body),
+                             html=_inline_css(page))
 
 
 def _tidy_text(body: str) -> str:
