@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import grp
 import os
 import pwd
@@ -41,6 +42,24 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 SHUTDOWN_GRACE = 0.3
 POLL_INTERVAL = 0.02
+PR_SET_PDEATHSIG = 1
+
+# Resolved now, in the parent: the forked child should do nothing but make the call. Linux only.
+_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+
+
+def _die_with_this_process() -> None:
+    """Runs in the forked child: SIGTERM the Dovecot master if the test process is killed.
+
+    Without it, a test run ended by SIGKILL or an unhandled SIGTERM (a CI timeout) would leave
+    Dovecot running forever, since no fixture teardown gets to stop it.
+    """
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def find_dovecot() -> str | None:
@@ -271,6 +290,9 @@ class DovecotServer:
                 stdout=stderr,
                 stderr=stderr,
                 start_new_session=True,
+                # The death signal follows the *thread* that forked, so only the main thread,
+                # which lives as long as the process, may ask for it.
+                preexec_fn=_die_with_this_process if _on_main_thread() else None,
             )
         self._wait_until_ready()
 
@@ -621,10 +643,16 @@ class MailServers:
 
     # -- client side -------------------------------------------------------------------------
 
-    def send(self, raw: bytes, *, mail_from: str, rcpt_to: list[str]) -> None:
-        """Send as a person would, through the SMTP relay; raises smtplib errors on refusal."""
+    def send(
+        self, raw: bytes, *, mail_from: str, rcpt_to: list[str]
+    ) -> dict[str, tuple[int, bytes]]:
+        """Send as a person would, through the SMTP relay.
+
+        Raises smtplib's errors when the message is refused; returns the recipients refused
+        while others were accepted (smtplib's own convention), usually {}.
+        """
         with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=10) as client:
-            client.sendmail(mail_from, rcpt_to, raw)
+            return client.sendmail(mail_from, rcpt_to, raw)
 
     @contextlib.contextmanager
     def imap(self, user: str) -> Iterator[IMAPClient]:
