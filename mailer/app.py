@@ -8,13 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from mailer import pipeline
 from mailer.business_time import BusinessCalendar
 from mailer.dispatch import Outgoing, person_view, queue_outgoing
 from mailer.outbox import Outbox
 from mailer.outcome import Outcome
+from mailer.pipeline import STORAGE_ERRORS, StorageUnavailable
 from mailer.playbooks import load_playbooks
 from mailer.render import Renderer
 from mailer.rules import load_rules
@@ -25,10 +26,13 @@ from mailer.sources import CONNECTION_ERRORS, ImapSource, MaildirSource, MailSou
 from mailer.steps import run_due_steps
 from mailer.store import Store
 from mailer.transition_records import load_transition
+from mailer.watchdog import check_canary, send_canary_if_due
 
 log = logging.getLogger(__name__)
 
 STEP_INTERVAL_SECONDS = 30.0
+STORAGE_RETRY_SECONDS = 30
+WATCHDOG_GRACE = timedelta(minutes=5)
 
 
 def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = system_clock) -> Runtime:
@@ -81,6 +85,19 @@ class Service:
 
     # -- one pass -----------------------------------------------------------------------
 
+    @property
+    def watchdog_on(self) -> bool:
+        s = self.rt.settings
+        return bool(s.imap and s.smtp and s.watchdog_minutes and not self.dry_run)
+
+    def run_watchdog(self) -> None:
+        if not self.watchdog_on:
+            return
+        every = timedelta(minutes=self.rt.settings.watchdog_minutes)
+        now = self.rt.clock()
+        check_canary(self.rt, now, grace=WATCHDOG_GRACE)
+        send_canary_if_due(self.rt, now, every=every)
+
     def handle_inbox(self, report: PassReport) -> None:
         for fetched in self.source.fetch_new():
             outcome = pipeline.handle(self.rt, fetched.raw, source_key=fetched.source_key)
@@ -91,7 +108,10 @@ class Service:
                 return
 
     def send_outbox(self, report: PassReport) -> None:
-        self.rt.outbox.spool(self.rt.store)
+        try:
+            self.rt.outbox.spool(self.rt.store)
+        except OSError as exc:
+            raise StorageUnavailable(f"the outbox cannot be written ({exc})") from exc
         if self.sender is None or self.dry_run:
             return
         before = self.rt.outbox.counts(self.rt.store).get("sent", 0)
@@ -122,7 +142,10 @@ class Service:
                          "reason": failure.reason}), transition_id=t.id, now=now)
 
     def run_steps(self, report: PassReport) -> None:
-        report.steps_sent += run_due_steps(self.rt, self.rt.clock())
+        try:
+            report.steps_sent += run_due_steps(self.rt, self.rt.clock())
+        except STORAGE_ERRORS as exc:
+            raise StorageUnavailable(f"the data directory cannot be written ({exc})") from exc
 
     def run_once(self) -> PassReport:
         report = PassReport()
@@ -143,9 +166,14 @@ class Service:
                 self.handle_inbox(report)
                 if time.monotonic() - last_steps >= STEP_INTERVAL_SECONDS:
                     self.run_steps(report)
+                    self.run_watchdog()
                     last_steps = time.monotonic()
                 self.send_outbox(report)
                 self.source.wait(STEP_INTERVAL_SECONDS, self.stopping)
+            except StorageUnavailable as exc:
+                log.error("%s: not taking new mail (it stays on the server) until this is "
+                          "fixed; retrying in %d s", exc, STORAGE_RETRY_SECONDS)
+                self.stopping.wait(STORAGE_RETRY_SECONDS)
             except CONNECTION_ERRORS as exc:
                 self._reconnect_after(exc)
         log.info("stopped")

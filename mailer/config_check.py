@@ -13,7 +13,7 @@ BUILT_IN_TEMPLATES = (
     "request_accepted", "request_problems", "questionnaire", "incoming_notice", "rejection",
     "delivery_failed", "questionnaire_receipt", "text_receipt", "note_receipt",
     "workbook_ready", "approval_request", "approval_done", "approval_closed", "edited_message",
-    "command_unknown", "command_result", "status",
+    "command_unknown", "command_result", "status", "canary",
 )
 
 

@@ -72,10 +72,20 @@ class Outbox:
         return written
 
     def ready(self, store: Store, now: datetime, *, limit: int = 500) -> list[QueuedMail]:
-        rows = store.all("SELECT * FROM outbound WHERE status='queued' AND "
-                         "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
-                         iso(now), limit)
-        return [self._queued(row) for row in rows]
+        """Mail due now, oldest first. A message waiting for a retry holds back later mail
+        to the same recipients, so each person receives their mail in order."""
+        held: set[str] = set()
+        due: list[QueuedMail] = []
+        moment = iso(now) or ""
+        for row in store.all("SELECT * FROM outbound WHERE status='queued' ORDER BY id"):
+            recipients = set(json.loads(row["recipients_json"]))
+            if (row["next_attempt_at"] or "") > moment or recipients & held:
+                held |= recipients
+                continue
+            due.append(self._queued(row))
+            if len(due) >= limit:
+                break
+        return due
 
     def _queued(self, row: sqlite3.Row) -> QueuedMail:
         path = self.directory / self.filename(row)

@@ -7,6 +7,6 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # processed | rejected | ignored | quarantined | duplicate
+    outcome: str  # processed | rejected | ignored | quarantined | duplicate | canary
     reason: str
     transition_id: str | None = None

@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
+from email.errors import HeaderParseError, MessageDefect
 from email.header import Header, decode_header
+from email.headerregistry import Address
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
@@ -274,10 +276,37 @@ def _addresses(
 ) -> tuple[str, ...]:
     found = []
     for _, address in _address_pairs(message, header, envelope):
-        cleaned = decode_header_value(address).strip().strip("<>").lower()
+        cleaned = answerable_address(decode_header_value(address))
         if cleaned and cleaned not in found:
             found.append(cleaned)
     return tuple(found)
+
+
+def answerable_address(text: str) -> str:
+    """The address as we store and answer it, or "" when no mail could ever be sent to it.
+
+    Senders write `Big Bug bb@bug.com` without brackets, and international addresses arrive
+    with non-ASCII domains (sent as IDNA) or local parts (which need SMTPUTF8, so we cannot
+    answer them). Anything the email package would refuse to put in a header is dropped here,
+    so a hostile From can never break the composing of an answer.
+    """
+    candidate = text.strip().strip("<>").strip()
+    address = _valid_addr_spec(candidate)
+    if address is None and any(ch.isspace() for ch in candidate):
+        last_word = next((w for w in reversed(candidate.split()) if "@" in w), "")
+        address = _valid_addr_spec(last_word.strip("<>,;()\"'"))
+    return address.lower() if address and address.isascii() else ""
+
+
+def _valid_addr_spec(candidate: str) -> str | None:
+    local, at, domain = candidate.rpartition("@")
+    if not at or not local or not domain:
+        return None
+    try:
+        domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
+        return Address(addr_spec=f"{local}@{domain}").addr_spec
+    except (ValueError, IndexError, UnicodeError, HeaderParseError, MessageDefect):
+        return None
 
 
 def _delivered_to(message: Message) -> tuple[str, ...]:

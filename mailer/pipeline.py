@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,8 @@ from mailer import answers, intake, manager_commands
 from mailer.automation import automation_reason, is_out_of_office
 from mailer.commands import parse_command, subject_transition_id
 from mailer.dispatch import Outgoing, queue_outgoing
-from mailer.errors import MessageParseError
+from mailer.watchdog import CANARY_HEADER
+from mailer.errors import MailerError, MessageParseError
 from mailer.model import InboundMessage, Person
 from mailer.outcome import Outcome
 from mailer.parsing import parse_message
@@ -44,11 +46,18 @@ class Correlation:
     via: str = ""  # "token" | "thread" | "subject" | ""
 
 
+STORAGE_ERRORS = (OSError, sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+class StorageUnavailable(MailerError):
+    """The data directory is full or read-only: stop taking mail, lose nothing."""
+
+
 def folder_for(rt: Runtime, outcome: Outcome) -> str:
     folders = rt.rules.folders
     return {"processed": folders.processed, "duplicate": folders.processed,
             "rejected": folders.rejected, "ignored": folders.ignored,
-            "quarantined": folders.quarantine}[outcome.outcome]
+            "quarantined": folders.quarantine, "canary": ""}[outcome.outcome]
 
 
 def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
@@ -59,16 +68,23 @@ def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
     if previous is not None:
         return Outcome("duplicate", f"already handled ({previous['outcome']})",
                        previous["transition_id"])
-    archive_path = _archive(rt, raw, now)
     try:
+        archive_path = _archive(rt, raw, now)
         with rt.store.transaction():
             outcome, msg = _decide_and_act(rt, raw, now)
             _record(rt, source_key, msg, outcome, archive_path, now)
+    except STORAGE_ERRORS as exc:
+        # Nothing was committed: the message stays on the server until storage is back.
+        raise StorageUnavailable(f"the data directory cannot be written ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - the one place that catches broadly
         log.exception("message %s could not be handled; quarantined", redact(source_key))
         outcome = Outcome("quarantined", f"internal error: {exc.__class__.__name__}: {exc}")
-        with rt.store.transaction():
-            _record(rt, source_key, None, outcome, archive_path, now, raw=raw)
+        try:
+            with rt.store.transaction():
+                _record(rt, source_key, None, outcome, archive_path, now, raw=raw)
+        except STORAGE_ERRORS as storage_exc:
+            raise StorageUnavailable(
+                f"the data directory cannot be written ({storage_exc})") from storage_exc
     log.info("%s: %s (%s)", redact(source_key), outcome.outcome, redact(outcome.reason))
     return outcome
 
@@ -101,11 +117,16 @@ def _fallback_id(raw: bytes) -> str:
     return f"<{hashlib.sha256(raw).hexdigest()}@mailer.invalid>"
 
 
-def _decide_and_act(rt: Runtime, raw: bytes, now: datetime) -> tuple[Outcome, InboundMessage | None]:
+def _decide_and_act(rt: Runtime, raw: bytes,
+                    now: datetime) -> tuple[Outcome, InboundMessage | None]:
     try:
         msg = parse_message(raw)
     except MessageParseError as exc:
         return Outcome("quarantined", f"not a readable email: {exc}"), None
+    if msg.header(CANARY_HEADER) and msg.from_email == rt.address:
+        rt.store.set_meta("canary_seen_at", iso(now) or "")
+        rt.store.set_meta("canary_seen_id", msg.header(CANARY_HEADER) or "")
+        return Outcome("canary", "the watchdog's canary came back"), msg
     seen = rt.store.one("SELECT outcome FROM inbound WHERE message_id=? AND outcome != "
                         "'duplicate' LIMIT 1", msg.message_id)
     if seen is not None:

@@ -222,6 +222,8 @@ class Playbook(BaseModel):
     required_sections: list[Annotated[int, Field(ge=1, le=12)]] = Field(
         default_factory=lambda: [1, 2, 4, 6, 8, 9])
     checkin_days: int = Field(default=60, ge=60, le=90)
+    # A book of business: one questionnaire mail per account, or one combined form for all.
+    book_questionnaire: Literal["separate", "combined"] = "separate"
     steps: list[StepSpec] = Field(min_length=1)
 
     _source: Path | None = PrivateAttr(default=None)
@@ -276,6 +278,8 @@ _FIXES: dict[str, str] = {
     "cc": "list roles among manager, outgoing, incoming, customer, like cc: [incoming]",
     "type": "use soft, hard or abrupt",
     "checkin_days": "choose a number of days from 60 to 90",
+    "book_questionnaire": "use separate (one questionnaire per account) or combined (one form "
+                          "with a sheet per account)",
     "required_sections": "list questionnaire section numbers from 1 to 12, like [1, 2, 4]",
     "id": "use lower-case letters, digits and underscores, like customer_intro",
     "name": "use lower-case letters, digits and underscores, like soft",

@@ -74,6 +74,11 @@ class Settings:
     oauth2_token_command: str | None
     holidays: frozenset[date] = frozenset()
     business_hours: tuple[time, time] = (time(9), time(17))
+    watchdog_minutes: int = 15
+    # The leads' weekly digest: who gets it, and on which weekday (0 = Monday) at what time.
+    digest_recipients: tuple[str, ...] = ()
+    digest_day: int = 0
+    digest_time: time = time(8)
 
     @property
     def database_path(self) -> Path:
@@ -140,7 +145,23 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         oauth2_token_command=values.get("MAILER_OAUTH2_TOKEN_COMMAND") or None,
         holidays=_holidays(values.get("MAILER_HOLIDAYS", "")),
         business_hours=_business_hours(values.get("MAILER_BUSINESS_HOURS", "")),
+        watchdog_minutes=_whole_number("MAILER_WATCHDOG_MINUTES",
+                                       values.get("MAILER_WATCHDOG_MINUTES", "15")),
+        digest_recipients=_digest_recipients(values.get("MAILER_DIGEST_RECIPIENTS", "")),
+        digest_day=_digest_day(values.get("MAILER_DIGEST_DAY", "")),
+        digest_time=_digest_time(values.get("MAILER_DIGEST_TIME", "")),
     )
+
+
+def _whole_number(variable: str, text: str) -> int:
+    try:
+        value = int(text.strip() or "0")
+    except ValueError as exc:
+        raise ConfigError(variable, None, f"'{text}' is not a whole number",
+                          "write a number of minutes, or 0 to turn it off") from exc
+    if value < 0:
+        raise ConfigError(variable, None, "cannot be negative", "write 0 to turn it off")
+    return value
 
 
 def _holidays(text: str) -> frozenset[date]:
@@ -168,3 +189,37 @@ def _business_hours(text: str) -> tuple[time, time]:
         raise ConfigError("MAILER_BUSINESS_HOURS", None, "the day ends before it starts",
                           "write it as 09:00-17:00")
     return (start, end)
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _digest_recipients(text: str) -> tuple[str, ...]:
+    addresses = [part.strip().lower() for part in text.replace(";", ",").split(",")]
+    for address in addresses:
+        if address and (address.count("@") != 1 or " " in address):
+            raise ConfigError("MAILER_DIGEST_RECIPIENTS", None, f"'{address}' is not an address",
+                              "list plain addresses separated by commas, e.g. "
+                              "lead@example.com,ops@example.com")
+    return tuple(dict.fromkeys(a for a in addresses if a))
+
+
+def _digest_day(text: str) -> int:
+    wanted = text.strip().lower()
+    if not wanted:
+        return 0
+    for number, name in enumerate(_WEEKDAYS):
+        if len(wanted) >= 3 and name.startswith(wanted):
+            return number
+    raise ConfigError("MAILER_DIGEST_DAY", None, f"'{text}' is not a day of the week",
+                      "write a weekday such as monday (the default) or tue")
+
+
+def _digest_time(text: str) -> time:
+    if not text.strip():
+        return time(8)
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ConfigError("MAILER_DIGEST_TIME", None, f"'{text}' is not a time of day",
+                          "write it as 08:00 (the team's time zone)") from exc

@@ -116,7 +116,8 @@ def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedM
         _retry_or_fail(store, outbox, mail, "; ".join(reasons.values()), now)
         return None
     except aiosmtplib.SMTPResponseException as exc:
-        sender.drop_connection() if exc.code in (421,) else None
+        if exc.code == 421:  # the server is closing the connection
+            sender.drop_connection()
         reason = f"{exc.code} {exc.message}"
         if 500 <= exc.code < 600:
             outbox.mark_failed(store, mail, reason, now())

@@ -79,7 +79,11 @@ class MaildirSource:
             return (0.0, key)
 
     def file(self, message: FetchedMessage, folder: str) -> None:
+        """Move a handled message into `folder`; an empty folder name deletes it."""
         key = message.source_key.removeprefix("maildir:")
+        if not folder:
+            self.box.discard(key)
+            return
         try:
             raw = self.box.get_bytes(key)
         except KeyError:
@@ -221,6 +225,11 @@ class ImapSource:
             return
         client = self.client
         try:
+            if not folder:
+                client.delete_messages([int(uid)])
+                client.uid_expunge([int(uid)]) if client.has_capability("UIDPLUS") \
+                    else client.expunge()
+                return
             if folder not in self._folders_made:
                 if not client.folder_exists(folder):
                     client.create_folder(folder)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
-from mailer.app import build_runtime
+from mailer.app import WATCHDOG_GRACE, build_runtime
 from mailer.schedule import plan_rows
 from mailer.settings import Settings
 from mailer.transition_records import all_transitions, load_transition
 from mailer.transitions import display_name
+from mailer.watchdog import watchdog_state
 
 
 def print_status(settings: Settings, transition_id: str | None) -> int:
@@ -27,9 +29,26 @@ def print_status(settings: Settings, transition_id: str | None) -> int:
         counts = rt.outbox.counts(rt.store)
         print(f"outbox: {counts.get('queued', 0)} waiting, {counts.get('sent', 0)} sent, "
               f"{counts.get('failed', 0)} failed")
+        print(storage_health(settings))
+        if settings.imap and settings.smtp and settings.watchdog_minutes:
+            now = datetime.now(UTC)
+            print(watchdog_state(rt, now, grace=WATCHDOG_GRACE).describe(now))
         return 0
     finally:
         rt.store.close()
+
+
+def storage_health(settings: Settings) -> str:
+    """Can the service still write? A full or read-only disk stops it taking mail."""
+    for folder in (settings.data_dir, settings.outbox_dir):
+        probe = folder / ".mailer-write-check"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            return f"STORAGE PROBLEM: {folder} cannot be written ({exc.strerror}); " \
+                   "the service leaves new mail on the server until this is fixed"
+    return "storage: OK"
 
 
 def _one(rt, transition_id: str) -> int:  # noqa: ANN001

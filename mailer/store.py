@@ -149,6 +149,35 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (transition_id, version)
     );
     """,
+    # 3: books of business (one request, many accounts), grouped mails, the weekly digest
+    """
+    CREATE TABLE books (
+        id INTEGER PRIMARY KEY,
+        manager_email TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    CREATE TABLE book_rows (
+        book_id INTEGER NOT NULL,
+        row_number INTEGER NOT NULL,
+        account TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL,
+        transition_id TEXT,
+        PRIMARY KEY (book_id, row_number)
+    );
+    CREATE INDEX book_rows_transition ON book_rows(transition_id);
+    CREATE TABLE token_groups (
+        token TEXT NOT NULL,
+        transition_id TEXT NOT NULL,
+        PRIMARY KEY (token, transition_id)
+    );
+    CREATE TABLE digests (
+        week TEXT PRIMARY KEY,
+        sent_at TEXT NOT NULL,
+        recipients TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -1,0 +1,268 @@
+"""Issue 3's stories: the outgoing CSM's replies become the Excel handoff workbook.
+
+Every story runs through the real test mail servers: the manager's request starts a
+transition, Sam (the outgoing CSM) answers the questionnaire from his mail client, the
+assistant runs, and the mailboxes of Sam, Rita (incoming) and Dana (manager) show the result.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+import openpyxl
+import pytest
+from assistant import ADDRESS, Assistant, parse, text_of
+from letters import REQUEST, plain
+from openpyxl.workbook.workbook import Workbook
+from replies import (
+    Original,
+    apple_mail_reply,
+    french_reply,
+    german_reply,
+    gmail_reply,
+    inline_answers,
+    iphone_reply,
+    out_of_office,
+    outlook_html_reply,
+    thunderbird_reply,
+    with_form,
+)
+
+MANAGER = "Dana Manager <dana@example.com>"
+SAM, RITA, DANA = "sam@example.com", "rita@example.com", "dana@example.com"
+# A Monday morning, so the playbook's business days are easy to follow.
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+WORKBOOK_NAME = "Acme Corp handoff TR-0001.xlsx"
+
+CONTACTS = (
+    "Pat Lee, VP Operations, pat@acme.com, champion - loves dashboards\n"
+    "Jo Park, CFO, jo@acme.com, executive sponsor - wants ROI numbers before renewal\n"
+    "Max Gruber, IT lead, max@acme.com, point of contact - left the company in October"
+)
+SENTIMENT = "Positive overall; the ops team is happy, finance is still sceptical."
+RED_FLAGS = (
+    "- SSO login failures for the EU team - open, ticket ENG-512\n"
+    "- Invoice dispute over Q2 overage (resolved)\n"
+    "- Slow CSV exports: still open, engineering says January"
+)
+GOALS = "Roll out to the EMEA team by Q2; automate renewal reporting."
+CONTRACT = "Renewal: 2027-03-31, 2-year term, 10% discount capped at 5% uplift."
+RENEWAL_RISK = "Medium: the new CFO reviews every tool; Globex demoed to them in October."
+
+TOP_POSTED = f"""Hi,
+
+Here you go, the essentials first.
+
+1. Contacts
+{CONTACTS}
+
+2. Sentiment
+{SENTIMENT}
+
+4. Red flags
+{RED_FLAGS}
+
+6. Goals
+{GOALS}
+
+8. Contract
+{CONTRACT}
+
+9. Renewal risk
+{RENEWAL_RISK}
+
+Thanks,
+Sam"""
+
+
+class Story:
+    """One transition on the real servers, with the assistant's clock under the test's control."""
+
+    def __init__(self, mail: object, home: object) -> None:
+        self.mail = mail
+        self.assistant = Assistant(home, mail)  # type: ignore[arg-type]
+        self.now = START
+
+    def run(self, *, at: datetime | None = None) -> None:
+        self.now = at or self.now + timedelta(minutes=5)
+        self.assistant.run_once(now=self.now)
+
+    def start(self) -> Original:
+        self.mail.send(plain(sender=MANAGER, to=ADDRESS, subject="Transition: Acme Corp",
+                             body=REQUEST), mail_from=DANA, rcpt_to=[ADDRESS])
+        self.run(at=START)
+        [questionnaire] = self.mail.wait_for_messages(SAM, 1)
+        self.questionnaire = Original.of(questionnaire)
+        return self.questionnaire
+
+    def reply(self, raw: bytes, *, sender: str = SAM) -> None:
+        self.mail.send(raw, mail_from=sender, rcpt_to=[self.questionnaire.reply_to])
+        self.run()
+
+    def receipts(self) -> list[bytes]:
+        return [m for m in self.mail.messages(SAM) if "received" in parse(m)["Subject"]]
+
+    def last_receipt(self) -> str:
+        receipts = self.receipts()
+        assert receipts, "Sam got no receipt"
+        return text_of(receipts[-1])
+
+    def workbook_mails(self, user: str = RITA) -> list[bytes]:
+        return [m for m in self.mail.messages(user)
+                if any(p.get_filename() == WORKBOOK_NAME for p in parse(m).iter_attachments())]
+
+    def manager_thread(self) -> Original:
+        started = next(m for m in self.mail.messages(DANA) if "started" in parse(m)["Subject"])
+        return Original.of(started)
+
+
+def attached_workbook(raw: bytes) -> Workbook:
+    part = next(p for p in parse(raw).iter_attachments() if p.get_filename() == WORKBOOK_NAME)
+    return openpyxl.load_workbook(io.BytesIO(part.get_content()))
+
+
+def rows(book: Workbook, sheet: str) -> list[tuple[object, ...]]:
+    """The data rows of a sheet, without the header and the empty spare rows."""
+    return [r for r in book[sheet].iter_rows(min_row=2, values_only=True) if any(r)]
+
+
+def answers_by_section(book: Workbook) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for section, _title, _part, text, _at in rows(book, "Answers"):
+        found.setdefault(int(section), []).append(str(text))  # type: ignore[arg-type]
+    return found
+
+
+@pytest.fixture
+def story(mail, tmp_path) -> Story:  # noqa: ANN001 - pytest fixtures
+    return Story(mail, tmp_path)
+
+
+# --- 1. top-posted answers, Gmail -----------------------------------------------------------
+
+
+def test_top_posted_gmail_answers_become_the_workbook(story: Story) -> None:
+    questionnaire = story.start()
+    assert questionnaire.reply_to.startswith("transitions+")
+
+    story.reply(gmail_reply(questionnaire, TOP_POSTED))
+
+    receipt = story.last_receipt()
+    for heading in ("1. Contacts", "2. Sentiment", "4. Red flags and issues", "6. Goals",
+                    "8. Contract", "9. Renewal risk"):
+        assert heading in receipt, receipt
+    assert "| Pat Lee | VP Operations | pat@acme.com | champion | yes |" in receipt
+    assert "| Max Gruber | IT lead | max@acme.com | point of contact | no, left |" in receipt
+    assert "SSO login failures for the EU team: open" in receipt
+    assert "Invoice dispute over Q2 overage: resolved" in receipt
+    assert "Wed 31 Mar 2027" in receipt
+    assert "on its way to Rita Patel and Dana Manager" in receipt
+
+    [to_rita] = story.workbook_mails(RITA)
+    [to_dana] = story.workbook_mails(DANA)
+    assert parse(to_rita)["Message-ID"] == parse(to_dana)["Message-ID"], "one mail, Dana in Cc"
+    assert parse(to_rita)["Subject"] == "TR-0001 handoff workbook for Acme Corp"
+    body = text_of(to_rita)
+    assert "**Renewal**: Wed 31 Mar 2027" in body
+    assert "Renewal: Medium: the new CFO reviews every tool" in body  # top risk
+    assert "Open issue: SSO login failures for the EU team" in body
+    assert "Jo Park, CFO, jo@acme.com (executive sponsor)" in body
+    assert "Pat Lee, VP Operations, pat@acme.com (champion)" in body
+    assert "Max Gruber" not in body, "someone who left is not a key contact"
+
+    book = attached_workbook(to_rita)
+    assert rows(book, "Contacts") == [
+        ("Pat Lee", "VP Operations", "pat@acme.com", "champion", "Yes", "loves dashboards"),
+        ("Jo Park", "CFO", "jo@acme.com", "executive sponsor", "Yes",
+         "wants ROI numbers before renewal"),
+        ("Max Gruber", "IT lead", "max@acme.com", "point of contact", "No",
+         "left the company in October"),
+    ]
+    assert rows(book, "Issues") == [
+        ("SSO login failures for the EU team", "open", "ticket ENG-512"),
+        ("Invoice dispute over Q2 overage", "resolved", None),
+        ("Slow CSV exports", "open", "still open, engineering says January"),
+    ]
+    assert answers_by_section(book) == {1: [CONTACTS], 2: [SENTIMENT], 4: [RED_FLAGS],
+                                        6: [GOALS], 8: [CONTRACT], 9: [RENEWAL_RISK]}
+    overview = {r[0]: r[1] for r in rows(book, "Overview")}
+    assert overview["Renewal date"] == datetime(2027, 3, 31)
+    assert overview["Customer sentiment in a line"] == SENTIMENT
+
+
+# --- 2. inline answers typed into the quoted questionnaire ----------------------------------
+
+
+def test_answers_typed_inline_under_the_quoted_headings_are_kept(story: Story) -> None:
+    questionnaire = story.start()
+    body = "Answers inline below, Sam\n\n{quote}\n"
+    quoted = inline_answers(questionnaire, {
+        "## 1. Contacts": CONTACTS,
+        "## 2. Sentiment": SENTIMENT,
+        "## 4. Red flags and issues": RED_FLAGS,
+        "## 6. Goals": GOALS,
+        "## 8. Contract": CONTRACT,
+        "## 9. Renewal risk": RENEWAL_RISK,
+    })
+    line = "On 23/11/2026 09:00, Transitions assistant wrote:"
+    story.reply(thunderbird_reply(questionnaire, body.replace("{quote}", f"{line}\n{quoted}")))
+
+    receipt = story.last_receipt()
+    assert "6 sections received" in parse(story.receipts()[-1])["Subject"]
+    assert "Still needed" not in receipt
+    [workbook] = story.workbook_mails(RITA)
+    answers = answers_by_section(attached_workbook(workbook))
+    assert answers == {1: [CONTACTS], 2: [SENTIMENT], 4: [RED_FLAGS], 6: [GOALS],
+                       8: [CONTRACT], 9: [RENEWAL_RISK]}
+
+
+# --- 3. several replies, any order; replace and extend; version 2 ---------------------------
+
+
+def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story: Story) -> None:
+    questionnaire = story.start()
+
+    story.reply(gmail_reply(questionnaire, f"9. Renewal risk\n{RENEWAL_RISK}\n\n"
+                                           f"4. Red flags\n{RED_FLAGS}"))
+    first = story.last_receipt()
+    assert "9. Renewal risk" in first and "4. Red flags and issues" in first
+    for still_needed in ("1. Contacts", "2. Sentiment", "6. Goals", "8. Contract"):
+        assert f"- {still_needed}" in first.split("Still needed")[1], first
+    assert story.workbook_mails(RITA) == []
+
+    story.reply(gmail_reply(questionnaire, f"Contacts:\n{CONTACTS}\n\n2. Sentiment\nNeutral."))
+    story.reply(gmail_reply(questionnaire,
+                            "2. Sentiment\n" + SENTIMENT + "\n\n"
+                            "4. Red flags\nAlso: the Okta migration may break SSO again.\n\n"
+                            f"6. Goals\n{GOALS}\n\n8. Contract\n{CONTRACT}"))
+    third = story.last_receipt()
+    assert "2. Sentiment**: replaces your earlier answer" in third, third
+    assert "4. Red flags and issues**: added to your earlier answer" in third
+    assert "6. Goals**: new" in third
+    assert "on its way to Rita Patel and Dana Manager" in third
+
+    [v1] = story.workbook_mails(RITA)
+    book = attached_workbook(v1)
+    issues = rows(book, "Issues")
+    assert ("the Okta migration may break SSO again", "open", None) in issues, issues
+    overview = {r[0]: r[1] for r in rows(book, "Overview")}
+    assert overview["Customer sentiment in a line"] == SENTIMENT  # the replacement won
+    answers = answers_by_section(book)
+    assert answers[2] == ["Neutral.", SENTIMENT], "every answer is kept as written"
+
+    story.reply(gmail_reply(questionnaire, "5. Successes\nCut month-end close from 9 to 4 "
+                                           "days (Q3 review)."))
+    later = story.last_receipt()
+    assert "updated workbook" in later
+    mails = story.workbook_mails(RITA)
+    assert len(mails) == 2
+    assert parse(mails[1])["Subject"] == "TR-0001 handoff workbook for Acme Corp (version 2)"
+    assert "What changed: section 5 (Successes) new" in text_of(mails[1])
+    v2 = attached_workbook(mails[1])
+    versions = [r for r in v2["History"].iter_rows(values_only=True) if r[1] in (1, 2)]
+    assert [v[1] for v in versions] == [1, 2]
+    assert "Successes" in str(versions[1][2])
+    wins = {r[0]: r[1] for r in rows(v2, "Wins & Goals")}
+    assert wins["Successes"] == "Cut month-end close from 9 to 4 days (Q3 review)."
