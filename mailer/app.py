@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from mailer import pipeline
 from mailer.business_time import BusinessCalendar
+from mailer.digest_mail import send_weekly_digest
 from mailer.dispatch import Outgoing, person_view, queue_outgoing
 from mailer.outbox import Outbox
 from mailer.outcome import Outcome
@@ -144,6 +145,7 @@ class Service:
     def run_steps(self, report: PassReport) -> None:
         try:
             report.steps_sent += run_due_steps(self.rt, self.rt.clock())
+            report.steps_sent += send_weekly_digest(self.rt, self.rt.clock())
         except STORAGE_ERRORS as exc:
             raise StorageUnavailable(f"the data directory cannot be written ({exc})") from exc
 

@@ -2,18 +2,22 @@
 
 Everything runs for real (the maildir inbox, the pipeline, the playbook, the outbox and the
 workbook); only the clock is simulated and the people's replies are scripted. Every email
-is left as an `.eml` file in the demo's outbox.
+is left as an `.eml` file in the demo's outbox, and each one is narrated as it goes out.
 """
 
 from __future__ import annotations
 
 import email
+import logging
 import shutil
 import sys
+import textwrap
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
+from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
@@ -28,6 +32,7 @@ ADDRESS = "transitions@example.com"
 MANAGER = ("Dana Reyes", "dana@example.com")
 OUTGOING = ("Sam Okafor", "sam@example.com")
 INCOMING = ("Rita Patel", "rita@example.com")
+INDENT = " " * 18
 
 REQUEST = """Hi,
 
@@ -83,8 +88,55 @@ INTRO_TEXT = ("I've spent six years helping operations teams get more out of the
 CALL_NOTES = """We reviewed the Berlin rollout and the open export ticket.
 Next steps I own: a Berlin kickoff plan by 5 February, and a fix date for ticket 4411.
 We agreed a monthly call on the first Tuesday."""
+EDITED_RECAP = """Hi Pat and Jo,
+
+Thank you both for the time on Monday, it was great to meet you properly.
+
+What we covered: the Berlin rollout, and the slow export to your data warehouse
+(ticket 4411).
+
+What happens next, and I own both:
+- a kickoff plan for the Berlin office, in your inbox by 5 February;
+- a fix date for ticket 4411, which I will chase with our engineers this week.
+
+We will keep the monthly call on the first Tuesday. You can always reach me at
+rita@example.com, and Dana Reyes (dana@example.com) remains available too.
+
+Looking forward to working together,
+Rita"""
 DEBRIEF = ("The contacts list and the red flags were the most useful part. I had to find the "
            "Berlin contract terms myself; a link to the order form would have helped.")
+
+# What each email is, in a few words, for the narration.
+EXPLAINED: dict[str, str] = {
+    "request_accepted": "the transition id, the fields understood and the dated plan",
+    "questionnaire": "12 questions about the account, with a spreadsheet form attached",
+    "incoming_notice": "what is coming their way, and when",
+    "intro_text_prompt": "asks for a few sentences to introduce herself to the customer",
+    "intro_text_receipt": "a receipt that quotes her text back",
+    "questionnaire_receipt": "a receipt: sections received, sections still missing",
+    "questionnaire_reminder_1": "a gentle reminder listing only the missing sections",
+    "workbook": "the handoff workbook (.xlsx), copied to Dana",
+    "kt_meeting_invite": "a calendar invitation for a knowledge-transfer call",
+    "customer_intro_draft": "the customer introduction, as a draft for Sam to approve",
+    "customer_intro": "the introduction, in Sam's name; replies go to Sam, not the assistant",
+    "approval_done": "a confirmation of what happened to the draft",
+    "joint_call_nudge": "a nudge to book joint calls while both CSMs are on the account",
+    "transition_meeting_invite_draft": "the meeting invitation, as a draft for Sam",
+    "transition_meeting_invite": "the invitation for the transition meeting on 25 Jan",
+    "call_notes_prompt": "asks for notes and next steps from the transition meeting",
+    "call_notes_receipt": "a receipt; the recap will be built from these notes",
+    "update_systems_reminder": "a checklist: CRM owner, account team, stakeholders",
+    "customer_recap_draft": "the recap built from her notes, as a draft for her to approve",
+    "customer_recap": "the recap, in Rita's name, with her own wording",
+    "debrief_questionnaire": "four questions on how the hand-over went",
+    "debrief_receipt": "a receipt; the debrief is added to the workbook",
+    "status": "the state of the transition, the plan and the recent activity",
+    "manager_checkin_draft": "the 60-day check-in with the customer, as a draft for Dana",
+    "manager_checkin_silence": "a note that the check-in went out without an answer",
+    "manager_checkin": "the check-in, in Dana's name; replies go to Dana",
+}
+SHOW_IN_FULL = ("customer_intro",)
 
 
 @dataclass
@@ -101,17 +153,19 @@ class Reaction:
 
     kind: str
     delay: timedelta
-    reply: Callable[[email.message.EmailMessage], str]
+    reply: Callable[[EmailMessage], str]
     narration: str
 
 
 @dataclass
 class Demo:
     directory: Path
+    out: Callable[[str], None] = print
     clock: SimulatedClock = field(default_factory=SimulatedClock)
     seen_outbound: int = 0
-    pending: list[tuple[datetime, Reaction, email.message.EmailMessage]] = field(
-        default_factory=list)
+    last_stamp: str = ""
+    pending: list[tuple[datetime, Reaction, EmailMessage]] = field(default_factory=list)
+    threads: dict[str, EmailMessage] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         root = _config_root()
@@ -125,8 +179,29 @@ class Demo:
         self.inbox = MaildirSource(self.settings.maildir_path)
         self.service = Service(rt=self.rt, source=self.inbox, sender=None)
 
+    # -- narration ---------------------------------------------------------------------------
+
     def say(self, text: str) -> None:
-        print(f"{self.clock.now:%a %d %b %H:%M}  {text}")
+        stamp = f"{self.clock.now:%a %d %b %H:%M}"
+        shown = stamp if stamp != self.last_stamp else ""
+        self.last_stamp = stamp
+        self.out(f"{shown:<{len(INDENT)}}{text}")
+
+    def show_mail(self, kind: str, msg: EmailMessage) -> None:
+        names = ", ".join(a.display_name or a.addr_spec for a in msg["To"].addresses)
+        self.say(f"-> {names}: \"{str(msg['Subject']).strip()}\"")
+        if kind in EXPLAINED:
+            self.out(f"{INDENT}   ({EXPLAINED[kind]})")
+        if kind in SHOW_IN_FULL:
+            body = msg.get_body(("plain",))
+            text = body.get_content() if body is not None else ""
+            self.out(f"{INDENT}   This is what Pat and Jo read:")
+            for line in text.strip().splitlines():
+                wrapped = textwrap.wrap(line, 76) or [""]
+                for part in wrapped:
+                    self.out(f"{INDENT}   | {part}")
+
+    # -- the simulation ----------------------------------------------------------------------
 
     def receive(self, sender: tuple[str, str], to: str, subject: str, body: str, *,
                 in_reply_to: str | None = None) -> None:
@@ -139,16 +214,28 @@ class Demo:
 
     def run_pass(self) -> None:
         self.service.run_once()
-        for row in self.rt.store.all("SELECT id, kind, raw FROM outbound WHERE id > ? "
-                                     "ORDER BY id", self.seen_outbound):
+        rows = self.rt.store.all("SELECT id, kind, raw FROM outbound WHERE id > ? ORDER BY id",
+                                 self.seen_outbound)
+        for row in rows:
+            if row["kind"].endswith("_silence"):
+                self.narrate_silence(row["kind"].removesuffix("_silence"))
+        for row in rows:
             self.seen_outbound = row["id"]
             msg = email.message_from_bytes(row["raw"], policy=policy.default)
-            attached = [p.get_filename() for p in msg.iter_attachments()]
-            extra = f"  [attached: {', '.join(attached)}]" if attached else ""
-            self.say(f"  -> {msg['To']}: {msg['Subject']}{extra}")
+            kind = row["kind"]
+            self.show_mail(kind, msg)  # type: ignore[arg-type]
+            self.threads[kind] = msg  # type: ignore[assignment]
             for reaction in REACTIONS:
-                if reaction.kind == row["kind"]:
+                if reaction.kind == kind:
                     self.pending.append((self.clock.now + reaction.delay, reaction, msg))
+
+    def narrate_silence(self, step_id: str) -> None:
+        step = self.rt.playbooks["soft"].step(step_id)
+        days = step.silence_business_days
+        self.say(f"Nobody answered the draft ({step.title.lower()}) within {days} business "
+                 "days.")
+        self.out(f"{INDENT}The playbook says `on_silence: {step.on_silence}`, so it goes out "
+                 "by itself, as written.")
 
     def react(self) -> None:
         due = [p for p in self.pending if p[0] <= self.clock.now]
@@ -159,47 +246,78 @@ class Demo:
             self.receive((to_name, to_address), str(msg["Reply-To"]), f"Re: {msg['Subject']}",
                          reaction.reply(msg), in_reply_to=str(msg["Message-ID"]))
 
+    def manager_asks_for_status(self) -> None:
+        accepted = self.threads.get("request_accepted")
+        if accepted is None:
+            return
+        self.say("Dana wonders how it is going, and replies `status` to the first email.")
+        self.receive(MANAGER, str(accepted["Reply-To"]), f"Re: {accepted['Subject']}",
+                     "status\n", in_reply_to=str(accepted["Message-ID"]))
+
     def play(self) -> None:
-        self.say("Dana, the CS manager, emails the transition request.")
+        self.say("Dana, the CS manager, emails a transition request to the assistant.")
         self.receive(MANAGER, ADDRESS, "Transition: Acme Corp", REQUEST)
         end = START + timedelta(days=DAYS)
+        status_at = datetime(2027, 1, 13, 11, 0, tzinfo=UTC)
         while self.clock.now < end:
+            if self.clock.now == status_at:
+                self.manager_asks_for_status()
             self.react()
             self.run_pass()
-            self.clock.now += timedelta(hours=1)
+            self.clock.now += _tick(self.clock.now)
 
-    def summary(self) -> None:
-        counts = self.rt.outbox.counts(self.rt.store)
+    def summary(self, seconds: float) -> None:
+        outbox = self.settings.outbox_dir
+        emails = sorted(outbox.rglob("*.eml"))
         workbooks = sorted(self.settings.workbooks_dir.rglob("*.xlsx"))
-        print()
-        print(f"Done: {counts.get('queued', 0)} emails written to "
-              f"{self.settings.outbox_dir} (no SMTP server is configured, so they wait there).")
-        for path in workbooks:
-            print(f"Handoff workbook: {path}")
-        print(f"Timeline: MAILER_DATA_DIR={self.settings.data_dir} mailer status TR-0001")
-        print("Open any .eml file in a mail client to see the text and HTML parts.")
+        intro = next((p for p in emails if p.name.endswith("-customer_intro.eml")), None)
+        self.out("")
+        self.out(f"That was {DAYS} days of a real hand-over in {seconds:.0f} seconds: "
+                 f"{len(emails)} emails, each planned by playbooks/soft.yaml.")
+        self.out("")
+        self.out("Where to look:")
+        self.out(f"  {outbox}/")
+        self.out("      every email as an .eml file; open one in any mail client")
+        if intro is not None:
+            self.out(f"      e.g. {intro.name}: what the customer received")
+        for path in workbooks[-1:]:
+            self.out(f"  {path}")
+            self.out("      the handoff workbook: overview, contacts, issues, plan, history")
+        self.out(f"  MAILER_DATA_DIR={self.settings.data_dir} mailer status TR-0001")
+        self.out("      the transition's plan and timeline")
+        self.out("")
+        self.out("No mail server was needed: the inbox was a local maildir and nothing was sent.")
+        self.out("To run it for real, set MAILER_IMAP_URL and MAILER_SMTP_URL and start "
+                 "`mailer run` (see README.md).")
 
 
-def _first_recipient(msg: email.message.EmailMessage) -> tuple[str, str]:
+def _tick(now: datetime) -> timedelta:
+    """Half-hour steps in the working day, so 09:30 steps show at 09:30; longer at night."""
+    if now.weekday() < 5 and 7 <= now.hour < 18:
+        return timedelta(minutes=30)
+    return timedelta(hours=2) if now.minute == 0 else timedelta(minutes=30)
+
+
+def _first_recipient(msg: EmailMessage) -> tuple[str, str]:
     address = msg["To"].addresses[0]
     return address.display_name, address.addr_spec
 
 
 REACTIONS = (
     Reaction("questionnaire", timedelta(hours=5), lambda m: FIRST_ANSWERS,
-             "Sam answers the first sections of the questionnaire, top-posted."),
+             "Sam answers the first sections, writing above the quoted questionnaire."),
     Reaction("questionnaire_reminder_1", timedelta(hours=3), lambda m: SECOND_ANSWERS,
              "Sam, reminded, sends the remaining sections."),
     Reaction("intro_text_prompt", timedelta(hours=4), lambda m: INTRO_TEXT,
-             "Rita replies with a few lines introducing herself."),
+             "Rita replies with three sentences about herself."),
     Reaction("customer_intro_draft", timedelta(hours=2), lambda m: "send",
-             "Sam approves the customer introduction: 'send'."),
+             "Sam reads the draft and replies `send`."),
     Reaction("transition_meeting_invite_draft", timedelta(hours=1), lambda m: "send",
-             "Sam approves the meeting invitation to the customer."),
+             "Sam approves the meeting invitation: `send`."),
     Reaction("call_notes_prompt", timedelta(hours=3), lambda m: CALL_NOTES,
-             "Rita sends her notes from the transition meeting."),
-    Reaction("customer_recap_draft", timedelta(hours=2), lambda m: "send",
-             "Rita approves the recap that goes out in her name."),
+             "After the meeting, Rita sends her notes and the next steps she owns."),
+    Reaction("customer_recap_draft", timedelta(hours=2), lambda m: EDITED_RECAP,
+             "Rita rewrites the recap in her own words and replies with her version."),
     Reaction("debrief_questionnaire", timedelta(days=1), lambda m: DEBRIEF,
              "Rita answers the debrief questions."),
 )
@@ -213,17 +331,30 @@ def _config_root() -> Path:
     return Path(mailer.__file__).resolve().parents[1]
 
 
-def run_demo(directory: Path) -> int:
+def _introduction(directory: Path, out: Callable[[str], None]) -> None:
+    out("mailer demo: the hand-over of a customer account, run entirely by email.")
+    out("")
+    out("Acme Corp moves from Sam Okafor (outgoing CSM) to Rita Patel (incoming CSM).")
+    out("Dana Reyes is their manager; Pat Lee and Jo Park are the customer's contacts.")
+    out("The people's replies are scripted and the clock is simulated; everything else is")
+    out("the real assistant: its inbox, the soft playbook, the templates and the outbox.")
+    out(f"Nothing is sent: every email is written to {directory / 'outbox'}.")
+    out("")
+
+
+def run_demo(directory: Path, *, out: Callable[[str], None] = print) -> int:
     directory = directory.resolve()
     if directory.exists():
         for sub in ("var", "outbox"):
             shutil.rmtree(directory / sub, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
-    print(f"A soft transition of Acme Corp, played with simulated time in {directory}\n")
-    demo = Demo(directory)
+    logging.getLogger("mailer").setLevel(logging.WARNING)  # the narration tells the story
+    _introduction(directory, out)
+    started = time.monotonic()
+    demo = Demo(directory, out=out)
     try:
         demo.play()
-        demo.summary()
+        demo.summary(time.monotonic() - started)
     finally:
         demo.service.close()
     sys.stdout.flush()

@@ -75,7 +75,9 @@ def queue_outgoing(rt: Runtime, mail: Outgoing, *, transition_id: str | None,
                         message_id=message_id, in_reply_to=mail.in_reply_to,
                         references=mail.references, auto_submitted=mail.auto_submitted,
                         attachments=mail.attachments, extra_headers=mail.extra_headers)
-    composed = compose_email(rendered, envelope=envelope, assistant=rt.address, now=now)
+    # Mail held for business hours is dated when it leaves, not when it was decided.
+    dated = max(mail.send_at, now) if mail.send_at else now
+    composed = compose_email(rendered, envelope=envelope, assistant=rt.address, now=dated)
     queue_mail(rt.store, composed, transition_id=transition_id, kind=mail.kind, now=now,
                send_at=mail.send_at)
     if transition_id:

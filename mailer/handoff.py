@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from mailer.compose import OutgoingAttachment
 from mailer.contacts import parse_contacts
 from mailer.dispatch import Outgoing, queue_outgoing, transition_context
 from mailer.model import Contact, SectionAnswer
-from mailer.questionnaire import SECTIONS, parse_issues
+from mailer.questionnaire import SECTIONS, missing_sections, parse_issues, renewal_date_from
 from mailer.runtime import Runtime
-from mailer.schedule import plan_rows
+from mailer.schedule import plan_rows, playbook_of
 from mailer.store import from_iso, iso
 from mailer.transition_records import form_contacts, save_transition
 from mailer.transitions import Transition
@@ -31,6 +31,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DEBRIEF_SECTION = 13
 CONTACTS_SECTION = 1
 RED_FLAGS_SECTION = 4
+CONTRACT_SECTION = 8
 
 
 def current_answers(rt: Runtime, transition_id: str) -> dict[int, str]:
@@ -75,7 +76,7 @@ def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
         transition_id=t.id, account=t.account, type=t.type.value, manager=t.manager,
         outgoing=t.outgoing, incoming=t.incoming, customer_contacts=t.customer_contacts,
         effective_date=t.effective_date, last_day=t.last_day,
-        renewal_date=t.renewal_date or _renewal_from_answers(rt, answers, now),
+        renewal_date=t.renewal_date or _renewal_from_answers(answers, now),
         reason=t.reason, share_reason=t.share_reason, answers=received,
         current_answers=answers, section_titles=titles,
         contacts=tuple(contacts_of(rt, t, answers)),
@@ -83,10 +84,8 @@ def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
         history=history, versions=tuple(versions), generated_at=now)
 
 
-def _renewal_from_answers(rt: Runtime, answers: dict[int, str], now: datetime):  # noqa: ANN202
-    from mailer.questionnaire import renewal_date_from
-
-    return renewal_date_from(answers.get(8, ""), today=now.date())
+def _renewal_from_answers(answers: dict[int, str], now: datetime) -> date | None:
+    return renewal_date_from(answers.get(CONTRACT_SECTION, ""), today=now.date())
 
 
 def versions_of(rt: Runtime, transition_id: str) -> list[VersionRow]:
@@ -111,11 +110,13 @@ def deliver_workbook(rt: Runtime, t: Transition, *, now: datetime, change_summar
     save_transition(rt.store, updated, now=now)
     if mail:
         summary = summarise(data)
+        missing = missing_sections(data.current_answers, playbook_of(rt, t).required_sections)
         queue_outgoing(rt, Outgoing(
             template="workbook_ready", to=[t.incoming], cc=[t.manager], kind="workbook",
             context=transition_context(rt, updated) | {
                 "version": version, "change_summary": change_summary, "summary": summary,
                 "key_contacts": [_contact_line(c) for c in summary.key_contacts],
+                "missing": [f"{s.number}. {s.title}" for s in missing],
                 "filename": path.name},
             in_reply_to=in_reply_to, auto_submitted="auto-generated",
             attachments=[OutgoingAttachment(path.name, XLSX, payload)]),

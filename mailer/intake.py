@@ -37,8 +37,17 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def handle_request(rt: Runtime, msg: InboundMessage, *, now: datetime) -> Outcome:
+    # A lead's `digest`, or a book of business in an attached CSV/XLSX, is not a single request.
+    from mailer.book_intake import book_attachment, handle_book
+    from mailer.digest_mail import digest_requested, send_digest_on_request
+
+    if digest_requested(msg):
+        return send_digest_on_request(rt, msg, now=now)
+    book = book_attachment(msg)
+    if book is not None:
+        return handle_book(rt, msg, book, now=now)
     today = now.astimezone(rt.settings.timezone).date()
-    parsed = _with_playbook_check(rt, parse_request(msg.text, html=msg.html, today=today))
+    parsed = with_playbook_check(rt, parse_request(msg.text, html=msg.html, today=today))
     if parsed.request is None:
         _answer_problems(rt, msg, parsed, now=now, token=None)
         return Outcome("processed", f"request with {len(parsed.problems)} problem(s) answered")
@@ -61,7 +70,7 @@ def handle_request_fix(rt: Runtime, msg: InboundMessage, token: ReplyToken, *,
     today = now.astimezone(rt.settings.timezone).date()
     fixes = extract_fields(new_text(msg.text, html=msg.html))
     fields = merge_fields(json.loads(pending["fields_json"]), fixes)
-    parsed = _with_playbook_check(rt, request_from_fields(fields, today=today))
+    parsed = with_playbook_check(rt, request_from_fields(fields, today=today))
     if parsed.request is None:
         _answer_problems(rt, msg, parsed, now=now, token=token.token)
         return Outcome("processed", f"request still has {len(parsed.problems)} problem(s)")
@@ -71,7 +80,8 @@ def handle_request_fix(rt: Runtime, msg: InboundMessage, token: ReplyToken, *,
     return Outcome("processed", f"started {t.id} after corrections", t.id)
 
 
-def _with_playbook_check(rt: Runtime, parsed: RequestParse) -> RequestParse:
+def with_playbook_check(rt: Runtime, parsed: RequestParse) -> RequestParse:
+    """The parse, with a problem added when it names a playbook that does not exist."""
     name = parsed.fields.get(PLAYBOOK, "").strip()
     if not name or name.lower() in rt.playbooks:
         return parsed
@@ -111,16 +121,7 @@ def _subject_core(subject: str) -> str:
 def start(rt: Runtime, request: TransitionRequest, msg: InboundMessage, *,
           now: datetime) -> Transition:
     """Open a transition and send its first three emails."""
-    playbook = choose_playbook(rt.playbooks, type=request.type.value, name=request.playbook)
-    manager = Person(msg.from_name, msg.from_email)
-    t = start_transition(request, seq=rt.store.next_transition_seq(), manager=manager,
-                         playbook=playbook.name, received=now, thread_root=msg.message_id)
-    save_transition(rt.store, t, now=now)
-    for step in playbook.steps:
-        save_step_state(rt.store, t.id, step.id, StepState())
-    rt.store.add_history(t.id, at=now, direction="in", sender=msg.from_email,
-                         recipients=list(msg.to), subject=msg.subject, note="request",
-                         message_id=msg.message_id)
+    t = open_transition(rt, request, msg, now=now)
     rows = plan_rows(rt, t)
     context = transition_context(rt, t) | {"plan": rows, "fields": request_rows(t)}
     tokens = {purpose: issue_token(rt.store, transition_id=t.id, person_email=person.email,
@@ -140,6 +141,22 @@ def start(rt: Runtime, request: TransitionRequest, msg: InboundMessage, *,
     return t
 
 
+def open_transition(rt: Runtime, request: TransitionRequest, msg: InboundMessage, *,
+                    now: datetime, note: str = "request") -> Transition:
+    """Record a new transition with its pending steps; sends nothing (shared with books)."""
+    playbook = choose_playbook(rt.playbooks, type=request.type.value, name=request.playbook)
+    manager = Person(msg.from_name, msg.from_email)
+    t = start_transition(request, seq=rt.store.next_transition_seq(), manager=manager,
+                         playbook=playbook.name, received=now, thread_root=msg.message_id)
+    save_transition(rt.store, t, now=now)
+    for step in playbook.steps:
+        save_step_state(rt.store, t.id, step.id, StepState())
+    rt.store.add_history(t.id, at=now, direction="in", sender=msg.from_email,
+                         recipients=list(msg.to), subject=msg.subject, note=note,
+                         message_id=msg.message_id)
+    return t
+
+
 def questionnaire_mail(rt: Runtime, t: Transition, context: dict, token: str) -> Outgoing:
     playbook = rt.playbooks[t.playbook]
     form = rt.form_cache.get(t.id) or build_form(t.account, t.id)
@@ -151,4 +168,5 @@ def questionnaire_mail(rt: Runtime, t: Transition, context: dict, token: str) ->
         attachments=[OutgoingAttachment(f"{t.account} handoff form {t.id}.xlsx", XLSX, form)])
 
 
-__all__ = ["handle_request", "handle_request_fix", "start", "UnknownPlaybook"]
+__all__ = ["handle_request", "handle_request_fix", "open_transition", "start",
+           "with_playbook_check", "UnknownPlaybook"]

@@ -29,7 +29,8 @@ from mailer.questionnaire import SECTION_BY_NUMBER, missing_sections
 from mailer.reply_text import new_text
 from mailer.runtime import Runtime
 from mailer.schedule import plan_rows, playbook_of, save_step_state, step_states
-from mailer.steps import execute_step, planned_for
+from mailer.steps import approver_of, execute_step, planned_for, send_draft_as_is
+from mailer.store import from_iso
 from mailer.tokens import issue_token, revoke_tokens
 from mailer.transition_records import save_transition
 from mailer.transition_request import (
@@ -82,6 +83,10 @@ def _answer(rt: Runtime, msg: InboundMessage, t: Transition, template: str, *,
         transition_id=t.id, now=now)
 
 
+STATUS_WORDS = {ACTIVE: "running", PAUSED: "paused: nothing is sent until you reply `resume`",
+                CANCELLED: "cancelled", "completed": "completed"}
+
+
 def _status(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
             now: datetime) -> Outcome:
     answers = current_answers(rt, t.id)
@@ -89,27 +94,46 @@ def _status(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
     history = rt.store.all("SELECT at, direction, subject, note FROM history "
                            "WHERE transition_id=? ORDER BY id DESC LIMIT 12", t.id)
     _answer(rt, msg, t, "status", now=now, status=t.status,
+            status_words=STATUS_WORDS.get(t.status, t.status),
             answered=[f"{n}. {SECTION_BY_NUMBER[n].title}" for n in sorted(answers)
                       if n in SECTION_BY_NUMBER],
             missing=[f"{s.number}. {s.title}" for s in missing],
             workbook_version=t.workbook_version,
-            history=[dict(row) for row in reversed(history)])
+            history=[_history_line(rt, row) for row in reversed(history)])
     return Outcome("processed", "status sent", t.id)
 
 
-def _set_status(status: str, verb_text: str):  # noqa: ANN202 - a small handler factory
+def _history_line(rt: Runtime, row: Any) -> dict[str, str]:
+    moment = from_iso(row["at"])
+    when = moment.astimezone(rt.settings.timezone).strftime("%a %d %b %H:%M") if moment else ""
+    verb = {"in": "received", "out": "sent"}.get(row["direction"], "noted")
+    what = f"{verb} \"{row['subject']}\"" if row["subject"] else verb
+    if row["direction"] == "note" and row["note"]:
+        what += f" ({row['note']})"
+    return {"when": when, "what": what}
+
+
+def _set_status(status: str, words: str):  # noqa: ANN202 - a small handler factory
     def handler(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
                 now: datetime) -> Outcome:
         if t.status == status:
-            result = f"{t.id} was already {status}; nothing changed."
+            result = f"{t.id} was already {STATUS_WORDS.get(status, status)}; nothing changed."
         else:
-            save_transition(rt.store, replace(t, status=status), now=now)
+            updated = replace(t, status=status)
+            save_transition(rt.store, updated, now=now)
             if status == CANCELLED:
                 revoke_tokens(rt.store, t.id)
-            result = f"{t.id} is now {verb_text}."
+            result = f"{t.id} is {words}" + (_next_step(rt, updated) if status == ACTIVE else "")
         _answer(rt, msg, replace(t, status=status), "command_result", now=now, result=result)
         return Outcome("processed", f"{command.verb}: {t.id} {status}", t.id)
     return handler
+
+
+def _next_step(rt: Runtime, t: Transition) -> str:
+    upcoming = [row for row in plan_rows(rt, t) if row.status in ("pending", "awaiting_approval")]
+    if not upcoming:
+        return " Nothing is left to send."
+    return f" Next: {upcoming[0].title} ({upcoming[0].due})."
 
 
 def transition_fields(t: Transition) -> dict[str, str]:
@@ -136,13 +160,48 @@ def _set_field(rt: Runtime, msg: InboundMessage, t: Transition, command: Command
                        + f". Send it again as `set {problems[0].fix_line}`.")
         return Outcome("processed", f"set {command.field} refused", t.id)
     updated = with_request(t, parsed.request)
+    note = ""
+    if updated.incoming.email != t.incoming.email:
+        updated, note = _hand_to_new_incoming(rt, t, updated, now=now)
     save_transition(rt.store, updated, now=now)
     if updated.incoming.email != t.incoming.email:
         _notify_new_incoming(rt, updated, now=now)
+        if updated.workbook_version:
+            updated = deliver_workbook(rt, updated, now=now, change_summary=(
+                f"handed to {display_name(updated.incoming)}, the new incoming CSM"))
     _answer(rt, msg, updated, "command_result", now=now, show_plan=True,
-            result=f"{command.field} is now {command.value}. The plan below is "
-                   "rescheduled to match.")
+            result=f"{command.field} is now {command.value}. Every step that depends on it "
+                   f"is rescheduled; the plan below is the new one.{note}")
     return Outcome("processed", f"set {command.field}", t.id)
+
+
+# What each prompt to the incoming CSM collects: asked again of a new incoming CSM until given.
+_INCOMING_ANSWERS = {"intro_text_prompt": "intro_text", "call_notes_prompt": "call_notes",
+                     "debrief_questionnaire": "debrief_text"}
+
+
+def _hand_to_new_incoming(rt: Runtime, old: Transition, new: Transition, *,
+                          now: datetime) -> tuple[Transition, str]:
+    """A different incoming CSM: the old one's replies stop counting, and what only they were
+    asked (their introduction, call notes) is asked again of the new one."""
+    rt.store.run("UPDATE tokens SET revoked=1 WHERE transition_id=? AND person_email=?",
+                 old.id, old.incoming.email.lower())
+    states = step_states(rt.store, old.id)
+    playbook = playbook_of(rt, old)
+    introduced = any(states.get(s.id, StepState()).status == "sent"
+                     for s in playbook.steps if s.template == "customer_intro")
+    if not introduced:
+        new = replace(new, intro_text="")
+    for step in playbook.steps:
+        field = _INCOMING_ANSWERS.get(step.template)
+        if field is None or "incoming" not in step.to or getattr(new, field):
+            continue
+        if states.get(step.id, StepState()).status == "sent":
+            save_step_state(rt.store, old.id, step.id, StepState())
+    if introduced:
+        return new, (f" The customer was already introduced to {display_name(old.incoming)};"
+                     " you may want to tell them about the change yourself.")
+    return new, ""
 
 
 def _notify_new_incoming(rt: Runtime, t: Transition, *, now: datetime) -> None:
@@ -155,6 +214,7 @@ def _notify_new_incoming(rt: Runtime, t: Transition, *, now: datetime) -> None:
 
 
 def find_step(rt: Runtime, t: Transition, name: str) -> StepSpec | None:
+    """A step by its id or title, written loosely: `customer intro`, `Customer_Intro`."""
     wanted = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
     steps = playbook_of(rt, t).steps
     for step in steps:
@@ -171,10 +231,15 @@ def _send_now(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
         return _unknown_step(rt, msg, t, command, now)
     state = step_states(rt.store, t.id).get(step.id, StepState())
     if state.status == "sent":
-        result = f"'{step.title}' was already sent; it is never sent twice."
+        result = f"'{step.title}' was already sent; a step is never sent twice."
+    elif state.status == "awaiting_approval" or (step.approval and
+                                                 approver_of(t, step) == t.manager):
+        # The manager's own word is the approval: the draft goes out as it stands.
+        outcome = send_draft_as_is(rt, t, step, now=now)
+        result = f"'{step.title}': {outcome.words}."
     else:
         outcome = execute_step(rt, t, planned_for(rt, t, step, now), now=now)
-        result = f"'{step.title}': {outcome}."
+        result = f"'{step.title}': {outcome.words}."
     _answer(rt, msg, t, "command_result", now=now, result=result)
     return Outcome("processed", f"send now {step.id}", t.id)
 
@@ -193,14 +258,14 @@ def _skip(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
         result = f"'{step.title}' has already gone out, so it cannot be skipped."
     else:
         save_step_state(rt.store, t.id, step.id, StepState(status="skipped", completed_at=now))
-        result = f"'{step.title}' will not be sent."
+        result = f"'{step.title}' will not be sent. Steps planned after it keep their turn."
     _answer(rt, msg, t, "command_result", now=now, result=result)
     return Outcome("processed", f"skip {step.id}", t.id)
 
 
 def _unknown_step(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
                   now: datetime) -> Outcome:
-    names = ", ".join(f"`{s.id}`" for s in playbook_of(rt, t).steps)
+    names = ", ".join(f"`{s.id.replace('_', ' ')}`" for s in playbook_of(rt, t).steps)
     _answer(rt, msg, t, "command_result", now=now,
             result=f"There is no step called '{command.step}'. The steps are: {names}.")
     return Outcome("processed", f"unknown step {command.step}", t.id)
@@ -219,16 +284,20 @@ def _send_workbook(rt: Runtime, msg: InboundMessage, t: Transition, command: Com
 def _approve_without_draft(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
                            now: datetime) -> Outcome:
     _answer(rt, msg, t, "command_result", now=now,
-            result="There is no draft waiting in this thread. To send a step, write "
-                   "`send now: <step>`.")
+            result="There is no draft waiting in this thread. To send a step now, write "
+                   "`send now: <step>`, for example `send now: customer intro`.")
     return Outcome("processed", "send without a draft", t.id)
 
 
 HANDLERS = {
     STATUS: _status,
-    PAUSE: _set_status(PAUSED, "paused: nothing is sent until you reply `resume`"),
-    RESUME: _set_status(ACTIVE, "running again"),
-    CANCEL: _set_status(CANCELLED, "cancelled; nothing more will be sent"),
+    PAUSE: _set_status(PAUSED, "paused. Nothing more is sent, no reminders and no customer "
+                               "emails, until you reply `resume`."),
+    RESUME: _set_status(ACTIVE, "running again. Anything that fell due while it was paused "
+                                "goes out once, now."),
+    CANCEL: _set_status(CANCELLED, "cancelled. Nothing more will be sent, and replies to the "
+                                   "earlier emails are no longer read. Its history and workbook "
+                                   "stay under the data directory."),
     SET: _set_field,
     SEND_NOW: _send_now,
     SKIP: _skip,

@@ -139,7 +139,21 @@ def decode_header_value(value: object) -> str:
         text = decode_bytes(text.encode("ascii", "surrogateescape"), None)
     text = _FOLD.sub("", text)
     text = _BETWEEN_ENCODED_WORDS.sub(r"\1", text)
-    return _ENCODED_WORD.sub(_decode_encoded_word, text).strip()
+    return header_text(_ENCODED_WORD.sub(_decode_encoded_word, text))
+
+
+# Line breaks and other controls inside a decoded header (`=?utf-8?b?...?=` can carry
+# "\r\nBcc: ..."): echoed into a reply's subject or display name they would forge headers.
+_HEADER_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """A decoded header value as one line of plain text: every control becomes a space.
+
+    What is left of encoded-word syntax is broken up too: the email package decodes
+    `=?utf-8?b?...?=` again when we put a name or subject into a reply's headers.
+    """
+    return _HEADER_CONTROLS.sub(" ", value).replace("=?", "= ?").strip()
 
 
 def _raw_header_text(value: object) -> str:
@@ -201,7 +215,7 @@ def _subject(message: Message, envelope: mailparser.MailParser | None) -> str:
     if envelope is not None:
         theirs = str(envelope.subject or "").strip()
         if theirs and "\ufffd" not in theirs and "=?" not in theirs:
-            return theirs
+            return header_text(theirs)
     return ours
 
 
@@ -316,7 +330,7 @@ def _delivered_to(message: Message) -> tuple[str, ...]:
 
 def _from_name(message: Message, envelope: mailparser.MailParser | None) -> str:
     pairs = _address_pairs(message, "from", envelope)
-    return pairs[0][0].strip().strip('"').strip() if pairs else ""
+    return decode_header_value(pairs[0][0]).strip('"').strip() if pairs else ""
 
 
 def _first(values: tuple[str, ...]) -> str:

@@ -21,7 +21,6 @@ from mailer import answers, intake, manager_commands
 from mailer.automation import automation_reason, is_out_of_office
 from mailer.commands import parse_command, subject_transition_id
 from mailer.dispatch import Outgoing, queue_outgoing
-from mailer.watchdog import CANARY_HEADER
 from mailer.errors import MailerError, MessageParseError
 from mailer.model import InboundMessage, Person
 from mailer.outcome import Outcome
@@ -33,6 +32,7 @@ from mailer.store import iso
 from mailer.tokens import ReplyToken, record_use, redact, resolve_token, token_in
 from mailer.transition_records import load_transition
 from mailer.transitions import Transition
+from mailer.watchdog import CANARY_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,23 @@ def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
         except STORAGE_ERRORS as storage_exc:
             raise StorageUnavailable(
                 f"the data directory cannot be written ({storage_exc})") from storage_exc
+        _tell_sender_of_quarantine(rt, raw, now)
     log.info("%s: %s (%s)", redact(source_key), outcome.outcome, redact(outcome.reason))
     return outcome
+
+
+def _tell_sender_of_quarantine(rt: Runtime, raw: bytes, now: datetime) -> None:
+    """A person whose message broke something hears so (once a day); a machine never does."""
+    try:
+        msg = parse_message(raw)
+        if automation_reason(msg, own_addresses=[rt.address]) is not None:
+            return
+        with rt.store.transaction():
+            reject(rt, msg, "the assistant ran into a problem while reading your message",
+                   advice="It has been set aside for a person to look at. You do not need "
+                   "to send it again.", now=now)
+    except Exception:  # noqa: BLE001 - the message is already safely quarantined
+        log.exception("could not tell the sender of a quarantined message")
 
 
 def _archive(rt: Runtime, raw: bytes, now: datetime) -> str:

@@ -535,7 +535,8 @@ def _tidy(lines: list[str]) -> str:
 class _Collector:
     """Collects answer lines per section while the reader walks through the reply."""
 
-    def __init__(self) -> None:
+    def __init__(self, signer: str = "") -> None:
+        self.signer = signer
         self.answers: dict[int, list[str]] = {}
         self.written: set[int] = set()  # sections whose heading was written or quoted
         self.unplaced: list[str] = []
@@ -549,11 +550,25 @@ class _Collector:
     def result(self) -> QuestionnaireReply:
         sections: dict[int, str] = {}
         for number, lines in self.answers.items():
-            text = _tidy(_strip_sign_off(_collapse_blank_runs(_without_template(lines))))
+            kept = _strip_sign_off(_collapse_blank_runs(_without_template(lines)))
+            text = _tidy(_strip_signed_name(kept, self.signer))
             if text:
                 sections[number] = text
         unplaced = _tidy(_strip_sign_off(_collapse_blank_runs(_without_template(self.unplaced))))
         return QuestionnaireReply(dict(sorted(sections.items())), unplaced)
+
+
+def _strip_signed_name(lines: list[str], signer: str) -> list[str]:
+    """Drop a last line that is only the sender's name (or first name), set apart by a blank."""
+    names = {signer.strip().lower(), signer.strip().split(" ")[0].lower()} - {""}
+    content = [i for i, line in enumerate(lines) if line.strip()]
+    if len(content) < 2 or not names:
+        return lines
+    last = content[-1]
+    bare = lines[last].strip().lstrip("-–— ").rstrip(".,! ").lower()
+    if bare in names and not lines[last - 1].strip():
+        return lines[:last]
+    return lines
 
 
 def _collapse_blank_runs(lines: list[str]) -> list[str]:
@@ -563,6 +578,15 @@ def _collapse_blank_runs(lines: list[str]) -> list[str]:
             continue
         out.append(line)
     return out
+
+
+_ANSWERS_LEAD_IN = re.compile(r"\b(?:answers?|questions?|sections?|questionnaire|below|here)\b",
+                              re.I)
+
+
+def _introduces_list(text: str) -> bool:
+    """ "It fixes two things:" introduces a list; "Here are my answers:" introduces answers."""
+    return text.endswith(":") and not _ANSWERS_LEAD_IN.search(text)
 
 
 @dataclass
@@ -575,15 +599,23 @@ class _HeadingTracker:
 
     section: int | None = None
     last_list_item: int | None = None
+    # Outside any section, "It fixes two things:" introduces a list of its own, so the
+    # "1. ..." items below it are that list, not answers numbered like our sections.
+    in_introduced_list: bool = False
+    last_text: str = ""
 
     def classify(self, text: str) -> _Heading | None:
         heading = _parse_heading(text)
-        if heading is not None and self.section is not None and self._is_content(heading):
+        if heading is not None and self._is_content(heading):
             heading = None
         if heading is None:
             item = re.match(r"^\s*(\d{1,2})[.)]\s", text)
             if item:
                 self.last_list_item = int(item.group(1))
+                self.in_introduced_list = self.in_introduced_list or (
+                    self.section is None and _introduces_list(self.last_text))
+            if text.strip():
+                self.last_text = text.strip()
             return None
         self.enter(heading.number)
         return heading
@@ -591,8 +623,13 @@ class _HeadingTracker:
     def enter(self, number: int) -> None:
         self.section = number
         self.last_list_item = None
+        self.in_introduced_list = False
+        self.last_text = ""
 
     def _is_content(self, heading: _Heading) -> bool:
+        if self.section is None:
+            introduced = self.in_introduced_list or _introduces_list(self.last_text)
+            return heading.ambiguous and not heading.titled and introduced
         if heading.titled:
             return heading.ambiguous or (bool(heading.rest) and heading.number == self.section)
         if heading.ambiguous:
@@ -676,11 +713,11 @@ def _find_quote_start(lines: list[_Line]) -> int:
     return len(lines)
 
 
-def _parse_text(text: str) -> QuestionnaireReply:
+def _parse_text(text: str, signer: str = "") -> QuestionnaireReply:
     raw = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     lines = [_split_quote(line) for line in raw.split("\n")]
     start = _find_quote_start(lines)
-    collector = _Collector()
+    collector = _Collector(signer)
     _read_top([line.text for line in lines[:start]], collector)
     top_answered = bool(collector.result().sections)
     _read_quoted(_drop_signatures_in_place(lines[start:]), collector, top_answered=top_answered)
@@ -701,10 +738,14 @@ def _html_to_text(html: str) -> str:
     return re.sub(r"\\([\\`*_{}\[\]()#+\-.!>|])", r"\1", text)
 
 
-def parse_answers(text: str, *, html: str = "") -> QuestionnaireReply:
-    """Answers per section from one reply, however the CSM's mail client laid it out."""
-    from_text = _parse_text(text) if text.strip() else None
-    from_html = _parse_text(_html_to_text(html)) if html.strip() else None
+def parse_answers(text: str, *, html: str = "", signer: str = "") -> QuestionnaireReply:
+    """Answers per section from one reply, however the CSM's mail client laid it out.
+
+    `signer` is the sender's display name: a closing line with just their name ("Sam",
+    "- Sam Jones") is a signature, not the end of the last answer.
+    """
+    from_text = _parse_text(text, signer) if text.strip() else None
+    from_html = _parse_text(_html_to_text(html), signer) if html.strip() else None
     if from_text is None:
         return from_html or QuestionnaireReply({}, "")
     if from_html is not None and len(from_html.sections) > len(from_text.sections):
@@ -733,9 +774,11 @@ def merge_answers(
         if not earlier:
             merged[number] = text
             changes[number] = "new"
-        elif _EXTEND_MARKER.match(text):
-            if text.strip() not in earlier:
-                merged[number] = f"{earlier}\n\n{text.strip()}"
+        elif marker := _EXTEND_MARKER.match(text):
+            # "Also:" says how to file the text; the merged answer reads on without it.
+            addition = text[marker.end() :].strip() or text.strip()
+            if addition not in earlier:
+                merged[number] = f"{earlier}\n\n{addition}"
             changes[number] = "extended"
         else:
             merged[number] = text
@@ -767,6 +810,11 @@ _OPEN_MARK = re.compile(
 _RESOLVED_WORD = re.compile(
     r"(?<!not )(?<!not yet )\b(?:resolved|fixed|closed|done|solved)\b", re.I
 )
+_STATUS_LEAD = re.compile(
+    r"^(?:still\s+)?(?:resolved|fixed|closed|done|solved|open|ongoing|unresolved)\b"
+    r"(?:[.!]?$|\s*[,;:\-–—]\s*)",
+    re.I,
+)
 _NOTE_SPLIT = re.compile(r"\s+[-–—]\s+|:\s+")
 
 
@@ -794,11 +842,16 @@ def _bullet_chunks(lines: list[str]) -> list[list[str]]:
     indents = [len(m.group(1)) for line in lines if (m := _BULLET.match(line))]
     top = min(indents)
     chunks: list[list[str]] = []
+    after_blank = False
     for line in lines:
         if not line.strip():
+            after_blank = True
             continue
         bullet = _BULLET.match(line)
-        if bullet and len(bullet.group(1)) == top or not chunks:
+        # A paragraph set apart by a blank line is an issue of its own, not a bullet's note.
+        starts_paragraph = after_blank and not bullet and not line[:1].isspace()
+        after_blank = False
+        if bullet and len(bullet.group(1)) == top or not chunks or starts_paragraph:
             chunks.append([line[bullet.end() :] if bullet else line.strip()])
         else:
             chunks[-1].append(line[bullet.end() :] if bullet else line.strip())
@@ -839,8 +892,8 @@ def _split_note(line: str) -> tuple[str, str]:
     if not match or match.start() == 0 or match.start() > 100:
         return line, ""
     notes = line[match.end() :].strip()
-    if re.fullmatch(r"(?:resolved|fixed|closed|done|solved|open|still open)[.!]?", notes, re.I):
-        notes = ""
+    # The status is its own column: "open, ticket ENG-512" keeps only "ticket ENG-512".
+    notes = _STATUS_LEAD.sub("", notes)
     return line[: match.start()].strip(), notes
 
 

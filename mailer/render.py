@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import css_inline
 import jinja2
 import markdown
-import css_inline
 
 from mailer.errors import ConfigError
 

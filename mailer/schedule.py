@@ -11,6 +11,8 @@ from mailer.runtime import Runtime
 from mailer.store import Store, from_iso, iso
 from mailer.transitions import Transition, display_name
 
+STATUS_WORDS = {"pending": "planned", "sent": "sent", "skipped": "skipped",
+                "awaiting_approval": "draft waiting for approval", "cancelled": "cancelled"}
 ROLE_WORDS = {"manager": "you", "outgoing": "outgoing CSM", "incoming": "incoming CSM",
               "customer": "customer", "assistant": "assistant"}
 
@@ -69,6 +71,16 @@ class PlanRow:
     who: str
     status: str
     due_at: datetime | None
+    blocked: str = ""  # why a pending step will not go out when due, in plain words
+
+    @property
+    def state(self) -> str:
+        """The status as people say it: 'planned', 'not needed: ...', 'draft waiting ...'."""
+        if self.status == "pending" and self.blocked.startswith("no longer needed"):
+            return "not needed any more"
+        if self.status == "pending" and self.blocked and self.due_at is not None:
+            return f"planned; {self.blocked}"
+        return STATUS_WORDS.get(self.status, self.status)
 
 
 def plan_rows(rt: Runtime, t: Transition) -> list[PlanRow]:
@@ -85,7 +97,7 @@ def plan_rows(rt: Runtime, t: Transition) -> list[PlanRow]:
             due = planned.blocked_reason or "when its condition is met"
         rows.append(PlanRow(step_id=planned.step.id, title=planned.step.title, due=due,
                             who=_who(t, planned), status=planned.status,
-                            due_at=planned.due_at))
+                            due_at=planned.due_at, blocked=planned.blocked_reason))
     return rows
 
 

@@ -7,6 +7,7 @@ moves to `outbox/failed/` with the reason and the caller tells the manager.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,10 +44,8 @@ class SmtpSender:
 
     def close(self) -> None:
         if self._client is not None and self._client.is_connected:
-            try:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 self._loop.run_until_complete(self._client.quit())
-            except (aiosmtplib.SMTPException, OSError):
-                pass
         self._client = None
         self._loop.close()
 

@@ -8,6 +8,7 @@ recorded by the pipeline in the same transaction as its effects.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mailbox
 import os
@@ -97,7 +98,7 @@ class MaildirSource:
         if folder not in self.box.list_folders():
             return []
         box = self.box.get_folder(folder)
-        return [box.get_bytes(k) for k in box.keys()]
+        return [box.get_bytes(k) for k in box.iterkeys()]
 
     def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool:
         deadline = time.monotonic() + timeout
@@ -283,7 +284,5 @@ def _quietly_logout(client: IMAPClient) -> None:
     try:
         client.logout()
     except (*CONNECTION_ERRORS, Exception):  # noqa: BLE001 - the connection is going anyway
-        try:
+        with contextlib.suppress(Exception):
             client.shutdown()
-        except Exception:  # noqa: BLE001
-            pass

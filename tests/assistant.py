@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -106,3 +106,38 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10, interval: f
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+class SimulatedTime:
+    """One assistant service kept up while the test moves its clock forward.
+
+    Like `Assistant.run_once(now=...)` called again and again, but without rebuilding the
+    service for every pass, so weeks of half-hour passes take seconds. `skip_to` moves the
+    clock with no pass at all: the service was down.
+    """
+
+    def __init__(self, assistant: Assistant, start: datetime) -> None:
+        self.now = start
+        self.service = assistant.service(clock=lambda: self.now)
+
+    def at(self, moment: datetime) -> PassReport:
+        """One pass at `moment` (never earlier than the last one)."""
+        assert moment >= self.now, f"time only moves forward: {moment} < {self.now}"
+        self.now = moment
+        return self.service.run_once()
+
+    def run_until(self, end: datetime, *, every: timedelta = timedelta(minutes=30)) -> None:
+        """A pass at every `every` after the current time, up to and including `end`."""
+        moment = self.now + every
+        while moment <= end:
+            self.at(moment)
+            moment += every
+        if self.now < end:
+            self.at(end)
+
+    def skip_to(self, moment: datetime) -> None:
+        assert moment >= self.now
+        self.now = moment
+
+    def close(self) -> None:
+        self.service.close()

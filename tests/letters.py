@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import itertools
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 _counter = itertools.count(1)
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from assistant import Assistant, parse
@@ -171,7 +172,7 @@ def test_a_message_that_breaks_the_pipeline_is_quarantined_and_its_sender_told(
     row = rt.store.one("SELECT outcome, folder, reason, archive_path FROM inbound "
                        "WHERE source_key='boom:1'")
     assert (row["outcome"], row["folder"]) == ("quarantined", "Quarantine")
-    assert open(row["archive_path"], "rb").read() == raw
+    assert Path(row["archive_path"]).read_bytes() == raw
     [told] = rt.store.all("SELECT raw FROM outbound")
     answer = parse(told["raw"])
     assert answer["To"].addresses[0].addr_spec == "dana@example.com"

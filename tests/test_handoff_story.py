@@ -102,12 +102,13 @@ class Story:
         self.run()
 
     def receipts(self) -> list[bytes]:
-        return [m for m in self.mail.messages(SAM) if "received" in parse(m)["Subject"]]
+        return [m for m in self.mail.messages(SAM)
+                if parse(m)["Subject"].startswith("Re: TR-0001 handoff questions")]
 
     def last_receipt(self) -> str:
         receipts = self.receipts()
         assert receipts, "Sam got no receipt"
-        return text_of(receipts[-1])
+        return body_of(receipts[-1])
 
     def workbook_mails(self, user: str = RITA) -> list[bytes]:
         return [m for m in self.mail.messages(user)
@@ -116,6 +117,11 @@ class Story:
     def manager_thread(self) -> Original:
         started = next(m for m in self.mail.messages(DANA) if "started" in parse(m)["Subject"])
         return Original.of(started)
+
+
+def body_of(raw: bytes) -> str:
+    """The text part as the reader sees it (line endings normalised)."""
+    return text_of(raw).replace("\r\n", "\n")
 
 
 def attached_workbook(raw: bytes) -> Workbook:
@@ -164,7 +170,7 @@ def test_top_posted_gmail_answers_become_the_workbook(story: Story) -> None:
     [to_dana] = story.workbook_mails(DANA)
     assert parse(to_rita)["Message-ID"] == parse(to_dana)["Message-ID"], "one mail, Dana in Cc"
     assert parse(to_rita)["Subject"] == "TR-0001 handoff workbook for Acme Corp"
-    body = text_of(to_rita)
+    body = body_of(to_rita)
     assert "**Renewal**: Wed 31 Mar 2027" in body
     assert "Renewal: Medium: the new CFO reviews every tool" in body  # top risk
     assert "Open issue: SSO login failures for the EU team" in body
@@ -183,7 +189,7 @@ def test_top_posted_gmail_answers_become_the_workbook(story: Story) -> None:
     assert rows(book, "Issues") == [
         ("SSO login failures for the EU team", "open", "ticket ENG-512"),
         ("Invoice dispute over Q2 overage", "resolved", None),
-        ("Slow CSV exports", "open", "still open, engineering says January"),
+        ("Slow CSV exports", "open", "engineering says January"),
     ]
     assert answers_by_section(book) == {1: [CONTACTS], 2: [SENTIMENT], 4: [RED_FLAGS],
                                         6: [GOALS], 8: [CONTRACT], 9: [RENEWAL_RISK]}
@@ -259,10 +265,247 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
     mails = story.workbook_mails(RITA)
     assert len(mails) == 2
     assert parse(mails[1])["Subject"] == "TR-0001 handoff workbook for Acme Corp (version 2)"
-    assert "What changed: section 5 (Successes) new" in text_of(mails[1])
+    assert "What changed since the last version: 5. Successes (first answer)." in body_of(
+        mails[1])
     v2 = attached_workbook(mails[1])
     versions = [r for r in v2["History"].iter_rows(values_only=True) if r[1] in (1, 2)]
     assert [v[1] for v in versions] == [1, 2]
     assert "Successes" in str(versions[1][2])
     wins = {r[0]: r[1] for r in rows(v2, "Wins & Goals")}
     assert wins["Successes"] == "Cut month-end close from 9 to 4 days (Q3 review)."
+
+
+# --- 4. every mail client -------------------------------------------------------------------
+
+ALL_REQUIRED = {1: CONTACTS, 2: SENTIMENT, 4: RED_FLAGS, 6: GOALS, 8: CONTRACT,
+                9: RENEWAL_RISK}
+TITLES = {1: "Contacts", 2: "Sentiment", 4: "Red flags and issues", 6: "Goals", 8: "Contract",
+          9: "Renewal risk"}
+ANSWERS_TEXT = "\n\n".join(f"{n}. {TITLES[n]}\n{text}" for n, text in ALL_REQUIRED.items())
+
+
+def _squeezed(text: str) -> str:
+    """Text with blank lines dropped: HTML paragraphs come back with a blank line each."""
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+CLIENTS: dict[str, Callable[[Original, str], bytes]] = {
+    "outlook html only": outlook_html_reply,
+    "apple mail": apple_mail_reply,
+    "iphone": iphone_reply,
+    "german thunderbird": german_reply,
+    "french gmail": french_reply,
+}
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_each_mail_client_reply_is_read_without_quote_or_signature(story: Story,
+                                                                    client: str) -> None:
+    questionnaire = story.start()
+    story.reply(CLIENTS[client](questionnaire, f"Hi, all six below.\n\n{ANSWERS_TEXT}\n\nSam"))
+
+    receipt = story.last_receipt()
+    assert "6 sections received" in parse(story.receipts()[-1])["Subject"], receipt
+    [workbook] = story.workbook_mails(RITA)
+    answers = answers_by_section(attached_workbook(workbook))
+    assert sorted(answers) == [1, 2, 4, 6, 8, 9]
+    for number, expected in ALL_REQUIRED.items():
+        [written] = answers[number]
+        assert _squeezed(written) == _squeezed(expected), (client, number, written)
+    everything = "\n".join(t for texts in answers.values() for t in texts)
+    for leaked in ("Sent from my iPhone", "schrieb", "a écrit", "Example:", "Your answer",
+                   "Transitions assistant", "Handoff questionnaire"):
+        assert leaked not in everything, (client, leaked)
+
+
+# --- 5. the attached form -------------------------------------------------------------------
+
+
+def fill_form(form: bytes, answers: dict[int, str],
+              contacts: list[tuple[str, ...]] = ()) -> bytes:  # type: ignore[assignment]
+    """Fill the form as a person does in Excel: type into the answer cells and contact rows."""
+    book = openpyxl.load_workbook(io.BytesIO(form))
+    sheet = book["Questionnaire"]
+    header = [str(c.value or "") for c in sheet[1]]
+    answer_column = header.index("Your answer") + 1
+    for row in sheet.iter_rows(min_row=2):
+        section = row[0].value
+        if isinstance(section, int | float) and int(section) in answers:
+            sheet.cell(row=row[0].row, column=answer_column, value=answers[int(section)])
+    for offset, contact in enumerate(contacts, start=2):
+        for column, value in enumerate(contact, start=1):
+            book["Contacts"].cell(row=offset, column=column, value=value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+FORM_CONTACTS = [
+    ("Pat Lee", "VP Operations", "pat@acme.com", "champion", "Yes", "loves dashboards"),
+    ("Max Gruber", "IT lead", "max@acme.com", "point of contact", "No", "moved to Globex"),
+]
+
+
+def test_the_filled_form_sent_back_without_a_word_in_the_body(story: Story) -> None:
+    questionnaire = story.start()
+    filled = fill_form(questionnaire.form,
+                       {2: SENTIMENT, 4: RED_FLAGS, 6: GOALS, 8: CONTRACT, 9: RENEWAL_RISK},
+                       FORM_CONTACTS)
+    story.reply(with_form(questionnaire, "", filled))
+
+    receipt = story.last_receipt()
+    assert "**1. Contacts**: new (from the attached form)" in receipt, receipt
+    assert "| Max Gruber | IT lead | max@acme.com | point of contact | no, left |" in receipt
+    assert "Still needed" not in receipt
+    [workbook] = story.workbook_mails(RITA)
+    book = attached_workbook(workbook)
+    assert rows(book, "Contacts") == [
+        ("Pat Lee", "VP Operations", "pat@acme.com", "champion", "Yes", "loves dashboards"),
+        ("Max Gruber", "IT lead", "max@acme.com", "point of contact", "No", "moved to Globex"),
+    ]
+    answers = answers_by_section(book)
+    assert answers[4] == [RED_FLAGS] and answers[9] == [RENEWAL_RISK]
+
+
+def test_the_form_and_the_body_together_the_body_wins_where_both_answer(story: Story) -> None:
+    questionnaire = story.start()
+    filled = fill_form(questionnaire.form, {2: "Fine I guess", 6: GOALS, 8: CONTRACT},
+                       FORM_CONTACTS)
+    story.reply(with_form(questionnaire, f"2. Sentiment\n{SENTIMENT}\n\n4. Red flags\n"
+                                         f"{RED_FLAGS}\n\nForm attached for the rest.", filled))
+    receipt = story.last_receipt()
+    assert "**2. Sentiment**: new\n" in receipt, receipt
+    assert "**6. Goals**: new (from the attached form)" in receipt
+    assert "- 9. Renewal risk" in receipt.split("Still needed")[1]
+
+
+def test_a_garbage_spreadsheet_gets_a_clear_note_and_the_body_is_still_filed(
+        story: Story) -> None:
+    questionnaire = story.start()
+    story.reply(with_form(questionnaire, f"2. Sentiment\n{SENTIMENT}", b"PK\x03\x04 not a zip",
+                          filename="answers.xlsx"))
+    receipt = story.last_receipt()
+    assert "**2. Sentiment**: new" in receipt
+    assert "## About the attached spreadsheet" in receipt
+    assert "`answers.xlsx`: " in receipt and "not an Excel workbook" in receipt
+    assert "Everything you wrote in the email itself has been filed" in receipt
+
+    story.reply(with_form(questionnaire, "", b"\x00\x01garbage", filename="answers.xlsx"))
+    receipt = story.last_receipt()
+    assert "nothing has been filed yet" in receipt
+    assert "Nothing is lost" in receipt
+
+
+# --- 6. contacts written leniently ----------------------------------------------------------
+
+CONTACT_STYLES = {
+    "one per line": CONTACTS,
+    "bullets": (
+        "- Pat Lee (VP Operations) <pat@acme.com> - champion, loves dashboards\n"
+        "- Jo Park, CFO, jo@acme.com: exec sponsor; wants ROI numbers before renewal\n"
+        "- Max Gruber - IT lead - max@acme.com - main point of contact (left the company "
+        "in October)"
+    ),
+    "pasted table": (
+        "Name\tTitle\tEmail\tRole\tNotes\n"
+        "Pat Lee\tVP Operations\tpat@acme.com\tChampion\tloves dashboards\n"
+        "Jo Park\tCFO\tjo@acme.com\tExecutive sponsor\twants ROI numbers before renewal\n"
+        "Max Gruber\tIT lead\tmax@acme.com\tPoint of contact\tno longer with the company"
+    ),
+}
+
+
+@pytest.mark.parametrize("style", CONTACT_STYLES)
+def test_contacts_written_any_usual_way_are_understood(story: Story, style: str) -> None:
+    questionnaire = story.start()
+    answers = ANSWERS_TEXT.replace(CONTACTS, CONTACT_STYLES[style])
+    story.reply(gmail_reply(questionnaire, answers))
+
+    receipt = story.last_receipt()
+    assert "## Contacts I understood (3)" in receipt, receipt
+    [workbook] = story.workbook_mails(RITA)
+    contacts = rows(attached_workbook(workbook), "Contacts")
+    assert [(c[0], c[1], c[2], c[3], c[4]) for c in contacts] == [
+        ("Pat Lee", "VP Operations", "pat@acme.com", "champion", "Yes"),
+        ("Jo Park", "CFO", "jo@acme.com", "executive sponsor", "Yes"),
+        ("Max Gruber", "IT lead", "max@acme.com", "point of contact", "No"),
+    ], style
+    assert "| Max Gruber | IT lead | max@acme.com | point of contact | no, left |" in receipt
+
+
+# --- 7. only the token's owner or the manager may answer ------------------------------------
+
+
+def test_a_reply_from_someone_else_is_refused_and_the_workbook_untouched(story: Story) -> None:
+    questionnaire = story.start()
+    story.reply(gmail_reply(questionnaire, TOP_POSTED))
+    assert len(story.workbook_mails(RITA)) == 1
+
+    intruder = "Mallory Vance <mallory@rival.example>"
+    story.reply(gmail_reply(questionnaire, "2. Sentiment\nThey hate us, move them to Globex.",
+                            sender=intruder), sender="mallory@rival.example")
+    [refusal] = story.mail.wait_for_messages("mallory@rival.example", 1)
+    assert "belongs to someone else" in body_of(refusal)
+    assert len(story.receipts()) == 1, "Sam hears nothing about it"
+    assert len(story.workbook_mails(RITA)) == 1
+
+    manager = story.manager_thread()
+    story.mail.send(thunderbird_reply(manager, "send workbook\n\n{quote}\n", sender=MANAGER),
+                    mail_from=DANA, rcpt_to=[manager.reply_to])
+    story.run()
+    latest = story.workbook_mails(RITA)[-1]
+    book = attached_workbook(latest)
+    assert answers_by_section(book)[2] == [SENTIMENT]
+    assert "They hate us" not in str([rows(book, sheet) for sheet in book.sheetnames])
+
+
+# --- 8. an out-of-office reply is not an answer ---------------------------------------------
+
+
+def test_an_out_of_office_reply_moves_the_reminder_past_the_return_date(story: Story) -> None:
+    questionnaire = story.start()
+    # The first reminder falls due two business days after the request: Wed 25 Nov, 09:30.
+    story.reply(out_of_office(questionnaire, back="Tuesday 1 December 2026"))
+    assert story.receipts() == [], "an auto-reply gets no answer"
+    assert len(story.mail.messages(SAM)) == 1
+
+    story.run(at=datetime(2026, 11, 25, 9, 45, tzinfo=UTC))
+    assert len(story.mail.messages(SAM)) == 1, "no reminder while Sam is away"
+    story.run(at=datetime(2026, 11, 30, 17, 0, tzinfo=UTC))
+    assert len(story.mail.messages(SAM)) == 1
+
+    story.run(at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC))
+    [_, reminder] = story.mail.wait_for_messages(SAM, 2)
+    assert parse(reminder)["Subject"].startswith("Reminder: TR-0001 handoff questions")
+    for section in ("1. Contacts", "2. Sentiment", "9. Renewal risk"):
+        assert section in body_of(reminder)
+
+    with story.mail.imap(ADDRESS) as imap:
+        imap.select_folder("Ignored")
+        assert len(imap.search(["ALL"])) == 1
+
+
+# --- 9. the manager asks for the workbook early ---------------------------------------------
+
+
+def test_send_workbook_before_the_answers_are_complete(story: Story) -> None:
+    questionnaire = story.start()
+    story.reply(gmail_reply(questionnaire, f"2. Sentiment\n{SENTIMENT}\n\n4. Red flags\n"
+                                           f"{RED_FLAGS}"))
+    assert story.workbook_mails(RITA) == []
+
+    manager = story.manager_thread()
+    story.mail.send(thunderbird_reply(manager, "send workbook\n\n{quote}\n", sender=MANAGER),
+                    mail_from=DANA, rcpt_to=[manager.reply_to])
+    story.run()
+
+    [to_rita] = story.workbook_mails(RITA)
+    assert story.workbook_mails(DANA), "the manager gets it too"
+    body = body_of(to_rita)
+    assert "some required parts are still missing" in body, body
+    assert "- 1. Contacts" in body and "- 2. Sentiment" not in body
+    book = attached_workbook(to_rita)
+    assert rows(book, "Issues")[0] == ("SSO login failures for the EU team", "open",
+                                       "ticket ENG-512")
+    overview = {r[0]: r[1] for r in rows(book, "Overview")}
+    assert overview["Customer sentiment in a line"] == SENTIMENT

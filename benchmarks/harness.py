@@ -1,0 +1,248 @@
+"""The test suite's real servers, the product as a child process, and the mail they move.
+
+Dovecot and the aiosmtpd relay come from `tests/mailservers.py`, exactly as the tests start
+them, on loopback. The product always runs as its own process (`mailer run` or `mailer run
+--once`), so its CPU and memory are its own and not the relay's, which lives in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from mailservers import AcceptedEnvelope, MailServers, find_dovecot  # noqa: E402
+
+ADDRESS = "transitions@example.com"
+MANAGER = "dana@example.com"
+APPEND_CHUNK = 200
+POLL_SECONDS = 0.01
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([^>]*)>", re.IGNORECASE | re.MULTILINE)
+
+
+class BenchmarkError(RuntimeError):
+    """A benchmark could not finish (a timeout, a crashed child); the message says which."""
+
+
+def kind_of(envelope: AcceptedEnvelope) -> str:
+    """The product's mail kind, read from its Message-ID `<TR-0001.incoming-notice.…@…>`
+    (where `_` in the kind became `-`)."""
+    found = _MESSAGE_ID.search(envelope.data)
+    if found is None:
+        return ""
+    parts = found.group(1).decode(errors="replace").split(".")
+    return parts[1].replace("-", "_") if len(parts) >= 3 else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Servers
+
+
+@contextlib.contextmanager
+def running_servers() -> Iterator[MailServers]:
+    binary = find_dovecot()
+    if binary is None:
+        raise BenchmarkError("Dovecot is not installed: apt-get install dovecot-imapd "
+                             "dovecot-lmtpd (the test suite installs it when run as root)")
+    servers = MailServers(dovecot_binary=binary)
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+def append_all(servers: MailServers, user: str, raws: Sequence[bytes]) -> None:
+    """Plant messages in `user`'s inbox, many per IMAP command (MULTIAPPEND)."""
+    with servers.imap(user) as client:
+        for start in range(0, len(raws), APPEND_CHUNK):
+            client.multiappend("INBOX", list(raws[start:start + APPEND_CHUNK]))
+
+
+def wait_for_accepted(servers: MailServers, predicate: Callable[[AcceptedEnvelope], bool],
+                      count: int, *, timeout: float,
+                      alive: Callable[[], bool] = lambda: True) -> list[AcceptedEnvelope]:
+    """Block until `count` accepted envelopes match; BenchmarkError on timeout."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    matched: list[AcceptedEnvelope] = []
+    while True:
+        accepted = servers.accepted
+        matched.extend(e for e in accepted[seen:len(accepted)] if predicate(e))
+        seen = len(accepted)
+        if len(matched) >= count:
+            return matched
+        if time.monotonic() > deadline or not alive():
+            raise BenchmarkError(f"only {len(matched)} of {count} messages were accepted "
+                                 "by SMTP in time")
+        time.sleep(POLL_SECONDS)
+
+
+# --------------------------------------------------------------------------------------------
+# The product
+
+
+@dataclass
+class ProductHome:
+    """One assistant instance: its own data directory, outbox and environment."""
+
+    home: Path
+    env: dict[str, str]
+
+    @classmethod
+    def create(cls, parent: Path, name: str, servers: MailServers | None) -> ProductHome:
+        home = parent / name
+        home.mkdir(parents=True, exist_ok=True)
+        env = {
+            "MAILER_ADDRESS": ADDRESS,
+            "MAILER_DATA_DIR": str(home / "var"),
+            "MAILER_OUTBOX": str(home / "outbox"),
+            "MAILER_RULES": str(ROOT / "inbox_rules.yaml"),
+            "MAILER_PLAYBOOKS": str(ROOT / "playbooks"),
+            "MAILER_TEMPLATES": str(ROOT / "templates"),
+            "MAILER_TIMEZONE": "UTC",
+        }
+        if servers is not None:
+            env |= servers.mailer_environment(ADDRESS)
+        return cls(home=home, env=env)
+
+    @property
+    def database(self) -> Path:
+        return self.home / "var" / "mailer.sqlite3"
+
+    def spawn(self, *args: str) -> Child:
+        log = open(self.home / "product.log", "ab")  # noqa: SIM115 - closed by Child.finish
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mailer", *args], cwd=self.home,
+            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+            stdout=log, stderr=subprocess.STDOUT)
+        return Child(process=process, log_file=log, log_path=self.home / "product.log")
+
+    def log_text(self) -> str:
+        path = self.home / "product.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@dataclass
+class Child:
+    """A product process; `finish()` reaps it with its own resource usage."""
+
+    process: subprocess.Popen[bytes]
+    log_file: object
+    log_path: Path
+    peak_rss_kib: int = 0
+    returncode: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.returncode is None and _proc_status(self.pid).get("State", "Z")[:1] not in (
+            "Z", "X", "")
+
+    def rss_kib(self) -> tuple[int, int]:
+        """(current RSS, peak RSS so far) in KiB, from /proc."""
+        status = _proc_status(self.pid)
+        return _kib(status.get("VmRSS", "0 kB")), _kib(status.get("VmHWM", "0 kB"))
+
+    def finish(self, *, timeout: float, stop_signal: int | None = None) -> int:
+        """Wait for the process (signalling it first if asked) and record its peak RSS."""
+        if stop_signal is not None and self.returncode is None:
+            self.process.send_signal(stop_signal)
+        deadline = time.monotonic() + timeout
+        while self.returncode is None:
+            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                self.process.returncode = self.returncode  # reaped here, not by Popen
+                self.peak_rss_kib = int(usage.ru_maxrss)
+                break
+            if time.monotonic() > deadline:
+                self.process.kill()
+                deadline = time.monotonic() + 10
+            time.sleep(POLL_SECONDS)
+        self.log_file.close()  # type: ignore[attr-defined]
+        return self.returncode
+
+
+def _proc_status(pid: int) -> dict[str, str]:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def _kib(value: str) -> int:
+    return int(value.split()[0]) if value.strip() else 0
+
+
+# --------------------------------------------------------------------------------------------
+# The floor: the same servers moving the same messages with no product logic
+
+
+@dataclass
+class FloorJob:
+    """What `python -m benchmarks.floor` does, written to a JSON file for the child."""
+
+    mode: str  # "backlog" | "idle"
+    imap_host: str
+    imap_port: int
+    user: str
+    password: str
+    smtp_host: str
+    smtp_port: int
+    replies_dir: str  # prepared replies: NNNNNN.eml and NNNNNN.json (envelope)
+    per_message: list[int] = field(default_factory=list)  # replies to send per message
+
+    def write(self, path: Path) -> Path:
+        path.write_text(json.dumps(self.__dict__))
+        return path
+
+
+def prepare_replies(envelopes: Sequence[AcceptedEnvelope], directory: Path) -> Path:
+    """Keep the product's own outgoing mail so the floor sends exactly the same bytes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for number, envelope in enumerate(envelopes):
+        (directory / f"{number:06d}.eml").write_bytes(envelope.data)
+        (directory / f"{number:06d}.json").write_text(json.dumps(
+            {"from": envelope.mail_from, "to": list(envelope.rcpt_tos)}))
+    return directory
+
+
+def spread(total: int, parts: int) -> list[int]:
+    """`total` replies shared as evenly as possible over `parts` messages."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if index < extra else 0) for index in range(parts)]
+
+
+def floor_job(servers: MailServers, mode: str, user: str, replies: Path,
+              per_message: list[int]) -> FloorJob:
+    return FloorJob(mode=mode, imap_host=servers.imap_host, imap_port=servers.imap_port,
+                    user=user, password=servers.password, smtp_host=servers.smtp_host,
+                    smtp_port=servers.smtp_port, replies_dir=str(replies),
+                    per_message=per_message)
+
+
+def spawn_floor(job: FloorJob, workdir: Path) -> subprocess.Popen[bytes]:
+    path = job.write(workdir / f"floor-{job.mode}.json")
+    log = open(workdir / f"floor-{job.mode}.log", "ab")  # noqa: SIM115 - child keeps it
+    with log:
+        return subprocess.Popen([sys.executable, "-m", "benchmarks.floor", str(path)],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def scratch_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="mailer-bench-"))
