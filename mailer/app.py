@@ -134,7 +134,15 @@ class Service:
         if t is None:
             return
         now = self.rt.clock()
+        # One notice per transition and refused address, however many mails bounce off it.
+        keys = [f"failure-notice:{t.id}:{address}" for address in failure.refused]
+        if keys and all(self.rt.store.meta(key) for key in keys):
+            log.info("%s: delivery to %s failed again; the manager was already told",
+                     t.id, ", ".join(failure.refused))
+            return
         with self.rt.store.transaction():
+            for key in keys:
+                self.rt.store.set_meta(key, mail.message_id)
             queue_outgoing(self.rt, Outgoing(
                 template="delivery_failed", to=[t.manager], kind="delivery_failed",
                 context={"tid": t.id, "account": t.account, "manager": person_view(t.manager),

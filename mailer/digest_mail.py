@@ -30,6 +30,8 @@ from mailer.transitions import Transition
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LOOK_BACK = timedelta(days=7)
+# A missed digest is caught up later in its week, once the service has sent one before.
+FRESH_SETUP_GRACE = timedelta(days=1)
 
 
 def digest_requested(msg: InboundMessage) -> bool:
@@ -124,6 +126,8 @@ def send_weekly_digest(rt: Runtime, now: datetime) -> int:
     week, due = week_key(rt, now)
     if now < due:
         return 0
+    if now - due >= FRESH_SETUP_GRACE and rt.store.one("SELECT 1 FROM digests") is None:
+        return 0  # a fresh setup waits for its first digest morning instead of mid-week
     with rt.store.transaction():
         if rt.store.one("SELECT 1 FROM digests WHERE week=?", week) is not None:
             return 0

@@ -101,8 +101,8 @@ def parse_message(raw: bytes) -> InboundMessage:
         date=_date(message, envelope),
         in_reply_to=_first(_msg_ids(message.get("in-reply-to", ""))) or None,
         references=_msg_ids(message.get("references", "")),
-        text=_normalise_newlines(text),
-        html=html,
+        text=inert_text(_normalise_newlines(text)),
+        html=inert_text(html),
         attachments=tuple(attachments),
         content_type=message.get_content_type(),
         headers=headers,
@@ -433,6 +433,17 @@ def safe_filename(name: str, index: int) -> str:
 
 def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# Controls other than tab and line breaks: terminal escapes, bells, vertical tabs, NULs.
+# Nobody means them, and each would otherwise travel into replies, file names and logs
+# (Python even counts \x0b, \x0c and \x1c-\x1e as line breaks in a header).
+_TEXT_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def inert_text(text: str) -> str:
+    """Body text without the controls people never type; Unicode line separators as "\\n"."""
+    return _TEXT_CONTROLS.sub("", text).replace("\u2028", "\n").replace("\u2029", "\n\n")
 
 
 # -- HTML to text --------------------------------------------------------------------------

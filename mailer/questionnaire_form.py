@@ -161,8 +161,8 @@ def _add_meta(workbook: Workbook, account: str, transition_id: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 _NOT_OUR_FILE = (
-    "This file does not look like the questionnaire form we sent. Please reply with the "
-    ".xlsx form attached to our questionnaire email, or simply write your answers in the email."
+    "This file does not look like the questionnaire form I sent. Please reply with the "
+    ".xlsx form attached to my questionnaire email, or simply write your answers in the email."
 )
 
 
@@ -180,7 +180,7 @@ def read_form(data: bytes) -> FilledForm:
         OSError,
     ) as e:
         raise FormError(
-            "We could not open this spreadsheet; it may be damaged. Please save it again as an "
+            "I could not open this spreadsheet; it may be damaged. Please save it again as an "
             ".xlsx file and send it back, or write your answers in the email."
         ) from e
     sheet = _questionnaire_sheet(workbook)
@@ -201,7 +201,7 @@ def _check_archive(data: bytes) -> None:
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise FormError(
             "The attached file is not an Excel workbook. Please send back the .xlsx form from "
-            "our questionnaire email (Excel, Numbers, Google Sheets and LibreOffice can all "
+            "my questionnaire email (Excel, Numbers, Google Sheets and LibreOffice can all "
             "save as .xlsx), or write your answers in the email."
         )
     try:
@@ -212,8 +212,8 @@ def _check_archive(data: bytes) -> None:
     total = sum(member.file_size for member in members)
     if total > MAX_UNCOMPRESSED_BYTES or len(members) > MAX_MEMBERS:
         raise FormError(
-            "This spreadsheet is far larger than our questionnaire form once unpacked, so we "
-            "did not open it. Please send back the form from our email, with answers only."
+            "This spreadsheet is far larger than the questionnaire form once unpacked, so I "
+            "did not open it. Please send back the form from my email, with answers only."
         )
 
 

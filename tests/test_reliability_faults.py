@@ -21,7 +21,7 @@ T0 = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)  # a Monday, inside business hours
 
 def _request(mail, manager: str = "dana@example.com", account: str = "Acme Corp") -> None:
     mail.append(ADDRESS, plain(sender=manager, to=ADDRESS, subject=f"Transition: {account}",
-                               body=REQUEST.replace("Acme Corp", account)))
+                               body=REQUEST.replace("Acme Corp", account).replace("15 Dec 2026", "15 Feb 2027")))
 
 
 def test_smtp_refusing_connections_then_recovering_delivers_everything_once_in_order(
@@ -68,8 +68,9 @@ def test_a_550_for_one_recipient_fails_that_mail_and_tells_the_manager_once(mail
     notices = [raw for raw in dana if "could not be delivered" in parse(raw)["Subject"]]
     assert len(notices) == 1
     assert "5.1.1 no such user" in text_of(notices[0])
-    failed = list((tmp_path / "outbox" / "failed").glob("*.eml"))
-    assert len(failed) == 1 and "incoming_notice" in failed[0].name
+    failed = sorted((tmp_path / "outbox" / "failed").glob("*.eml"))
+    assert [f.name.split("-", 3)[-1] for f in failed] == ["incoming_notice.eml",
+                                                          "intro_text_prompt.eml"]
     assert "550" in failed[0].with_suffix(".reason.txt").read_text()
     assert mail.messages("rita@example.com") == []
     assert len(mail.messages("sam@example.com")) == 1, "the others' mail still went out"
