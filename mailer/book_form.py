@@ -114,7 +114,7 @@ def read_combined_form(payload: bytes,
     for sheet in workbook.worksheets:
         if sheet.title == META_SHEET:
             continue
-        tid = mapping.get(sheet.title) or _id_in(sheet.title)
+        tid = mapping.get(sheet.title) or _id_in(sheet.title) or _id_on(sheet)
         if tid not in wanted:
             continue
         sections = _sections(sheet)
@@ -140,6 +140,15 @@ def _open(payload: bytes):  # noqa: ANN202 - an openpyxl Workbook
 def _id_in(text: str) -> str | None:
     match = _TRANSITION_ID.search(text)
     return f"TR-{int(match.group(1)):04d}" if match else None
+
+
+def _id_on(sheet: Worksheet) -> str | None:
+    """The id in the note under the questions, for a sheet renamed beyond recognition."""
+    for (value,) in sheet.iter_rows(min_col=2, max_col=2, values_only=True):
+        found = _id_in(cell_text(value))
+        if found:
+            return found
+    return None
 
 
 def _sections(sheet: Worksheet) -> dict[int, str]:

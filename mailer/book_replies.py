@@ -61,6 +61,8 @@ def _answers(rt: Runtime, msg: InboundMessage, group: list[Transition], token: R
              now: datetime) -> Outcome:
     by_id = {t.id: t for t in group}
     text_answers, unplaced = split_by_account(new_text(msg.text, html=msg.html), group)
+    # A note above the headings ("Initech is done") is fine; answers under no account are not.
+    unplaced_answers = bool(parse_answers(unplaced).sections)
     found: dict[str, dict[int, str]] = {tid: parse_answers(text).sections
                                         for tid, text in text_answers.items()}
     notes: list[str] = []
@@ -76,7 +78,7 @@ def _answers(rt: Runtime, msg: InboundMessage, group: list[Transition], token: R
     queue_outgoing(rt, Outgoing(
         template="book_receipt", to=[person], kind="questionnaire_receipt",
         context={"person": person_view(person), "filed": filed, "notes": notes,
-                 "unplaced": unplaced, "open_accounts": still_open,
+                 "unplaced": unplaced_answers, "open_accounts": still_open,
                  "accounts": [{"tid": t.id, "account": t.account} for t in group]},
         reply_token=token.token, in_reply_to=msg.message_id, references=msg.references),
         transition_id=group[0].id, now=now)
@@ -84,16 +86,16 @@ def _answers(rt: Runtime, msg: InboundMessage, group: list[Transition], token: R
                    group[0].id)
 
 
-def split_by_account(text: str, group: list[Transition]) -> tuple[dict[str, str], bool]:
+def split_by_account(text: str, group: list[Transition]) -> tuple[dict[str, str], str]:
     """Text under each account's heading (a line naming its TR number or its account name);
-    with a single account, everything is its. Also says whether text sat under no heading."""
+    with a single account, everything is its. Also returns the text under no heading."""
     if len(group) == 1:
-        return {group[0].id: text}, False
+        return {group[0].id: text}, ""
     ids = {t.id for t in group}
     names = {" ".join(t.account.casefold().split()): t.id for t in group}
     blocks: dict[str, list[str]] = {}
     current: str | None = None
-    unplaced = False
+    unplaced: list[str] = []
     for line in text.splitlines():
         heading = _heading_of(line, ids, names)
         if heading is not None:
@@ -101,10 +103,10 @@ def split_by_account(text: str, group: list[Transition]) -> tuple[dict[str, str]
             blocks.setdefault(current, [])
             continue
         if current is None:
-            unplaced = unplaced or bool(line.strip())
+            unplaced.append(line)
         else:
             blocks[current].append(line)
-    return {tid: "\n".join(lines) for tid, lines in blocks.items()}, unplaced
+    return {tid: "\n".join(lines) for tid, lines in blocks.items()}, "\n".join(unplaced)
 
 
 def _heading_of(line: str, ids: set[str], names: dict[str, str]) -> str | None:

@@ -15,6 +15,7 @@ from mailer.questionnaire import SECTIONS, missing_sections, parse_issues, renew
 from mailer.runtime import Runtime
 from mailer.schedule import plan_rows, playbook_of
 from mailer.store import from_iso, iso
+from mailer.tokens import token_in
 from mailer.transition_records import form_contacts, save_transition
 from mailer.transitions import Transition
 from mailer.workbook import (
@@ -69,7 +70,8 @@ def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
                  for r in plan_rows(rt, t))
     history = tuple(
         HistoryRow(at=from_iso(row["at"]) or now, direction=row["direction"],
-                   sender=row["sender"], recipients=tuple(json.loads(row["recipients"])),
+                   sender=row["sender"],
+                   recipients=tuple(_shown(rt, a) for a in json.loads(row["recipients"])),
                    subject=row["subject"], note=row["note"])
         for row in rt.store.all("SELECT * FROM history WHERE transition_id=? ORDER BY id", t.id))
     return HandoffData(
@@ -82,6 +84,11 @@ def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
         contacts=tuple(contacts_of(rt, t, answers)),
         issues=tuple(parse_issues(answers.get(RED_FLAGS_SECTION, ""))), plan=plan,
         history=history, versions=tuple(versions), generated_at=now)
+
+
+def _shown(rt: Runtime, address: str) -> str:
+    """Reply tokens are capabilities: the workbook travels, so it shows the plain address."""
+    return rt.address if token_in([address], rt.address) else address
 
 
 def _renewal_from_answers(answers: dict[int, str], now: datetime) -> date | None:

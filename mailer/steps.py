@@ -166,6 +166,7 @@ def _context(rt: Runtime, t: Transition, planned: PlannedStep, now: datetime) ->
         "meeting_start": planned.meeting_start, "meeting_end": planned.meeting_end,
         "checkin_days": playbook.checkin_days, "sender": person_view(sender),
         "sender_role": planned.step.sender,
+        "intro_text": _lines(t.intro_text), "call_notes": _lines(t.call_notes),
         "greeting": customer_greeting(t.customer_contacts),
         "reason_sentence": reason_sentence(t, speaker=sender),
         "handoff_done": t.workbook_version > 0,
@@ -334,7 +335,7 @@ def handle_approval(rt: Runtime, msg: InboundMessage, t: Transition, token: Repl
         _tell(rt, msg, t, "approval_closed", now=now,
               draft_subject=_draft_subject(rt, t, step) if step else "")
         return Outcome("processed", "approval for a step that is no longer waiting", t.id)
-    text = new_text(msg.text, html=msg.html).strip()
+    text = _lines(new_text(msg.text, html=msg.html)).strip()
     command = parse_command(text)
     subject = _draft_subject(rt, t, step)
     if command is not None and command.verb == SEND and not command.step:
@@ -355,6 +356,11 @@ def handle_approval(rt: Runtime, msg: InboundMessage, t: Transition, token: Repl
     _tell(rt, msg, t, "approval_done", now=now, draft_subject=subject, verdict=verdict,
           leaves=leaves, unclear=False, silent=False)
     return Outcome("processed", f"{step.id}: {verdict}", t.id)
+
+
+def _lines(text: str) -> str:
+    """People's text with the line endings of mail (CRLF) made plain newlines."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _draft_of(rt: Runtime, t: Transition, step: StepSpec) -> str:

@@ -113,7 +113,7 @@ def test_a_forty_row_book_starts_every_good_row_and_a_corrected_file_adds_only_t
     # One questionnaire per account to Sam; one notice and one introduction prompt per new CSM.
     assert len(subjects(mail, SAM)) == 34
     assert all("handoff questions for Account" in s for s in subjects(mail, SAM))
-    for name, email in NEW_CSMS:
+    for _name, email in NEW_CSMS:
         mine = [n for n, _ in started if NEW_CSMS[int(n) % 3][1] == email]
         notice, prompt = subjects(mail, email)
         assert notice == f"You are taking over {len(mine)} accounts"
@@ -227,6 +227,7 @@ def test_the_combined_form_and_grouped_reminders_spare_the_outgoing_csm(mail, tm
     receipt = text_of(from_assistant(mail, SAM)[1])
     assert "**TR-0001 Initech**" in receipt and "All the needed answers are in" in receipt
     assert "Still waiting for answers: TR-0002 Umbrella, TR-0003 Hooli." in receipt
+    assert "sat under no account" not in receipt, "a note above the answers is fine"
     assert any("handoff workbook for Initech" in s for s in subjects(mail, "rita@example.com"))
 
     # Two business days later: one reminder for the two open accounts, not two reminders.
@@ -258,4 +259,4 @@ def test_the_combined_form_and_grouped_reminders_spare_the_outgoing_csm(mail, tm
     hooli = text_of(from_assistant(mail, SAM)[3])
     assert "**TR-0003 Hooli**: 2. Sentiment, 9. Renewal risk." in hooli
     thanks = text_of(from_assistant(mail, "rita@example.com")[-1])
-    assert "introduction emails to Initech, Umbrella" in thanks
+    assert "introduction emails to Initech and Umbrella." in thanks

@@ -11,8 +11,10 @@ bounded in count.
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from assistant import Assistant, parse
+from letters import REQUEST
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -202,3 +205,77 @@ def test_a_message_that_is_not_email_is_quarantined_with_the_reason(tmp_path):
         assert outcome.outcome == "quarantined"
         assert outcome.reason.startswith("not a readable email")
     assert rt.store.all("SELECT id FROM outbound") == []
+
+
+# -- attachments as a questionnaire reply -------------------------------------------------------
+
+
+def _runtime_with_transition(home: Path) -> tuple[Runtime, str]:
+    """A runtime with TR-0001 started; the questionnaire reply address of its outgoing CSM."""
+    rt = Assistant(home).service(clock=lambda: NOW).rt
+    request = (b"From: Dana Manager <dana@example.com>\r\nTo: transitions@example.com\r\n"
+               b"Subject: Acme\r\nMessage-ID: <req-1@example.com>\r\n\r\n"
+               + REQUEST.replace("\n", "\r\n").encode())
+    assert pipeline.handle(rt, request, source_key="req:1").reason == "started TR-0001"
+    token = rt.store.one("SELECT token FROM tokens WHERE purpose='questionnaire'")["token"]
+    return rt, f"transitions+{token}@example.com"
+
+
+def _reply_with_attachment(address: str, name: str, payload: bytes, n: int) -> bytes:
+    encoded = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    return (f"From: Sam Jones <sam@example.com>\r\nTo: {address}\r\nSubject: Re: questionnaire\r\n"
+            f"Message-ID: <att-{n}@example.com>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            "## 2. Sentiment\r\nWarm and steady.\r\n--m\r\n"
+            f"Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet;"
+            f" name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + encoded + b"\r\n--m--\r\n"
+
+
+def _zip_bomb() -> bytes:
+    """A workbook-shaped zip whose one sheet inflates to 1 GB of spaces (about 1 MB packed)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            block = b" " * (1 << 20)
+            for _ in range(1024):
+                sheet.write(block)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, payload, bound", [
+    ("bomb.xlsx", _zip_bomb(), PER_MESSAGE_SECONDS),
+    ("notazip.xlsx", b"this is not a zip at all\r\n" * 1000, PER_MESSAGE_SECONDS),
+    ("truncated.xlsx", b"PK\x03\x04" + b"\x00" * 200, PER_MESSAGE_SECONDS),
+], ids=["zip-bomb", "not-a-zip", "truncated-zip"])
+def test_a_hostile_form_is_refused_with_a_note_and_the_written_answers_kept(
+        tmp_path, name, payload, bound):
+    rt, address = _runtime_with_transition(tmp_path)
+    started = time.monotonic()
+    outcome = pipeline.handle(rt, _reply_with_attachment(address, name, payload, 1),
+                              source_key="att:1")
+    assert time.monotonic() - started < bound
+    assert outcome.outcome == "processed", outcome
+    assert rt.store.one("SELECT text FROM current_answers WHERE section=2")["text"] \
+        == "Warm and steady."
+    receipt = parse(rt.store.one("SELECT raw FROM outbound WHERE kind='questionnaire_receipt'")
+                    ["raw"])
+    assert "spreadsheet" in receipt.get_body(("plain",)).get_content().lower() or \
+        "workbook" in receipt.get_body(("plain",)).get_content().lower()
+
+
+def test_a_25_mb_attachment_is_refused_and_the_sender_told_within_the_bound(tmp_path):
+    rt, address = _runtime_with_transition(tmp_path)
+    huge = _reply_with_attachment(address, "big.xlsx", bytes(25 * 1024 * 1024), 2)
+    before = rt.store.one("SELECT COUNT(*) AS n FROM outbound")["n"]
+    started = time.monotonic()
+    outcome = pipeline.handle(rt, huge, source_key="att:2")
+    took = time.monotonic() - started
+    assert took < 20, f"{took:.1f} s for a 34 MB message"
+    assert outcome.outcome == "rejected" and "MB limit" in outcome.reason
+    assert rt.store.one("SELECT COUNT(*) AS n FROM current_answers")["n"] == 0
+    [told] = rt.store.all("SELECT raw, recipients_json FROM outbound WHERE id > ?", before)
+    assert told["recipients_json"] == '["sam@example.com"]'
+    assert len(told["raw"]) < 100_000, "the refusal does not carry the attachment back"

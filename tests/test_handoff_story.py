@@ -8,8 +8,11 @@ assistant runs, and the mailboxes of Sam, Rita (incoming) and Dana (manager) sho
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -49,6 +52,7 @@ RED_FLAGS = (
 )
 GOALS = "Roll out to the EMEA team by Q2; automate renewal reporting."
 CONTRACT = "Renewal: 2027-03-31, 2-year term, 10% discount capped at 5% uplift."
+FORMULA_LIKE = '=HYPERLINK("https://evil.example","2x seats") is what their VP typed'
 RENEWAL_RISK = "Medium: the new CFO reviews every tool; Globex demoed to them in October."
 
 TOP_POSTED = f"""Hi,
@@ -139,6 +143,30 @@ def answers_by_section(book: Workbook) -> dict[int, list[str]]:
     for section, _title, _part, text, _at in rows(book, "Answers"):
         found.setdefault(int(section), []).append(str(text))  # type: ignore[arg-type]
     return found
+
+
+def opens_in_libreoffice(raw: bytes, folder: Path) -> None:
+    """The attached workbook converts to PDF in LibreOffice, which refuses damaged files."""
+    office = shutil.which("libreoffice") or shutil.which("soffice")
+    if office is None:
+        return  # tests/test_workbook.py says so with a skip; the story itself still counts
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / WORKBOOK_NAME
+    part = next(p for p in parse(raw).iter_attachments() if p.get_filename() == WORKBOOK_NAME)
+    source.write_bytes(part.get_content())
+    done = subprocess.run([office, f"-env:UserInstallation=file://{folder / 'profile'}",
+                           "--headless", "--convert-to", "pdf", "--outdir", str(folder),
+                           str(source)], capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert source.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+
+
+def ask_for_the_workbook(story: Story) -> None:
+    """Dana replies `send workbook` in the thread of her request's answer."""
+    manager = story.manager_thread()
+    story.mail.send(thunderbird_reply(manager, "send workbook\n\n{quote}\n", sender=MANAGER),
+                    mail_from=DANA, rcpt_to=[manager.reply_to])
+    story.run()
 
 
 @pytest.fixture
@@ -273,6 +301,10 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
     assert "Successes" in str(versions[1][2])
     wins = {r[0]: r[1] for r in rows(v2, "Wins & Goals")}
     assert wins["Successes"] == "Cut month-end close from 9 to 4 days (Q3 review)."
+    history = rows(v2, "History")
+    assert sum(1 for r in history if r[1] == "Received" and r[2] == SAM) == 4
+    assert "transitions+" not in str(history), "reply tokens never travel in the workbook"
+    opens_in_libreoffice(mails[1], story.assistant.home / "office")
 
 
 # --- 4. every mail client -------------------------------------------------------------------
@@ -449,10 +481,7 @@ def test_a_reply_from_someone_else_is_refused_and_the_workbook_untouched(story: 
     assert len(story.receipts()) == 1, "Sam hears nothing about it"
     assert len(story.workbook_mails(RITA)) == 1
 
-    manager = story.manager_thread()
-    story.mail.send(thunderbird_reply(manager, "send workbook\n\n{quote}\n", sender=MANAGER),
-                    mail_from=DANA, rcpt_to=[manager.reply_to])
-    story.run()
+    ask_for_the_workbook(story)
     latest = story.workbook_mails(RITA)[-1]
     book = attached_workbook(latest)
     assert answers_by_section(book)[2] == [SENTIMENT]
@@ -484,6 +513,10 @@ def test_an_out_of_office_reply_moves_the_reminder_past_the_return_date(story: S
         imap.select_folder("Ignored")
         assert len(imap.search(["ALL"])) == 1
 
+    ask_for_the_workbook(story)
+    history = rows(attached_workbook(story.workbook_mails(DANA)[-1]), "History")
+    assert [r[5] for r in history if r[2] == SAM] == ["out-of-office reply"]
+
 
 # --- 9. the manager asks for the workbook early ---------------------------------------------
 
@@ -491,13 +524,10 @@ def test_an_out_of_office_reply_moves_the_reminder_past_the_return_date(story: S
 def test_send_workbook_before_the_answers_are_complete(story: Story) -> None:
     questionnaire = story.start()
     story.reply(gmail_reply(questionnaire, f"2. Sentiment\n{SENTIMENT}\n\n4. Red flags\n"
-                                           f"{RED_FLAGS}"))
+                                           f"{RED_FLAGS}\n\n6. Goals\n{FORMULA_LIKE}"))
     assert story.workbook_mails(RITA) == []
 
-    manager = story.manager_thread()
-    story.mail.send(thunderbird_reply(manager, "send workbook\n\n{quote}\n", sender=MANAGER),
-                    mail_from=DANA, rcpt_to=[manager.reply_to])
-    story.run()
+    ask_for_the_workbook(story)
 
     [to_rita] = story.workbook_mails(RITA)
     assert story.workbook_mails(DANA), "the manager gets it too"
@@ -509,3 +539,7 @@ def test_send_workbook_before_the_answers_are_complete(story: Story) -> None:
                                        "ticket ENG-512")
     overview = {r[0]: r[1] for r in rows(book, "Overview")}
     assert overview["Customer sentiment in a line"] == SENTIMENT
+    goals = next(row[1] for row in book["Wins & Goals"].iter_rows(min_row=2)
+                 if row[0].value == "Goals")
+    assert goals.value == FORMULA_LIKE, "text from email is kept exactly"
+    assert goals.data_type == "s" and goals.quotePrefix, "and is never a formula"

@@ -9,6 +9,7 @@ handoff workbook are then read back and checked cell by cell, line by line.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import logging
 import re
@@ -58,6 +59,11 @@ LIVE_TAG = re.compile(r"<\s*(script|img|iframe|object)\b|<[^>]*\bon(error|mouseo
                       re.IGNORECASE)
 
 
+def qp_mail(**fields: str) -> bytes:
+    """A Gmail-shaped message with every line ending as CRLF (quopri's soft breaks are bare)."""
+    return re.sub(rb"(?<!\r)\n", b"\r\n", gmail(**fields))
+
+
 def questionnaire_address(mail: MailServers) -> str:
     return str(parse(mail.wait_for_messages("sam@example.com", 1)[0])["Reply-To"])
 
@@ -85,13 +91,13 @@ def assert_inert(mail: EmailMessage) -> None:
 
 def test_hostile_text_in_every_field_and_answer_stays_inert(mail, tmp_path):
     assistant = Assistant(tmp_path, mail)
-    mail.send(gmail(sender="Dana Manager <dana@example.com>", to=ADDRESS, subject="Handover",
-                    text=REQUEST, html=f"<pre>{html.escape(REQUEST)}</pre>"),
+    mail.send(qp_mail(sender="Dana Manager <dana@example.com>", to=ADDRESS, subject="Handover",
+                      text=REQUEST, html=f"<pre>{html.escape(REQUEST)}</pre>"),
               mail_from="dana@example.com", rcpt_to=[ADDRESS])
     assistant.run_once(now=NOW)
     address = questionnaire_address(mail)
-    mail.send(gmail(sender="Sam <sam@example.com>", to=address, subject="Re: questionnaire",
-                    text=ANSWERS, html="<div>" + ANSWERS.replace("\n", "<br>") + "</div>"),
+    mail.send(qp_mail(sender="Sam <sam@example.com>", to=address, subject="Re: questionnaire",
+                      text=ANSWERS, html="<div>" + ANSWERS.replace("\n", "<br>") + "</div>"),
               mail_from="sam@example.com", rcpt_to=[address])
     assistant.run_once(now=NOW)
 
@@ -184,7 +190,8 @@ def test_secrets_never_reach_the_logs_or_anyone_but_their_owner(mail, tmp_path, 
               mail_from="dana@example.com", rcpt_to=[ADDRESS])
     assistant.start()
     try:
-        wait_until(lambda: len(mail.messages("dana@example.com")) >= 2, timeout=20)
+        wait_until(lambda: any(b"Initech" in m for m in mail.messages("dana@example.com")),
+                   timeout=20)
     finally:
         assistant.stop()
     service = assistant.service(clock=lambda: NOW)
@@ -196,10 +203,24 @@ def test_secrets_never_reach_the_logs_or_anyone_but_their_owner(mail, tmp_path, 
     finally:
         service.close()
     assert len(tokens) >= 6
-    logs = caplog.text + assistant.log_text()
-    assert "IMAP" in logs or "imap" in logs, "the logs were captured"
-    for secret in (mail.password, smtp_secret, *tokens):
+    # A wrong password is where clients love to print what they tried.
+    wrong = Assistant(tmp_path / "wrong", mail, extra_env={
+        "MAILER_IMAP_PASSWORD": "imap-Wrong-7c2e19", "MAILER_SMTP_PASSWORD": smtp_secret})
+    with contextlib.suppress(Exception):
+        wrong.run_once(now=NOW)
+    # Everything the assistant's process logs: our own modules at DEBUG, and the IMAP and SMTP
+    # client libraries at INFO (at DEBUG they trace the wire, message contents included). The
+    # test servers log through the same root logger here; their lines are not the assistant's.
+    ours = [r for r in caplog.records if r.name.startswith("mailer")
+            or (r.levelno >= logging.INFO and not r.name.startswith("mail.log"))]
+    logs = "\n".join(r.getMessage() for r in ours) + assistant.log_text()
+    wire = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("imapclient"))
+    assert "imap-Wrong" not in wire, "even the wire trace hides the IMAP password"
+    assert "IMAP connected" in logs and "imap-Wrong" not in logs
+    for secret in (smtp_secret, *tokens):
         assert secret not in logs, "a secret reached the logs"
+    # The test servers' password is the word "secret", which also names this test.
+    assert not re.search(rf"(?<![\w/-]){mail.password}(?![\w/-])", logs)
     for message, raw in outbound:
         recipients = {a.addr_spec.lower() for h in ("To", "Cc") for a in
                       (message[h].addresses if message[h] else ())}

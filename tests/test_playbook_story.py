@@ -116,7 +116,7 @@ def sent_at(msg: EmailMessage) -> datetime:
 
 def text(msg: EmailMessage) -> str:
     body = msg.get_body(("plain",))
-    return body.get_content() if body is not None else ""
+    return body.get_content().replace("\r\n", "\n") if body is not None else ""
 
 
 def reply(mail, msg: EmailMessage, body: str, *, sender: str | None = None) -> None:
@@ -458,7 +458,7 @@ def test_reminders_skip_weekends_and_the_teams_holidays(mail, tmp_path):
         sim.at(jan(4, 8))
         sim.run_until(jan(7, 9))
         assert "questionnaire_reminder_1" not in steps_in(mail, SAM), "Wednesday is a holiday"
-        sim.run_until(jan(11, 10), every=timedelta(hours=1, minutes=30))
+        sim.run_until(jan(11, 10))
         first = the_one(mail, SAM, "questionnaire_reminder_1")
         assert sent_at(first) == jan(7, 9, 30)  # Tuesday, holiday Wednesday, Thursday
         second = the_one(mail, SAM, "questionnaire_reminder_2")
