@@ -99,6 +99,7 @@ class ProductHome:
 
     home: Path
     env: dict[str, str]
+    profile_dir: Path | None = None  # when set, each run is recorded by pyinstrument
 
     @classmethod
     def create(cls, parent: Path, name: str, servers: MailServers | None) -> ProductHome:
@@ -124,10 +125,19 @@ class ProductHome:
     def spawn(self, *args: str) -> Child:
         log = open(self.home / "product.log", "ab")  # noqa: SIM115 - closed by Child.finish
         process = subprocess.Popen(
-            [sys.executable, "-m", "mailer", *args], cwd=self.home,
+            [*self._interpreter(), "-m", "mailer", *args], cwd=self.home,
             env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
             stdout=log, stderr=subprocess.STDOUT)
         return Child(process=process, log_file=log, log_path=self.home / "product.log")
+
+    def _interpreter(self) -> list[str]:
+        if self.profile_dir is None:
+            return [sys.executable]
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        runs = len(list(self.profile_dir.glob(f"{self.home.name}-*.pyisession")))
+        target = self.profile_dir / f"{self.home.name}-{runs + 1}.pyisession"
+        return [sys.executable, "-m", "pyinstrument", "--interval", "0.002", "-r", "session",
+                "-o", str(target)]
 
     def log_text(self) -> str:
         path = self.home / "product.log"

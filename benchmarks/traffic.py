@@ -3,10 +3,10 @@ everyday noise of a busy inbox (auto-replies, strangers). Written here, as clien
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
-from datetime import UTC, datetime
 
 from benchmarks.harness import ADDRESS, MANAGER
 
@@ -93,7 +93,8 @@ def auto_reply(n: int) -> bytes:
 def stranger(n: int) -> bytes:
     who = n % STRANGERS
     head = _headers(sender=f"Stranger {who} <stranger{who}@elsewhere.example>", to=ADDRESS,
-                    subject="Please move our account", message_id=f"<stranger-{n}@elsewhere.example>")
+                    subject="Please move our account",
+                    message_id=f"<stranger-{n}@elsewhere.example>")
     return head.encode() + _body("Account: Somebody Else\nOutgoing CSM: nobody@example.com\n")
 
 

@@ -137,6 +137,14 @@ EXPLAINED: dict[str, str] = {
     "manager_checkin": "the check-in, in Dana's name; replies go to Dana",
 }
 SHOW_IN_FULL = ("customer_intro",)
+# Where each part of the story begins: the first email of that kind opens it.
+CHAPTERS: dict[str, str] = {
+    "request_accepted": "1. The request, and the knowledge transfer from Sam to Rita",
+    "customer_intro_draft": "2. Telling the customer, in Sam's name",
+    "call_notes_prompt": "3. The transition meeting and the recap, in Rita's name",
+    "debrief_questionnaire": "4. After the hand-over: the debrief and the manager's check-in",
+}
+FIRST_NAMES = {"manager": "Dana", "outgoing": "Sam", "incoming": "Rita"}
 
 
 @dataclass
@@ -166,6 +174,7 @@ class Demo:
     last_stamp: str = ""
     pending: list[tuple[datetime, Reaction, EmailMessage]] = field(default_factory=list)
     threads: dict[str, EmailMessage] = field(default_factory=dict)
+    chapters_told: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         root = _config_root()
@@ -187,6 +196,15 @@ class Demo:
         self.last_stamp = stamp
         self.out(f"{shown:<{len(INDENT)}}{text}")
 
+    def chapter(self, kind: str) -> None:
+        title = CHAPTERS.get(kind)
+        if title is not None and title not in self.chapters_told:
+            self.chapters_told.add(title)
+            self.out("")
+            self.out(f"{title}")
+            self.out("-" * len(title))
+            self.last_stamp = ""
+
     def show_mail(self, kind: str, msg: EmailMessage) -> None:
         names = ", ".join(a.display_name or a.addr_spec for a in msg["To"].addresses)
         self.say(f"-> {names}: \"{str(msg['Subject']).strip()}\"")
@@ -197,7 +215,8 @@ class Demo:
             text = body.get_content() if body is not None else ""
             self.out(f"{INDENT}   This is what Pat and Jo read:")
             for line in text.strip().splitlines():
-                wrapped = textwrap.wrap(line, 76) or [""]
+                quote = "> " if line.startswith("> ") else ""
+                wrapped = textwrap.wrap(line, 76, subsequent_indent=quote) or [""]
                 for part in wrapped:
                     self.out(f"{INDENT}   | {part}")
 
@@ -217,6 +236,7 @@ class Demo:
         rows = self.rt.store.all("SELECT id, kind, raw FROM outbound WHERE id > ? ORDER BY id",
                                  self.seen_outbound)
         for row in rows:
+            self.chapter(row["kind"])
             if row["kind"].endswith("_silence"):
                 self.narrate_silence(row["kind"].removesuffix("_silence"))
         for row in rows:
@@ -231,9 +251,9 @@ class Demo:
 
     def narrate_silence(self, step_id: str) -> None:
         step = self.rt.playbooks["soft"].step(step_id)
-        days = step.silence_business_days
-        self.say(f"Nobody answered the draft ({step.title.lower()}) within {days} business "
-                 "days.")
+        who = FIRST_NAMES.get(step.sender, "Nobody")
+        self.say(f"{who} is busy and never answers the draft: {step.silence_business_days} "
+                 "business days pass.")
         self.out(f"{INDENT}The playbook says `on_silence: {step.on_silence}`, so it goes out "
                  "by itself, as written.")
 
@@ -255,6 +275,7 @@ class Demo:
                      "status\n", in_reply_to=str(accepted["Message-ID"]))
 
     def play(self) -> None:
+        self.chapter("request_accepted")
         self.say("Dana, the CS manager, emails a transition request to the assistant.")
         self.receive(MANAGER, ADDRESS, "Transition: Acme Corp", REQUEST)
         end = START + timedelta(days=DAYS)
@@ -295,7 +316,9 @@ def _tick(now: datetime) -> timedelta:
     """Half-hour steps in the working day, so 09:30 steps show at 09:30; longer at night."""
     if now.weekday() < 5 and 7 <= now.hour < 18:
         return timedelta(minutes=30)
-    return timedelta(hours=2) if now.minute == 0 else timedelta(minutes=30)
+    if now.minute or now.hour % 3:
+        return timedelta(minutes=30) if now.minute else timedelta(hours=1)
+    return timedelta(hours=3)
 
 
 def _first_recipient(msg: EmailMessage) -> tuple[str, str]:
@@ -339,7 +362,6 @@ def _introduction(directory: Path, out: Callable[[str], None]) -> None:
     out("The people's replies are scripted and the clock is simulated; everything else is")
     out("the real assistant: its inbox, the soft playbook, the templates and the outbox.")
     out(f"Nothing is sent: every email is written to {directory / 'outbox'}.")
-    out("")
 
 
 def run_demo(directory: Path, *, out: Callable[[str], None] = print) -> int:

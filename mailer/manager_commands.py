@@ -123,17 +123,22 @@ def _set_status(status: str, words: str):  # noqa: ANN202 - a small handler fact
             save_transition(rt.store, updated, now=now)
             if status == CANCELLED:
                 revoke_tokens(rt.store, t.id)
-            result = f"{t.id} is {words}" + (_next_step(rt, updated) if status == ACTIVE else "")
+            result = f"{t.id} is {words}" + (_next_step(rt, updated, now) if status == ACTIVE
+                                             else "")
         _answer(rt, msg, replace(t, status=status), "command_result", now=now, result=result)
         return Outcome("processed", f"{command.verb}: {t.id} {status}", t.id)
     return handler
 
 
-def _next_step(rt: Runtime, t: Transition) -> str:
-    upcoming = [row for row in plan_rows(rt, t) if row.status in ("pending", "awaiting_approval")]
+def _next_step(rt: Runtime, t: Transition, now: datetime) -> str:
+    upcoming = [row for row in plan_rows(rt, t) if row.status == "pending"
+                and not row.blocked.startswith("no longer needed")]
     if not upcoming:
         return " Nothing is left to send."
-    return f" Next: {upcoming[0].title} ({upcoming[0].due})."
+    step = upcoming[0]
+    if step.due_at is not None and step.due_at <= now:
+        return f" First: {step.title}, due since {step.due}."
+    return f" Next: {step.title} ({step.due})."
 
 
 def transition_fields(t: Transition) -> dict[str, str]:

@@ -156,7 +156,24 @@ def _decide_and_act(rt: Runtime, raw: bytes,
             reject(rt, msg, objection.reason, advice="Please send a smaller message, or "
                    "share large files as links.", now=now)
         return Outcome(objection.outcome, objection.reason), msg
+    if _repeats_itself(rt, msg, now):
+        return Outcome("ignored", "loop guard: the same text as an earlier message from this "
+                       "sender today (an auto-responder?)",
+                       correlation.transition.id if correlation.transition else None), msg
     return route(rt, msg, correlation, now), msg
+
+
+def _repeats_itself(rt: Runtime, msg: InboundMessage, now: datetime) -> bool:
+    """A responder without any automation header sends the same words every time, while a
+    person's reply quotes what it answers, which differs each time. The second identical text
+    from one sender in a day is not answered, so such a responder cannot start a loop.
+    The day's texts are kept as digests beside the day's refusals (same table, same life)."""
+    if not msg.from_email:
+        return False
+    digest = hashlib.sha256(" ".join(msg.text.split()).lower().encode()).hexdigest()
+    return not rt.store.run("INSERT OR IGNORE INTO rejections(sender, reason, day) "
+                            "VALUES(?,?,?)", msg.from_email, f"text sha256:{digest}",
+                            now.date().isoformat()).rowcount
 
 
 def correlate(rt: Runtime, msg: InboundMessage) -> Correlation:

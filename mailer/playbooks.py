@@ -816,9 +816,10 @@ class _Scheduler:
             return None
         wall = step.meeting_at or self.calendar.day_start
         start = self.calendar.next_business_moment(self.shift(base, step.meeting_offset, wall))
-        if start <= sent_at:
-            # The planned meeting time has passed (a late invitation): take the next business
-            # day at the same hour rather than invite people to the past.
-            next_day = self.calendar.add_business_days(self.calendar.local(sent_at).date(), 1)
+        sent_on = self.calendar.local(sent_at).date()
+        if self.calendar.local(start).date() <= sent_on:
+            # A late invitation would invite people to the past, or to a meeting a few hours
+            # away: take the next business day at the same hour instead.
+            next_day = self.calendar.add_business_days(sent_on, 1)
             start = self.calendar.next_business_moment(self.calendar.at_local(next_day, wall))
         return start

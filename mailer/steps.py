@@ -254,8 +254,9 @@ def _send_draft(rt: Runtime, t: Transition, planned: PlannedStep, *, now: dateti
 def _settle_silences(rt: Runtime, t: Transition, now: datetime) -> int:
     """Drafts nobody answered: the playbook's on_silence decides, and the sender is told."""
     settled = 0
+    states = step_states(rt.store, t.id)
     for step in playbook_of(rt, t).steps:
-        state = step_states(rt.store, t.id).get(step.id)
+        state = states.get(step.id)
         if state is None or state.status != "awaiting_approval" or state.completed_at is None:
             continue
         if step.silence_business_days is None:
@@ -266,13 +267,12 @@ def _settle_silences(rt: Runtime, t: Transition, now: datetime) -> int:
             continue
         with rt.store.transaction():
             if outcome == "send":
-                result = send_draft_as_is(rt, t, step, now=now)
-                verdict = f"sent as drafted ({result.words})" if result.words != "sent" \
-                    else "sent as drafted"
+                send_draft_as_is(rt, t, step, now=now)
+                verdict = "sent"
             else:
                 save_step_state(rt.store, t.id, step.id, StepState(status="skipped",
                                                                    completed_at=now))
-                verdict = "not sent"
+                verdict = "skipped"
             rt.store.add_history(t.id, at=now, direction="note", sender=rt.address,
                                  recipients=[], subject=step.title,
                                  note=f"no answer to the draft: {outcome}")
@@ -288,7 +288,7 @@ def _tell_approver_of_silence(rt: Runtime, t: Transition, step: StepSpec, verdic
         template="approval_done", to=[approver], kind=f"{step.id}_silence",
         context=transition_context(rt, t) | {
             "person": person_view(approver), "draft_subject": _draft_subject(rt, t, step),
-            "verdict": verdict, "silence_days": step.silence_business_days, "silent": True,
+            "outcome": verdict, "silence_days": step.silence_business_days, "silent": True,
             "unclear": False, "leaves": ""},
         auto_submitted="auto-generated"), transition_id=t.id, now=now)
 
@@ -339,21 +339,19 @@ def handle_approval(rt: Runtime, msg: InboundMessage, t: Transition, token: Repl
     command = parse_command(text)
     subject = _draft_subject(rt, t, step)
     if command is not None and command.verb == SEND and not command.step:
-        result = send_draft_as_is(rt, t, step, now=now)
-        verdict = "sent as drafted"
+        result, verdict = send_draft_as_is(rt, t, step, now=now), "sent"
     elif command is not None and command.verb == SKIP and not command.step:
         save_step_state(rt.store, t.id, step.id, StepState(status="skipped", completed_at=now))
-        result, verdict = StepResult("skipped", ""), "not sent"
+        result, verdict = StepResult("skipped", ""), "skipped"
     elif text and looks_like_an_edit(text, _draft_of(rt, t, step)):
-        result = send_edited(rt, t, step, text, now=now)
-        verdict = "sent with your text"
+        result, verdict = send_edited(rt, t, step, text, now=now), "edited"
     else:
-        _tell(rt, msg, t, "approval_done", now=now, draft_subject=subject, verdict="",
+        _tell(rt, msg, t, "approval_done", now=now, draft_subject=subject, outcome="",
               unclear=True, silent=False, token=token.token,
               silence=step.on_silence or "skip", silence_days=step.silence_business_days)
         return Outcome("processed", f"{step.id}: reply to the draft not understood", t.id)
     leaves = result.words if result.words not in ("", "sent") else ""
-    _tell(rt, msg, t, "approval_done", now=now, draft_subject=subject, verdict=verdict,
+    _tell(rt, msg, t, "approval_done", now=now, draft_subject=subject, outcome=verdict,
           leaves=leaves, unclear=False, silent=False)
     return Outcome("processed", f"{step.id}: {verdict}", t.id)
 

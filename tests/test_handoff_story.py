@@ -10,13 +10,14 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
 import pytest
-from assistant import ADDRESS, Assistant, parse, text_of
+from assistant import ADDRESS, Assistant, parse, text_of, wait_until
 from letters import REQUEST, plain
 from openpyxl.workbook.workbook import Workbook
 from replies import (
@@ -543,3 +544,29 @@ def test_send_workbook_before_the_answers_are_complete(story: Story) -> None:
                  if row[0].value == "Goals")
     assert goals.value == FORMULA_LIKE, "text from email is kept exactly"
     assert goals.data_type == "s" and goals.quotePrefix, "and is never a formula"
+
+
+# --- the running service answers within seconds ---------------------------------------------
+
+
+def test_the_running_service_sends_the_receipt_within_seconds(mail, tmp_path) -> None:  # noqa: ANN001
+    assistant = Assistant(tmp_path, mail)
+    assistant.start()
+    try:
+        wait_until(lambda: "IMAP connected" in assistant.log_text(), timeout=15)
+        mail.send(plain(sender=MANAGER, to=ADDRESS, subject="Transition: Acme Corp",
+                        body=REQUEST), mail_from=DANA, rcpt_to=[ADDRESS])
+        questionnaire = Original.of(mail.wait_for_messages(SAM, 1, timeout=10)[0])
+        sent_at = time.monotonic()
+        mail.send(iphone_reply(questionnaire, ANSWERS_TEXT), mail_from=SAM,
+                  rcpt_to=[questionnaire.reply_to])
+        receipt = mail.wait_for_messages(SAM, 2, timeout=10)[1]
+        latency = time.monotonic() - sent_at
+        workbook = wait_until(lambda: [m for m in mail.messages(RITA)
+                                       if "handoff workbook" in parse(m)["Subject"]])
+    finally:
+        assert assistant.stop() == 0, assistant.log_text()
+    print(f"questionnaire reply to receipt: {latency * 1000:.0f} ms")
+    assert latency < 5
+    assert "6 sections received" in parse(receipt)["Subject"]
+    assert attached_workbook(workbook[0])["Contacts"]["A2"].value == "Pat Lee"
