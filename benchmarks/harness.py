@@ -167,6 +167,27 @@ class Child:
         status = _proc_status(self.pid)
         return _kib(status.get("VmRSS", "0 kB")), _kib(status.get("VmHWM", "0 kB"))
 
+    def cpu_ticks(self) -> int:
+        """User plus system CPU time used so far, in clock ticks (from /proc)."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return 0
+        fields = stat[stat.rindex(")") + 2:].split()
+        return int(fields[11]) + int(fields[12])
+
+    def wait_until_idle(self, *, quiet: float = 0.25, timeout: float = 120) -> None:
+        """Block until the process has used no CPU for `quiet` seconds (it sits in IDLE)."""
+        deadline = time.monotonic() + timeout
+        ticks, since = self.cpu_ticks(), time.monotonic()
+        while time.monotonic() - since < quiet:
+            if time.monotonic() > deadline or not self.alive():
+                raise BenchmarkError("the service never went idle")
+            time.sleep(POLL_SECONDS * 5)
+            now_ticks = self.cpu_ticks()
+            if now_ticks != ticks:
+                ticks, since = now_ticks, time.monotonic()
+
     def finish(self, *, timeout: float, stop_signal: int | None = None) -> int:
         """Wait for the process (signalling it first if asked) and record its peak RSS."""
         if stop_signal is not None and self.returncode is None:
