@@ -115,13 +115,12 @@ class Service:
             raise StorageUnavailable(f"the outbox cannot be written ({exc})") from exc
         if self.sender is None or self.dry_run:
             return
-        before = self.rt.outbox.counts(self.rt.store).get("sent", 0)
-        failures = drain(self.rt.store, self.rt.outbox, self.sender, now=self.rt.clock)
-        report.mails_sent += self.rt.outbox.counts(self.rt.store).get("sent", 0) - before
-        for failure in failures:
+        result = drain(self.rt.store, self.rt.outbox, self.sender, now=self.rt.clock)
+        report.mails_sent += result.sent
+        for failure in result.failures:
             report.failures.append(failure)
             self.tell_manager(failure)
-        if failures:
+        if result.failures:
             self.rt.outbox.spool(self.rt.store)
 
     def tell_manager(self, failure: DeliveryFailure) -> None:

@@ -128,11 +128,10 @@ class Outbox:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    # No fsync: the committed SQLite row holds the same bytes, and spool() rewrites any file
+    # a crash took away. The rename still guarantees nobody reads half a file.
     temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    temp.write_bytes(data)
     os.replace(temp, path)
 
 

@@ -662,6 +662,10 @@ def _read_quoted(lines: list[_Line], collector: _Collector, *, top_answered: boo
         return
     tracker = _HeadingTracker()
     seen_heading = False
+    # Only the questionnaire itself (from its title line to its end line, or its "## 4. ..."
+    # headings) has headings to answer under: a quoted receipt or reminder also shows
+    # "2. Sentiment", and text written below those is a comment on that mail, not an answer.
+    in_questionnaire = False
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -672,12 +676,17 @@ def _read_quoted(lines: list[_Line], collector: _Collector, *, top_answered: boo
             index += header
             continue
         index += 1
+        if _TITLE_LINE_RE.match(line.text.strip().lstrip("*_ ")):
+            in_questionnaire = True
+            continue
         if _END_RE.search(line.text):
             tracker.section = None
+            in_questionnaire = False
             continue
         # Inside a quote only our own numbered headings open a section: a quoted "Links:" or
         # a typed "1. Pat Lee" is content.
-        heading = _parse_heading(line.text)
+        ours = in_questionnaire or line.text.lstrip().startswith("## ")
+        heading = _parse_heading(line.text) if ours else None
         if heading is not None and not heading.ambiguous and not heading.titled:
             tracker.enter(heading.number)
             seen_heading = True

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiosmtplib
@@ -28,6 +28,7 @@ class DeliveryFailure:
     mail: QueuedMail
     reason: str
     refused: tuple[str, ...]  # the recipients refused permanently
+    partial: bool = False  # the others got it
 
 
 class SmtpSender:
@@ -84,26 +85,32 @@ class SmtpSender:
         self._client = None
 
 
+@dataclass
+class DrainResult:
+    sent: int = 0
+    failures: list[DeliveryFailure] = field(default_factory=list)
+
+
 def drain(store: Store, outbox: Outbox, sender: SmtpSender, *, now: Callable[[], datetime],
-          limit: int = 500) -> list[DeliveryFailure]:
-    """Send what is due; returns the permanent failures for the caller to report."""
-    failures: list[DeliveryFailure] = []
+          limit: int = 500) -> DrainResult:
+    """Send what is due; returns how many went and the permanent failures to report."""
+    result = DrainResult()
     for mail in outbox.ready(store, now(), limit=limit):
         outcome = _deliver_one(store, outbox, sender, mail, now)
-        if outcome is not None:
-            failures.append(outcome)
-        if outcome is None and _was_deferred(store, mail):
+        if outcome == DEFERRED:
             break  # the server is unwell: keep order per recipient, try again later
-    return failures
+        if isinstance(outcome, DeliveryFailure):
+            result.failures.append(outcome)
+        if outcome is SENT or (isinstance(outcome, DeliveryFailure) and outcome.partial):
+            result.sent += 1
+    return result
 
 
-def _was_deferred(store: Store, mail: QueuedMail) -> bool:
-    row = store.one("SELECT status FROM outbound WHERE id=?", mail.row_id)
-    return row is not None and row["status"] == "queued"
+SENT, DEFERRED = "sent", "deferred"
 
 
 def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedMail,
-                 now: Callable[[], datetime]) -> DeliveryFailure | None:
+                 now: Callable[[], datetime]) -> DeliveryFailure | str:
     try:
         refused = sender.send(mail.envelope_from, mail.recipients, mail.path.read_bytes())
     except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -112,8 +119,7 @@ def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedM
             reason = "; ".join(f"{a}: {r}" for a, r in reasons.items())
             outbox.mark_failed(store, mail, reason, now())
             return DeliveryFailure(mail, reason, tuple(reasons))
-        _retry_or_fail(store, outbox, mail, "; ".join(reasons.values()), now)
-        return None
+        return _retry_or_fail(store, outbox, mail, "; ".join(reasons.values()), now)
     except aiosmtplib.SMTPResponseException as exc:
         if exc.code == 421:  # the server is closing the connection
             sender.drop_connection()
@@ -129,13 +135,13 @@ def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedM
     outbox.mark_sent(store, mail, now())
     if refused:
         reason = "; ".join(f"{a}: {r}" for a, r in refused.items())
-        return DeliveryFailure(mail, reason, tuple(refused))
-    return None
+        return DeliveryFailure(mail, reason, tuple(refused), partial=True)
+    return SENT
 
 
 def _retry_or_fail(store: Store, outbox: Outbox, mail: QueuedMail, reason: str,
-                   now: Callable[[], datetime]) -> DeliveryFailure | None:
+                   now: Callable[[], datetime]) -> DeliveryFailure | str:
     if outbox.mark_retry(store, mail, reason, now()):
-        return None
+        return DEFERRED
     outbox.mark_failed(store, mail, f"gave up after many tries: {reason}", now())
     return DeliveryFailure(mail, reason, mail.recipients)

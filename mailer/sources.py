@@ -252,6 +252,9 @@ class ImapSource:
             (stopping or threading.Event()).wait(min(timeout, 5))
             client.noop()
             return True
+        # Mail that arrived while we were busy sends no IDLE notice: look before idling.
+        if any(uid > self._last_uid() for uid in client.search(["ALL"])):
+            return True
         deadline = time.monotonic() + min(timeout, IDLE_REISSUE_SECONDS)
         client.idle()
         try:

@@ -112,3 +112,23 @@ def test_the_combined_form_round_trips_answers_per_account():
     assert answers == {"TR-0001": {1: "Bill, CTO, bill@initech.test, champion"},
                        "TR-0002": {2: "Happy, mostly"}}
     assert sheet_title("TR-0002", "Umbrella: EU / [West]") == "TR-0002 Umbrella EU West"
+
+
+def test_a_wrong_book_questionnaire_setting_names_its_line_and_fix(tmp_path):
+    from pathlib import Path
+
+    from mailer.errors import ConfigErrors
+    from mailer.playbooks import load_playbook
+
+    source = (Path(__file__).resolve().parents[1] / "playbooks" / "soft.yaml").read_text()
+    path = tmp_path / "soft.yaml"
+    path.write_text(source.replace("checkin_days: 60\n",
+                                   "checkin_days: 60\nbook_questionnaire: merged\n"))
+    with pytest.raises(ConfigErrors) as caught:
+        load_playbook(path)
+    [error] = caught.value.errors
+    assert error.line == source.splitlines().index("checkin_days: 60") + 2
+    assert "combined" in error.fix and "separate" in error.fix
+    path.write_text(source.replace("checkin_days: 60\n",
+                                   "checkin_days: 60\nbook_questionnaire: combined\n"))
+    assert load_playbook(path).book_questionnaire == "combined"

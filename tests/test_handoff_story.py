@@ -308,6 +308,23 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
     opens_in_libreoffice(mails[1], story.assistant.home / "office")
 
 
+def test_a_thank_you_to_a_receipt_changes_no_answer(story: Story) -> None:
+    """The receipt quotes section headings too; a comment under them is not an answer."""
+    story.start()
+    story.reply(gmail_reply(story.questionnaire, f"2. Sentiment\n{SENTIMENT}"))
+    receipt = Original.of(story.receipts()[-1])
+
+    story.reply(outlook_html_reply(receipt, "Thanks, the rest follows tomorrow."))
+    story.reply(thunderbird_reply(receipt, "{quote}\n\nGreat, thanks!\n"))
+
+    for answer in story.receipts()[1:]:
+        assert parse(answer)["Subject"].endswith("no answers found"), body_of(answer)
+        assert "- 2. Sentiment" not in body_of(answer).split("Still needed")[1]
+    ask_for_the_workbook(story)
+    book = attached_workbook(story.workbook_mails(DANA)[-1])
+    assert answers_by_section(book) == {2: [SENTIMENT]}
+
+
 # --- 4. every mail client -------------------------------------------------------------------
 
 ALL_REQUIRED = {1: CONTACTS, 2: SENTIMENT, 4: RED_FLAGS, 6: GOALS, 8: CONTRACT,
@@ -554,13 +571,17 @@ def test_the_running_service_sends_the_receipt_within_seconds(mail, tmp_path) ->
     assistant.start()
     try:
         wait_until(lambda: "IMAP connected" in assistant.log_text(), timeout=15)
+        time.sleep(0.3)  # the service is idling now
         mail.send(plain(sender=MANAGER, to=ADDRESS, subject="Transition: Acme Corp",
                         body=REQUEST), mail_from=DANA, rcpt_to=[ADDRESS])
-        questionnaire = Original.of(mail.wait_for_messages(SAM, 1, timeout=10)[0])
+        questionnaire = Original.of(mail.wait_for_messages(SAM, 1, timeout=20)[0])
         sent_at = time.monotonic()
         mail.send(iphone_reply(questionnaire, ANSWERS_TEXT), mail_from=SAM,
                   rcpt_to=[questionnaire.reply_to])
-        receipt = mail.wait_for_messages(SAM, 2, timeout=10)[1]
+        try:
+            receipt = mail.wait_for_messages(SAM, 2, timeout=10)[1]
+        except AssertionError as exc:
+            raise AssertionError(assistant.log_text()) from exc
         latency = time.monotonic() - sent_at
         workbook = wait_until(lambda: [m for m in mail.messages(RITA)
                                        if "handoff workbook" in parse(m)["Subject"]])
