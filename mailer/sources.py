@@ -129,6 +129,7 @@ class ImapSource:
         self.client: IMAPClient | None = None
         self.uidvalidity = 0
         self._folders_made: set[str] = set()
+        self._moves: dict[str, list[int]] = {}
         self._backoff = 0.5
 
     # -- connection ---------------------------------------------------------------------
@@ -173,11 +174,15 @@ class ImapSource:
                                self.url.path, self.uidvalidity)
 
     def disconnect(self) -> None:
+        self._moves = {}
         if self.client is not None:
             _quietly_logout(self.client)
         self.client = None
 
     def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                self.flush_moves()
         self.disconnect()
 
     def reconnect_pause(self) -> float:
@@ -215,35 +220,50 @@ class ImapSource:
                 yield FetchedMessage(source_key=self.source_key(uid), raw=data[b"BODY[]"])
                 if uid > last:
                     self._remember_uid(uid)
+            self.flush_moves()
 
     def source_key(self, uid: int) -> str:
         return f"imap:{self.url.path}:{self.uidvalidity}:{uid}"
 
     def file(self, message: FetchedMessage, folder: str) -> None:
-        """Move a handled message; best effort, since dedupe makes a re-fetch harmless."""
+        """Note where a handled message goes; moves are sent in batches (`flush_moves`)."""
         _, _, uidvalidity, uid = message.source_key.rsplit(":", 3)
-        if int(uidvalidity) != self.uidvalidity or self.client is None:
+        if int(uidvalidity) == self.uidvalidity:
+            self._moves.setdefault(folder, []).append(int(uid))
+
+    def flush_moves(self) -> None:
+        """Move handled mail out of the inbox, one command per folder. Best effort: a move
+        that is lost (crash, dropped connection) only means a harmless re-fetch, since the
+        source-key dedupe recognises the message."""
+        moves, self._moves = self._moves, {}
+        if self.client is None:
             return
         client = self.client
-        try:
-            if not folder:
-                client.delete_messages([int(uid)])
-                client.uid_expunge([int(uid)]) if client.has_capability("UIDPLUS") \
-                    else client.expunge()
-                return
-            if folder not in self._folders_made:
-                if not client.folder_exists(folder):
-                    client.create_folder(folder)
-                self._folders_made.add(folder)
-            if client.has_capability("MOVE"):
-                client.move([int(uid)], folder)
-            else:
-                client.copy([int(uid)], folder)
-                client.delete_messages([int(uid)])
-                client.uid_expunge([int(uid)]) if client.has_capability("UIDPLUS") \
-                    else client.expunge()
-        except IMAPClientError as exc:
-            log.warning("could not move a message to %s: %s", folder, exc)
+        for folder, uids in moves.items():
+            try:
+                if not folder:
+                    client.delete_messages(uids)
+                    self._expunge(uids)
+                    continue
+                if folder not in self._folders_made:
+                    if not client.folder_exists(folder):
+                        client.create_folder(folder)
+                    self._folders_made.add(folder)
+                if client.has_capability("MOVE"):
+                    client.move(uids, folder)
+                else:
+                    client.copy(uids, folder)
+                    client.delete_messages(uids)
+                    self._expunge(uids)
+            except IMAPClientError as exc:
+                log.warning("could not move %d message(s) to %s: %s", len(uids), folder, exc)
+
+    def _expunge(self, uids: list[int]) -> None:
+        assert self.client is not None
+        if self.client.has_capability("UIDPLUS"):
+            self.client.uid_expunge(uids)
+        else:
+            self.client.expunge()
 
     def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool:
         """IDLE until the server reports new mail, `timeout` passes or we are stopping."""
@@ -252,6 +272,7 @@ class ImapSource:
             (stopping or threading.Event()).wait(min(timeout, 5))
             client.noop()
             return True
+        self.flush_moves()
         # Mail that arrived while we were busy sends no IDLE notice: look before idling.
         if any(uid > self._last_uid() for uid in client.search(["ALL"])):
             return True
