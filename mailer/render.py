@@ -10,7 +10,9 @@ evaluated, and `<script>` arrives as text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +88,63 @@ class Renderer:
             self._compiled[key] = (env.from_string(subject), env.from_string(body))
         return self._compiled[key]
 
+    def _to_html(self, source: str) -> str:
+        """Markdown to HTML, one top-level block at a time, each block memoised.
+
+        Converting Markdown is most of the cost of an email, and most blocks (the twelve
+        questionnaire sections, the command lists) are the same in every message; only the
+        blocks holding names and dates change."""
+        return "\n".join(self._block_to_html(block) for block in _blocks(source))
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one Renderer per process, kept for its life
+    def _block_to_html(self, block: str) -> str:
+        self._markdown.reset()
+        return self._markdown.convert(block)
+
     def render(self, name: str, /, *, context: dict[str, Any]) -> RenderedEmail:
         text_subject, text_body = (t.render(context) for t in self._parts(self._text_env, name))
         _, html_body = self._parts(self._html_env, name)
-        self._markdown.reset()
-        body_html = self._markdown.convert(html_body.render(context))
+        body_html = self._to_html(html_body.render(context))
         subject = " ".join(text_subject.split())
         page = self._html_env.get_template(LAYOUT).render(
             {"subject": subject, "body": jinja2.utils.markupsafe.Markup(body_html)})
         return RenderedEmail(subject=subject, text=_tidy_text(text_body),
                              html=_inline_css(page))
+
+
+def _blocks(source: str) -> list[str]:
+    """Split Markdown at blank lines that separate top-level blocks. Lists, fenced code and
+    indented continuations stay whole, so each block converts as it would in the page."""
+    blocks: list[str] = []
+    current: list[str] = []
+    fenced = False
+    lines = source.split("\n")
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if line.strip() or fenced or not current:
+            current.append(line)
+            continue
+        following = next((ln for ln in lines[index + 1:] if ln.strip()), "")
+        if _continues(current, following):
+            current.append(line)
+            continue
+        blocks.append("\n".join(current))
+        current = []
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s")
+
+
+def _continues(block: list[str], following: str) -> bool:
+    """Does the next non-blank line belong to the same block (a loose list, an indent)?"""
+    last_item = next((ln for ln in reversed(block) if ln.strip()), "")
+    in_list = any(_LIST_ITEM.match(ln) for ln in block)
+    return following.startswith((" ", "\t")) or (
+        in_list and bool(_LIST_ITEM.match(following)) and bool(_LIST_ITEM.match(last_item)))
 
 
 def _tidy_text(body: str) -> str:
