@@ -156,7 +156,9 @@ def _decide_and_act(rt: Runtime, raw: bytes,
             reject(rt, msg, objection.reason, advice="Please send a smaller message, or "
                    "share large files as links.", now=now)
         return Outcome(objection.outcome, objection.reason), msg
-    if _repeats_itself(rt, msg, now):
+    # Commands ("status", "send") are legitimately repeated word for word; never mute them.
+    if parse_command(new_text(msg.text, html=msg.html)) is None and \
+            _repeats_itself(rt, msg, now):
         return Outcome("ignored", "loop guard: the same text as an earlier message from this "
                        "sender today (an auto-responder?)",
                        correlation.transition.id if correlation.transition else None), msg
