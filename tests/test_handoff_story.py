@@ -11,7 +11,7 @@ import io
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -372,7 +372,7 @@ def test_each_mail_client_reply_is_read_without_quote_or_signature(story: Story,
 
 
 def fill_form(form: bytes, answers: dict[int, str],
-              contacts: list[tuple[str, ...]] = ()) -> bytes:  # type: ignore[assignment]
+              contacts: Sequence[tuple[str, ...]] = ()) -> bytes:
     """Fill the form as a person does in Excel: type into the answer cells and contact rows."""
     book = openpyxl.load_workbook(io.BytesIO(form))
     sheet = book["Questionnaire"]
@@ -461,6 +461,12 @@ CONTACT_STYLES = {
         "Pat Lee\tVP Operations\tpat@acme.com\tChampion\tloves dashboards\n"
         "Jo Park\tCFO\tjo@acme.com\tExecutive sponsor\twants ROI numbers before renewal\n"
         "Max Gruber\tIT lead\tmax@acme.com\tPoint of contact\tno longer with the company"
+    ),
+    "markdown table": (
+        "| Name | Title | Email | Role | Notes |\n|---|---|---|---|---|\n"
+        "| Pat Lee | VP Operations | pat@acme.com | Champion | loves dashboards |\n"
+        "| Jo Park | CFO | jo@acme.com | Exec sponsor | wants ROI numbers |\n"
+        "| Max Gruber | IT lead | max@acme.com | POC | left the company |"
     ),
 }
 
