@@ -60,6 +60,7 @@ class Outgoing:
     attachments: Sequence[OutgoingAttachment] = ()
     extra_headers: Sequence[tuple[str, str]] = ()
     send_at: datetime | None = None  # customer mail waits for business hours
+    holdable: bool = False  # playbook mail: held while paused, withdrawn when cancelled
 
 
 def queue_outgoing(rt: Runtime, mail: Outgoing, *, transition_id: str | None,
@@ -79,7 +80,7 @@ def queue_outgoing(rt: Runtime, mail: Outgoing, *, transition_id: str | None,
     dated = max(mail.send_at, now) if mail.send_at else now
     composed = compose_email(rendered, envelope=envelope, assistant=rt.address, now=dated)
     queue_mail(rt.store, composed, transition_id=transition_id, kind=mail.kind, now=now,
-               send_at=mail.send_at)
+               send_at=mail.send_at, holdable=mail.holdable)
     if transition_id:
         rt.store.add_history(transition_id, at=now, direction="out", sender=rt.address,
                              recipients=list(composed.recipients), subject=composed.subject,

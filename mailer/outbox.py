@@ -37,14 +37,17 @@ class QueuedMail:
 
 
 def queue_mail(store: Store, mail: ComposedEmail, *, transition_id: str | None, kind: str,
-               now: datetime, send_at: datetime | None = None) -> int:
-    """Record an outbound message; call inside the transaction that caused it."""
+               now: datetime, send_at: datetime | None = None, holdable: bool = False) -> int:
+    """Record an outbound message; call inside the transaction that caused it.
+
+    `holdable` mail (playbook steps) waits while its transition is paused and is dropped
+    when it is cancelled; answers to people always go."""
     cursor = store.run(
         "INSERT INTO outbound(message_id, transition_id, kind, envelope_from, recipients_json,"
-        " subject, raw, created_at, next_attempt_at) VALUES(?,?,?,?,?,?,?,?,?)",
+        " subject, raw, created_at, next_attempt_at, holdable) VALUES(?,?,?,?,?,?,?,?,?,?)",
         mail.message_id, transition_id, kind, mail.envelope_from,
         json.dumps(list(mail.recipients)), mail.subject, mail.raw, iso(now),
-        iso(max(send_at, now) if send_at else now))
+        iso(max(send_at, now) if send_at else now), int(holdable))
     return int(cursor.lastrowid or 0)
 
 
@@ -53,6 +56,7 @@ class Outbox:
         self.directory = directory
         self.sent_dir = directory / "sent"
         self.failed_dir = directory / "failed"
+        self.cancelled_dir = directory / "cancelled"
         for folder in (directory, self.sent_dir, self.failed_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -73,19 +77,39 @@ class Outbox:
 
     def ready(self, store: Store, now: datetime, *, limit: int = 500) -> list[QueuedMail]:
         """Mail due now, oldest first. A message waiting for a retry holds back later mail
-        to the same recipients, so each person receives their mail in order."""
+        to the same recipients, so each person receives their mail in order; playbook mail
+        of a paused transition waits, and that of a cancelled one is withdrawn."""
         held: set[str] = set()
         due: list[QueuedMail] = []
         moment = iso(now) or ""
-        for row in store.all("SELECT * FROM outbound WHERE status='queued' ORDER BY id"):
+        for row in store.all("SELECT outbound.*, transitions.status AS transition_status "
+                             "FROM outbound LEFT JOIN transitions "
+                             "ON transitions.id = outbound.transition_id "
+                             "WHERE outbound.status='queued' ORDER BY outbound.id"):
             recipients = set(json.loads(row["recipients_json"]))
-            if (row["next_attempt_at"] or "") > moment or recipients & held:
+            if row["holdable"] and row["transition_status"] == "cancelled":
+                self.withdraw(store, row, now)
+                continue
+            if (row["next_attempt_at"] or "") > moment or recipients & held or (
+                    row["holdable"] and row["transition_status"] == "paused"):
                 held |= recipients
                 continue
             due.append(self._queued(row))
             if len(due) >= limit:
                 break
         return due
+
+    def withdraw(self, store: Store, row: sqlite3.Row, now: datetime) -> None:
+        """A cancelled transition's pending playbook mail: kept in outbox/cancelled/."""
+        with store.transaction():
+            store.run("UPDATE outbound SET status='cancelled', sent_at=? WHERE id=?",
+                      iso(now), row["id"])
+        source = self.directory / self.filename(row)
+        self.cancelled_dir.mkdir(exist_ok=True)
+        if source.exists():
+            _move(source, self.cancelled_dir / source.name)
+        else:
+            _atomic_write(self.cancelled_dir / source.name, row["raw"])
 
     def _queued(self, row: sqlite3.Row) -> QueuedMail:
         path = self.directory / self.filename(row)

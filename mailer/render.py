@@ -107,7 +107,9 @@ class Renderer:
         body_html = self._to_html(html_body.render(context))
         subject = " ".join(text_subject.split())
         page = self._html_env.get_template(LAYOUT).render(
-            {"subject": subject, "body": jinja2.utils.markupsafe.Markup(body_html)})
+            {"subject": subject, "body": jinja2.utils.markupsafe.Markup(body_html),
+             # Mail sent in a person's name (to customers) carries no assistant footer.
+             "from_person": bool(context.get("from_person"))})
         return RenderedEmail(subject=subject, text=_tidy_text(text_body),
                              html=_inline_css(page))
 

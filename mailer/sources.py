@@ -206,6 +206,7 @@ class ImapSource:
     def fetch_new(self) -> Iterator[FetchedMessage]:
         client = self.connect()
         last = self._last_uid()
+        client.noop()  # let the server tell this session about mail that arrived meanwhile
         # Everything still in the inbox is unhandled (handled mail is moved out), but a
         # failed move leaves some behind: those are skipped by the source-key dedupe.
         uids = sorted(u for u in client.search(["ALL"]) if u > 0)
@@ -274,6 +275,7 @@ class ImapSource:
             return True
         self.flush_moves()
         # Mail that arrived while we were busy sends no IDLE notice: look before idling.
+        client.noop()
         if any(uid > self._last_uid() for uid in client.search(["ALL"])):
             return True
         deadline = time.monotonic() + min(timeout, IDLE_REISSUE_SECONDS)

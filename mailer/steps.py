@@ -166,6 +166,7 @@ def _context(rt: Runtime, t: Transition, planned: PlannedStep, now: datetime) ->
         "meeting_start": planned.meeting_start, "meeting_end": planned.meeting_end,
         "checkin_days": playbook.checkin_days, "sender": person_view(sender),
         "sender_role": planned.step.sender,
+        "from_person": planned.step.customer_facing,
         "intro_text": _lines(t.intro_text), "call_notes": _lines(t.call_notes),
         "greeting": customer_greeting(t.customer_contacts),
         "reason_sentence": reason_sentence(t, speaker=sender),
@@ -198,7 +199,8 @@ def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime
         reply_token=token,
         reply_to_people=[sender.email] if step.customer_facing or token is None else [],
         auto_submitted="auto-generated", attachments=attachments,
-        send_at=rt.calendar.next_business_moment(now) if step.keeps_business_hours else None)
+        send_at=rt.calendar.next_business_moment(now) if step.keeps_business_hours else None,
+        holdable=True)
 
 
 def _meeting_description(t: Transition, step: StepSpec) -> str:

@@ -178,6 +178,12 @@ MIGRATIONS: tuple[str, ...] = (
         recipients TEXT NOT NULL
     );
     """,
+    # 4: playbook mail can be held while its transition is paused; an index of what is due
+    """
+    ALTER TABLE outbound ADD COLUMN holdable INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE transitions ADD COLUMN next_due_at TEXT;
+    CREATE INDEX transitions_next_due ON transitions(status, next_due_at);
+    """,
 )
 
 

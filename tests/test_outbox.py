@@ -1,0 +1,79 @@
+"""The outbox spool: mail is written from committed rows, sent in order per person, held
+while its transition is paused and withdrawn when it is cancelled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from assistant import Assistant
+
+from mailer.dispatch import Outgoing, queue_outgoing
+from mailer.model import Person
+
+NOW = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
+PAT = Person("Pat Lee", "pat@acme.com")
+
+
+def _runtime(tmp_path):
+    service = Assistant(tmp_path).service(clock=lambda: NOW)
+    rt = service.rt
+    with rt.store.transaction():
+        rt.store.run("INSERT INTO transitions(id, seq, account, manager_name, manager_email,"
+                     " outgoing_name, outgoing_email, incoming_name, incoming_email,"
+                     " contacts_json, type, playbook, request_received, created_at,"
+                     " updated_at) VALUES('TR-0001', 1, 'Acme', 'Dana', 'dana@example.com',"
+                     " 'Sam', 'sam@example.com', 'Rita', 'rita@example.com', '[]', 'soft',"
+                     " 'soft', ?, ?, ?)", NOW.isoformat(), NOW.isoformat(), NOW.isoformat())
+    return service, rt
+
+
+def _queue(rt, *, holdable: bool, to: Person = PAT, at: datetime = NOW) -> None:
+    with rt.store.transaction():
+        queue_outgoing(rt, Outgoing(template="edited_message", to=[to], kind="customer_intro",
+                                    context={"edited_subject": "Hello", "edited_text": "Hi"},
+                                    holdable=holdable), transition_id="TR-0001", now=at)
+    rt.outbox.spool(rt.store)
+
+
+def _status(rt, status: str) -> None:
+    with rt.store.transaction():
+        rt.store.run("UPDATE transitions SET status=? WHERE id='TR-0001'", status)
+
+
+def test_every_queued_row_becomes_an_eml_file_atomically(tmp_path):
+    service, rt = _runtime(tmp_path)
+    _queue(rt, holdable=False)
+    files = list((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 1 and files[0].name == "000001-TR-0001-customer_intro.eml"
+    assert list((tmp_path / "outbox").glob(".*")) == []
+    files[0].unlink()  # a crash took the file: the committed row brings it back
+    rt.outbox.spool(rt.store)
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    service.close()
+
+
+def test_playbook_mail_waits_while_paused_and_is_withdrawn_when_cancelled(tmp_path):
+    service, rt = _runtime(tmp_path)
+    _queue(rt, holdable=True)
+    _queue(rt, holdable=False, to=Person("Dana", "dana@example.com"))
+    _status(rt, "paused")
+    assert [m.recipients for m in rt.outbox.ready(rt.store, NOW)] == [("dana@example.com",)]
+    _status(rt, "active")
+    assert len(rt.outbox.ready(rt.store, NOW)) == 2
+    _status(rt, "cancelled")
+    assert [m.recipients for m in rt.outbox.ready(rt.store, NOW)] == [("dana@example.com",)]
+    assert len(list((tmp_path / "outbox" / "cancelled").glob("*.eml"))) == 1
+    assert rt.outbox.counts(rt.store) == {"cancelled": 1, "queued": 1}
+    service.close()
+
+
+def test_a_mail_waiting_for_a_retry_holds_back_later_mail_to_the_same_person(tmp_path):
+    service, rt = _runtime(tmp_path)
+    _queue(rt, holdable=False)
+    _queue(rt, holdable=False)
+    first = rt.outbox.ready(rt.store, NOW)[0]
+    rt.outbox.mark_retry(rt.store, first, "451 try later", NOW)
+    assert rt.outbox.ready(rt.store, NOW) == []
+    later = rt.outbox.ready(rt.store, NOW + timedelta(minutes=5))
+    assert [m.row_id for m in later] == [1, 2]
+    service.close()
