@@ -50,13 +50,15 @@ def book_transition_ids(rt: Runtime) -> set[str]:
         "SELECT transition_id FROM book_rows WHERE outcome='started'")}
 
 
-def send_grouped_steps(rt: Runtime, now: datetime) -> int:
-    """Send the grouped mails due at `now`; returns how many mails went out."""
+def send_grouped_steps(rt: Runtime, now: datetime,
+                       candidates: list[Transition] | None = None) -> int:
+    """Send the grouped mails due at `now` among `candidates` (default: every open
+    transition); returns how many mails went out."""
     in_books = book_transition_ids(rt)
     if not in_books:
         return 0
     groups: dict[tuple[str, str], list[tuple[Transition, PlannedStep]]] = {}
-    for t in open_transitions(rt.store):
+    for t in open_transitions(rt.store) if candidates is None else candidates:
         if t.status != ACTIVE or t.id not in in_books:
             continue
         for planned in _groupable_due_steps(rt, t, now):

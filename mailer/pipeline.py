@@ -28,6 +28,7 @@ from mailer.parsing import parse_message
 from mailer.reply_text import new_text
 from mailer.rules import first_objection
 from mailer.runtime import Runtime
+from mailer.schedule import mark_for_visit
 from mailer.store import iso
 from mailer.tokens import ReplyToken, record_use, redact, resolve_token, token_in
 from mailer.transition_records import load_transition
@@ -126,6 +127,8 @@ def _record(rt: Runtime, source_key: str, msg: InboundMessage | None, outcome: O
                  source_key, message_id, msg.from_email if msg else "",
                  msg.subject[:500] if msg else "", iso(now), outcome.outcome, outcome.reason,
                  folder_for(rt, outcome), outcome.transition_id, archive_path)
+    if outcome.transition_id:
+        mark_for_visit(rt.store, outcome.transition_id)
 
 
 def _fallback_id(raw: bytes) -> str:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from mailer.playbooks import Anchors, PlannedStep, Playbook, StepState, plan
+from mailer.playbooks import (
+    Anchors,
+    PlannedStep,
+    Playbook,
+    StepState,
+    plan,
+    silence_deadline,
+)
 from mailer.questionnaire import SECTION_BY_NUMBER
 from mailer.runtime import Runtime
 from mailer.store import Store, from_iso, iso
@@ -113,3 +120,61 @@ def _who(t: Transition, planned: PlannedStep) -> str:
 
 def section_title(number: int) -> str:
     return SECTION_BY_NUMBER[number].title
+
+
+NOTHING_DUE = "9999-12-31T00:00:00+00:00"  # sorts after every real instant
+FULL_PASS_EVERY = timedelta(hours=1)
+
+
+def next_due_moment(rt: Runtime, t: Transition) -> datetime | None:
+    """The earliest moment anything time-based can happen to this transition: a pending
+    step falling due (within business hours when it must) or a draft's silence running out.
+    Steps waiting on a condition or on another step are left out: only an event (an answer,
+    a command, a step done) can free them, and every event marks the transition for a visit."""
+    playbook = playbook_of(rt, t)
+    states = step_states(rt.store, t.id)
+    moments: list[datetime] = []
+    for planned in plan(playbook, anchors_of(t), calendar=rt.calendar, states=states,
+                        conditions=conditions_of(rt, t)):
+        step = planned.step
+        if planned.status == "pending" and planned.due_at and not planned.blocked_reason:
+            due = planned.due_at
+            not_before = states.get(step.id, StepState()).not_before
+            if not_before and not_before > due:
+                due = not_before
+            moments.append(rt.calendar.next_business_moment(due)
+                           if step.keeps_business_hours else due)
+        state = states.get(step.id)
+        if planned.status == "awaiting_approval" and state and state.completed_at \
+                and step.silence_business_days is not None:
+            moments.append(silence_deadline(step, drafted_at=state.completed_at,
+                                            calendar=rt.calendar))
+    return min(moments) if moments else None
+
+
+def remember_next_due(rt: Runtime, t: Transition) -> None:
+    moment = next_due_moment(rt, t)
+    rt.store.run("UPDATE transitions SET next_due_at=? WHERE id=?",
+                 iso(moment) if moment else NOTHING_DUE, t.id)
+
+
+def mark_for_visit(store: Store, transition_id: str) -> None:
+    """Something happened to this transition: the next scheduler pass looks at it."""
+    store.run("UPDATE transitions SET next_due_at=NULL WHERE id=?", transition_id)
+
+
+def transitions_to_visit(rt: Runtime, now: datetime) -> list[Transition]:
+    """Active transitions that may have something due. Only those whose stored next moment
+    has come (or that changed since) are read, so a pass over 10,000 transitions stays small;
+    once an hour every active transition is looked at anyway, as a safety net."""
+    from mailer.transition_records import transition_from_row
+
+    last_full = from_iso(rt.store.meta("full_pass_at") or None)
+    if last_full is None or now - last_full >= FULL_PASS_EVERY or now < last_full:
+        with rt.store.transaction():
+            rt.store.set_meta("full_pass_at", iso(now) or "")
+        rows = rt.store.all("SELECT * FROM transitions WHERE status='active' ORDER BY seq")
+    else:
+        rows = rt.store.all("SELECT * FROM transitions WHERE status='active' AND "
+                            "(next_due_at IS NULL OR next_due_at <= ?) ORDER BY seq", iso(now))
+    return [transition_from_row(row) for row in rows]

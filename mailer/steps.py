@@ -29,11 +29,13 @@ from mailer.schedule import (
     plan_rows,
     planned_steps,
     playbook_of,
+    remember_next_due,
     save_step_state,
     step_states,
+    transitions_to_visit,
 )
 from mailer.tokens import ReplyToken, issue_token
-from mailer.transition_records import load_transition, open_transitions
+from mailer.transition_records import load_transition
 from mailer.transitions import ACTIVE, Transition, display_name, first_name
 
 log = logging.getLogger(__name__)
@@ -108,8 +110,9 @@ def run_due_steps(rt: Runtime, now: datetime) -> int:
     """Send every step due at `now` across all active transitions; returns how many."""
     from mailer.book_steps import send_grouped_steps  # a book's reminders go out grouped
 
-    done = send_grouped_steps(rt, now)
-    for t in open_transitions(rt.store):
+    visits = transitions_to_visit(rt, now)
+    done = send_grouped_steps(rt, now, visits)
+    for t in visits:
         if t.status != ACTIVE:
             continue
         done += _settle_silences(rt, t, now)
@@ -123,6 +126,10 @@ def run_due_steps(rt: Runtime, now: datetime) -> int:
                     continue
                 execute_step(rt, fresh, planned, now=now)
                 done += 1
+        with rt.store.transaction():
+            fresh = load_transition(rt.store, t.id)
+            if fresh is not None:
+                remember_next_due(rt, fresh)
     return done
 
 
