@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # imapclient's DEBUG log carries whole messages, reply tokens included: never show it.
+    logging.getLogger("imapclient").setLevel(logging.INFO)
     try:
         return _dispatch(args)
     except (ConfigError, ConfigErrors) as exc:

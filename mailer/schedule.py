@@ -127,35 +127,44 @@ FULL_PASS_EVERY = timedelta(hours=1)
 
 
 def next_due_moment(rt: Runtime, t: Transition) -> datetime | None:
+    return next_due_step(rt, t)[0]
+
+
+def next_due_step(rt: Runtime, t: Transition) -> tuple[datetime | None, str]:
     """The earliest moment anything time-based can happen to this transition: a pending
     step falling due (within business hours when it must) or a draft's silence running out.
     Steps waiting on a condition or on another step are left out: only an event (an answer,
     a command, a step done) can free them, and every event marks the transition for a visit."""
     playbook = playbook_of(rt, t)
     states = step_states(rt.store, t.id)
-    moments: list[datetime] = []
-    for planned in plan(playbook, anchors_of(t), calendar=rt.calendar, states=states,
-                        conditions=conditions_of(rt, t)):
+    moments: list[tuple[datetime, str]] = []
+    planned_all = plan(playbook, anchors_of(t), calendar=rt.calendar, states=states,
+                       conditions=conditions_of(rt, t))
+    for planned in planned_all:
         step = planned.step
         if planned.status == "pending" and planned.due_at and not planned.blocked_reason:
             due = planned.due_at
             not_before = states.get(step.id, StepState()).not_before
             if not_before and not_before > due:
                 due = not_before
-            moments.append(rt.calendar.next_business_moment(due)
-                           if step.keeps_business_hours else due)
+            moments.append((rt.calendar.next_business_moment(due)
+                            if step.keeps_business_hours else due, step.title))
         state = states.get(step.id)
         if planned.status == "awaiting_approval" and state and state.completed_at \
                 and step.silence_business_days is not None:
-            moments.append(silence_deadline(step, drafted_at=state.completed_at,
-                                            calendar=rt.calendar))
-    return min(moments) if moments else None
+            moments.append((silence_deadline(step, drafted_at=state.completed_at,
+                                             calendar=rt.calendar),
+                            f"{step.title} (goes ahead unless answered)"))
+    if moments:
+        return min(moments)
+    waiting = any(p.status in ("pending", "awaiting_approval") for p in planned_all)
+    return (None, "waiting for answers or replies" if waiting else "nothing left to send")
 
 
 def remember_next_due(rt: Runtime, t: Transition) -> None:
-    moment = next_due_moment(rt, t)
-    rt.store.run("UPDATE transitions SET next_due_at=? WHERE id=?",
-                 iso(moment) if moment else NOTHING_DUE, t.id)
+    moment, label = next_due_step(rt, t)
+    rt.store.run("UPDATE transitions SET next_due_at=?, next_step=? WHERE id=?",
+                 iso(moment) if moment else NOTHING_DUE, label, t.id)
 
 
 def mark_for_visit(store: Store, transition_id: str) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 
 from mailer.app import WATCHDOG_GRACE, build_runtime
-from mailer.schedule import plan_rows
+from mailer.runtime import Runtime
+from mailer.schedule import NOTHING_DUE, plan_rows
 from mailer.settings import Settings
-from mailer.transition_records import all_transitions, load_transition
-from mailer.transitions import display_name
+from mailer.transition_records import load_transition, transition_from_row
+from mailer.transitions import Transition, display_name
 from mailer.watchdog import watchdog_state
 
 
@@ -18,14 +20,14 @@ def print_status(settings: Settings, transition_id: str | None) -> int:
     try:
         if transition_id:
             return _one(rt, transition_id)
-        transitions = all_transitions(rt.store)
-        if not transitions:
+        rows = rt.store.all("SELECT * FROM transitions ORDER BY seq")
+        if not rows:
             print("No transitions yet.")
-        for t in transitions:
-            rows = [r for r in plan_rows(rt, t) if r.status in ("pending", "awaiting_approval")]
-            upcoming = f"{rows[0].title} ({rows[0].due})" if rows else "nothing left to send"
+        for row in rows:
+            t = transition_from_row(row)
             print(f"{t.id}  {t.account:<28.28} {t.status:<9} {t.type.value:<6} "
-                  f"{display_name(t.outgoing)} -> {display_name(t.incoming)}  next: {upcoming}")
+                  f"{display_name(t.outgoing)} -> {display_name(t.incoming)}  "
+                  f"next: {_upcoming(rt, t, row)}")
         counts = rt.outbox.counts(rt.store)
         print(f"outbox: {counts.get('queued', 0)} waiting, {counts.get('sent', 0)} sent, "
               f"{counts.get('failed', 0)} failed")
@@ -36,6 +38,20 @@ def print_status(settings: Settings, transition_id: str | None) -> int:
         return 0
     finally:
         rt.store.close()
+
+
+def _upcoming(rt: Runtime, t: Transition, row: sqlite3.Row) -> str:
+    """The next step, from what the scheduler stored; planned afresh only when unknown."""
+    if not t.is_open:
+        return "nothing (the transition is closed)"
+    stored = row["next_due_at"]
+    if stored == NOTHING_DUE:
+        return row["next_step"] or "nothing scheduled"
+    if stored:
+        moment = datetime.fromisoformat(stored).astimezone(rt.settings.timezone)
+        return f"{row['next_step']} ({moment:%a %d %b %Y %H:%M})"
+    pending = [r for r in plan_rows(rt, t) if r.status in ("pending", "awaiting_approval")]
+    return f"{pending[0].title} ({pending[0].due})" if pending else "nothing left to send"
 
 
 def storage_health(settings: Settings) -> str:
@@ -51,7 +67,7 @@ def storage_health(settings: Settings) -> str:
     return "storage: OK"
 
 
-def _one(rt, transition_id: str) -> int:  # noqa: ANN001
+def _one(rt: Runtime, transition_id: str) -> int:
     t = load_transition(rt.store, transition_id)
     if t is None:
         print(f"No transition {transition_id}.")

@@ -184,6 +184,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE transitions ADD COLUMN next_due_at TEXT;
     CREATE INDEX transitions_next_due ON transitions(status, next_due_at);
     """,
+    # 5: the title of the step behind next_due_at, for `mailer status`
+    """
+    ALTER TABLE transitions ADD COLUMN next_step TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

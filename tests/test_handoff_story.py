@@ -591,6 +591,8 @@ def test_the_running_service_sends_the_receipt_within_seconds(mail, tmp_path) ->
         latency = time.monotonic() - sent_at
         workbook = wait_until(lambda: [m for m in mail.messages(RITA)
                                        if "handoff workbook" in parse(m)["Subject"]])
+    except AssertionError as missing:
+        raise AssertionError(f"{missing}\nservice log:\n{assistant.log_text()[-4000:]}") from None
     finally:
         assert assistant.stop() == 0, assistant.log_text()
     print(f"questionnaire reply to receipt: {latency * 1000:.0f} ms")
