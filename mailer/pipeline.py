@@ -161,23 +161,27 @@ def _decide_and_act(rt: Runtime, raw: bytes,
         return Outcome(objection.outcome, objection.reason), msg
     # Commands ("status", "send") are legitimately repeated word for word; never mute them.
     if parse_command(new_text(msg.text, html=msg.html)) is None and \
-            _repeats_itself(rt, msg, now):
+            _repeats_itself(rt, msg, correlation, now):
         return Outcome("ignored", "loop guard: the same text as an earlier message from this "
                        "sender today (an auto-responder?)",
                        correlation.transition.id if correlation.transition else None), msg
     return route(rt, msg, correlation, now), msg
 
 
-def _repeats_itself(rt: Runtime, msg: InboundMessage, now: datetime) -> bool:
+def _repeats_itself(rt: Runtime, msg: InboundMessage, c: Correlation,
+                    now: datetime) -> bool:
     """A responder without any automation header sends the same words every time, while a
     person's reply quotes what it answers, which differs each time. The second identical text
-    from one sender in a day is not answered, so such a responder cannot start a loop.
-    The day's texts are kept as digests beside the day's refusals (same table, same life)."""
+    from one sender in a day, to the same thread (reply token or transition), is not
+    answered, so such a responder cannot start a loop; the same answers sent for two
+    different accounts are both read. The day's texts are kept as digests beside the day's
+    refusals (same table, same life)."""
     if not msg.from_email:
         return False
+    scope = c.token.token if c.token else (c.transition.id if c.transition else "new")
     digest = hashlib.sha256(" ".join(msg.text.split()).lower().encode()).hexdigest()
     return not rt.store.run("INSERT OR IGNORE INTO rejections(sender, reason, day) "
-                            "VALUES(?,?,?)", msg.from_email, f"text sha256:{digest}",
+                            "VALUES(?,?,?)", msg.from_email, f"text sha256:{digest}:{scope}",
                             now.date().isoformat()).rowcount
 
 
