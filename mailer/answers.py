@@ -124,23 +124,34 @@ def contacts_as_text(contacts: list[Contact]) -> str:
     return "\n".join(lines)
 
 
+def file_answers(rt: Runtime, t: Transition, sections: dict[int, str], *, message_id: str,
+                 now: datetime) -> tuple[dict[int, str], dict[int, str], list[int]]:
+    """Keep every answer as written and update the current text of each section.
+
+    Returns the merged answers, per changed section "new", "replaced" or "extended", and the
+    sections sent again word for word (not a change)."""
+    previous = current_answers(rt, t.id)
+    merged, changes = merge_answers(previous, sections)
+    unchanged = sorted(n for n in changes if merged[n].strip() == previous.get(n, "").strip())
+    for number in unchanged:
+        del changes[number]
+    for number, text in sections.items():
+        rt.store.run("INSERT INTO answers(transition_id, section, text, received_at, message_id)"
+                     " VALUES(?,?,?,?,?)", t.id, number, text, iso(now), message_id)
+    for number in changes:
+        rt.store.run("INSERT INTO current_answers(transition_id, section, text) VALUES(?,?,?) "
+                     "ON CONFLICT(transition_id, section) DO UPDATE SET text=excluded.text",
+                     t.id, number, merged[number])
+    return merged, changes, unchanged
+
+
 def questionnaire_reply(rt: Runtime, msg: InboundMessage, t: Transition, *,
                         now: datetime) -> Outcome:
     content = read_reply(msg, t)
     if content.form_contacts:
         save_form_contacts(rt.store, t.id, content.form_contacts)
-    previous = current_answers(rt, t.id)
-    merged, changes = merge_answers(previous, content.sections)
-    unchanged = sorted(n for n in changes if merged[n].strip() == previous.get(n, "").strip())
-    for number in unchanged:
-        del changes[number]
-    for number, text in content.sections.items():
-        rt.store.run("INSERT INTO answers(transition_id, section, text, received_at, message_id)"
-                     " VALUES(?,?,?,?,?)", t.id, number, text, iso(now), msg.message_id)
-    for number in changes:
-        rt.store.run("INSERT INTO current_answers(transition_id, section, text) VALUES(?,?,?) "
-                     "ON CONFLICT(transition_id, section) DO UPDATE SET text=excluded.text",
-                     t.id, number, merged[number])
+    merged, changes, unchanged = file_answers(rt, t, content.sections,
+                                              message_id=msg.message_id, now=now)
     unplaced = content.unplaced.strip() if not content.sections else ""
     if unplaced:
         rt.store.add_history(t.id, at=now, direction="in", sender=msg.from_email,

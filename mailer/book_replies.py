@@ -14,17 +14,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from mailer.answers import file_answers
 from mailer.book_form import CombinedFormError, read_combined_form
 from mailer.dispatch import Outgoing, person_view, queue_outgoing
 from mailer.handoff import current_answers, deliver_workbook
 from mailer.model import InboundMessage, Person
 from mailer.outcome import Outcome
-from mailer.questionnaire import SECTION_BY_NUMBER, merge_answers, missing_sections, parse_answers
+from mailer.questionnaire import SECTION_BY_NUMBER, missing_sections, parse_answers
 from mailer.questionnaire_form import FormError, read_form
 from mailer.reply_text import new_text
 from mailer.runtime import Runtime
 from mailer.schedule import playbook_of
-from mailer.store import iso
 from mailer.tokens import ReplyToken
 from mailer.transition_records import load_transition, save_transition
 from mailer.transitions import Transition, display_name
@@ -154,14 +154,7 @@ def _file(rt: Runtime, t: Transition, sections: dict[int, str], msg: InboundMess
           now: datetime) -> dict[str, Any]:
     """File one account's answers the way a single questionnaire reply is filed, and send its
     handoff workbook once the needed answers are in."""
-    merged, changes = merge_answers(current_answers(rt, t.id), sections)
-    for number, text in sections.items():
-        rt.store.run("INSERT INTO answers(transition_id, section, text, received_at, message_id)"
-                     " VALUES(?,?,?,?,?)", t.id, number, text, iso(now), msg.message_id)
-    for number in changes:
-        rt.store.run("INSERT INTO current_answers(transition_id, section, text) VALUES(?,?,?) "
-                     "ON CONFLICT(transition_id, section) DO UPDATE SET text=excluded.text",
-                     t.id, number, merged[number])
+    merged, changes, _ = file_answers(rt, t, sections, message_id=msg.message_id, now=now)
     missing = missing_sections(merged.keys(), playbook_of(rt, t).required_sections)
     workbook = bool(changes) and not missing
     if workbook:
