@@ -66,6 +66,7 @@ class Outbox:
 
     def spool(self, store: Store) -> int:
         """Write a file for every queued row that has none yet; returns how many."""
+        self._tidy(store)
         written = 0
         for row in store.all("SELECT id, transition_id, kind, raw FROM outbound "
                              "WHERE status='queued' ORDER BY id"):
@@ -74,6 +75,23 @@ class Outbox:
                 _atomic_write(path, row["raw"])
                 written += 1
         return written
+
+    def _tidy(self, store: Store) -> None:
+        """A crash between recording a mail as sent (or failed) and moving its file leaves
+        the file behind: put it where its committed status says."""
+        for path in self.directory.glob("*.eml"):
+            try:
+                row_id = int(path.name.split("-", 1)[0])
+            except ValueError:
+                continue
+            row = store.one("SELECT status FROM outbound WHERE id=?", row_id)
+            target = {"sent": self.sent_dir, "failed": self.failed_dir,
+                      "cancelled": self.cancelled_dir}.get(row["status"]) if row else None
+            if target is not None:
+                target.mkdir(exist_ok=True)
+                _move(path, target / path.name)
+        for temp in self.directory.glob(".*.tmp"):
+            temp.unlink(missing_ok=True)  # a write cut short; the row rewrites it
 
     def ready(self, store: Store, now: datetime, *, limit: int = 500) -> list[QueuedMail]:
         """Mail due now, oldest first. A message waiting for a retry holds back later mail

@@ -77,3 +77,17 @@ def test_a_mail_waiting_for_a_retry_holds_back_later_mail_to_the_same_person(tmp
     later = rt.outbox.ready(rt.store, NOW + timedelta(minutes=5))
     assert [m.row_id for m in later] == [1, 2]
     service.close()
+
+
+def test_a_file_left_behind_by_a_crash_after_sending_is_put_away(tmp_path):
+    service, rt = _runtime(tmp_path)
+    _queue(rt, holdable=False)
+    [mail] = rt.outbox.ready(rt.store, NOW)
+    with rt.store.transaction():  # the row says sent, then the process died before the move
+        rt.store.run("UPDATE outbound SET status='sent' WHERE id=?", mail.row_id)
+    (tmp_path / "outbox" / ".000009-TR-0001-x.eml.tmp").write_bytes(b"half")
+    rt.outbox.spool(rt.store)
+    assert list((tmp_path / "outbox").glob("*.eml")) == []
+    assert list((tmp_path / "outbox").glob(".*")) == []
+    assert [p.name for p in (tmp_path / "outbox" / "sent").glob("*.eml")] == [mail.path.name]
+    service.close()
