@@ -34,9 +34,10 @@ def safe_cell_text(value: str) -> str:
     """The text with every XML-illegal character replaced by U+FFFD; otherwise unchanged.
 
     Replacing rather than deleting keeps the length and shows the reader that something
-    unprintable was there.
+    unprintable was there. Line ends become LF, the one line break a spreadsheet cell knows
+    (an XML reader turns a written CR LF into LF anyway, depending on the parser).
     """
-    return _XML_ILLEGAL.sub(_REPLACEMENT, value)
+    return _XML_ILLEGAL.sub(_REPLACEMENT, value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def excel_length(text: str) -> int:

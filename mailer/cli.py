@@ -87,6 +87,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool) -> int:
     from mailer.app import Service, build_runtime, build_sender, build_source
+    from mailer.sources import CONNECTION_ERRORS
 
     if now is not None and not once:
         print("--now only makes sense with --once", file=sys.stderr)
@@ -98,7 +99,11 @@ def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool)
                       dry_run=dry_run)
     try:
         if once:
-            report = service.run_once()
+            try:
+                report = service.run_once()
+            except CONNECTION_ERRORS as exc:
+                print(f"Error: a mail server could not be used: {exc}", file=sys.stderr)
+                return 1
             counts = rt.outbox.counts(rt.store)
             print(f"handled {len(report.handled)} message(s), ran {report.steps_sent} step(s), "
                   f"sent {report.mails_sent} mail(s); outbox: {counts.get('queued', 0)} "

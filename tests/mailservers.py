@@ -21,6 +21,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -201,7 +202,8 @@ postmaster_address = postmaster@example.com
 
 protocols = imap lmtp
 listen = $host
-ssl = no
+ssl = $ssl
+$ssl_files
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 login_trusted_networks = 127.0.0.0/8
@@ -244,6 +246,7 @@ service imap-login {
     address = $host
     port = $imap_port
   }
+  $imaps_listener
 }
 service anvil {
   $anvil_chroot
@@ -256,13 +259,45 @@ service lmtp {
 """)
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for localhost and 127.0.0.1, for the TLS tests."""
+
+    cert_path: Path
+    key_path: Path
+
+    @classmethod
+    def make(cls, folder: Path) -> Certificate | None:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            return None
+        cert, key = folder / "tls-cert.pem", folder / "tls-key.pem"
+        done = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            capture_output=True, timeout=60, check=False)
+        if done.returncode != 0:
+            return None
+        key.chmod(0o644)  # Dovecot's config process reads it as another user under root
+        return cls(cert, key)
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_path, self.key_path)
+        return context
+
+
 class DovecotServer:
     """One Dovecot instance (IMAP + LMTP) living entirely under `root`."""
 
-    def __init__(self, root: Path, *, binary: str, imap_port: int, password: str) -> None:
+    def __init__(self, root: Path, *, binary: str, imap_port: int, password: str,
+                 imaps_port: int | None = None, certificate: Certificate | None = None) -> None:
         self.root = root
         self.binary = binary
         self.imap_port = imap_port
+        self.imaps_port = imaps_port
+        self.certificate = certificate
         self.password = password
         self.identities = _Identities.for_current_user()
         self.config_path = root / "dovecot.conf"
@@ -368,7 +403,19 @@ class DovecotServer:
             mail_gid=ids.mail_gid,
             login_chroot=no_chroot,
             anvil_chroot=no_chroot,
+            **self._tls_settings(),
         )
+
+    def _tls_settings(self) -> dict[str, str]:
+        """STARTTLS on the plain port and implicit TLS on imaps_port, when a certificate
+        could be made; plain-text logins stay allowed for the tests that use `?tls=off`."""
+        cert = self.certificate
+        if cert is None or self.imaps_port is None:
+            return {"ssl": "no", "ssl_files": "", "imaps_listener": ""}
+        return {"ssl": "yes",
+                "ssl_files": f"ssl_cert = <{cert.cert_path}\nssl_key = <{cert.key_path}",
+                "imaps_listener": (f"inet_listener imaps {{\n    address = {LOOPBACK}\n"
+                                   f"    port = {self.imaps_port}\n    ssl = yes\n  }}")}
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -505,9 +552,11 @@ class LmtpRelayHandler:
 class SmtpRelay:
     """The aiosmtpd listener; can be stopped and started again on the same port."""
 
-    def __init__(self, handler: LmtpRelayHandler, port: int) -> None:
+    def __init__(self, handler: LmtpRelayHandler, port: int,
+                 tls_context: ssl.SSLContext | None = None) -> None:
         self.handler = handler
         self.port = port
+        self.tls_context = tls_context  # offers STARTTLS, never requires it
         self._controller: Controller | None = None
 
     @property
@@ -523,6 +572,7 @@ class SmtpRelay:
             port=self.port,
             server_hostname="smtp.example.com",  # avoids a slow getfqdn() per connection
             ready_timeout=START_TIMEOUT,
+            tls_context=self.tls_context,
         )
         controller.start()
         self._controller = controller
@@ -545,14 +595,18 @@ class MailServers:
         self.password = password
         self.imap_host = LOOPBACK
         self.imap_port = free_port()
+        self.imaps_port = free_port()
+        self.certificate = Certificate.make(self.root)
         self.smtp_host = LOOPBACK
         self.smtp_port = free_port()
         self.dovecot = DovecotServer(
-            self.root, binary=dovecot_binary, imap_port=self.imap_port, password=password
+            self.root, binary=dovecot_binary, imap_port=self.imap_port, password=password,
+            imaps_port=self.imaps_port, certificate=self.certificate,
         )
         self.faults = FaultPlan()
         self.handler = LmtpRelayHandler(self.dovecot.lmtp_socket, self.faults)
-        self.smtp = SmtpRelay(self.handler, self.smtp_port)
+        self.smtp = SmtpRelay(self.handler, self.smtp_port,
+                              self.certificate.server_context() if self.certificate else None)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
