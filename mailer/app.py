@@ -6,45 +6,26 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from mailer import pipeline
-from mailer.business_time import BusinessCalendar
 from mailer.digest_mail import send_weekly_digest
 from mailer.dispatch import Outgoing, person_view, queue_outgoing
-from mailer.outbox import Outbox
 from mailer.outcome import Outcome
 from mailer.pipeline import STORAGE_ERRORS, StorageUnavailable
-from mailer.playbooks import load_playbooks
-from mailer.render import Renderer
-from mailer.rules import load_rules
-from mailer.runtime import Runtime, system_clock
+from mailer.runtime import Runtime
 from mailer.settings import Settings
 from mailer.smtp import DeliveryFailure, SmtpSender, drain
 from mailer.sources import CONNECTION_ERRORS, ImapSource, MaildirSource, MailSource
 from mailer.steps import run_due_steps
-from mailer.store import Store
 from mailer.transition_records import load_transition
-from mailer.watchdog import check_canary, send_canary_if_due
+from mailer.watchdog import WATCHDOG_GRACE, check_canary, send_canary_if_due
 
 log = logging.getLogger(__name__)
 
 STEP_INTERVAL_SECONDS = 30.0
 STORAGE_RETRY_SECONDS = 30
-WATCHDOG_GRACE = timedelta(minutes=5)
-
-
-def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = system_clock) -> Runtime:
-    start, end = settings.business_hours
-    return Runtime(
-        settings=settings, store=Store(settings.database_path),
-        renderer=Renderer(settings.templates_dir), rules=load_rules(settings.rules_path),
-        playbooks=load_playbooks(settings.playbooks_dir),
-        calendar=BusinessCalendar(tz=settings.timezone, holidays=settings.holidays,
-                                  day_start=start, day_end=end),
-        outbox=Outbox(settings.outbox_dir), clock=clock)
 
 
 def build_source(rt: Runtime) -> MailSource:

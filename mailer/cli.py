@@ -86,7 +86,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool) -> int:
-    from mailer.app import Service, build_runtime, build_sender, build_source
+    from mailer.app import Service, build_sender, build_source
+    from mailer.runtime import build_runtime
     from mailer.sources import CONNECTION_ERRORS
 
     if now is not None and not once:

@@ -22,7 +22,8 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import mailer
-from mailer.app import Service, build_runtime
+from mailer.app import Service
+from mailer.runtime import build_runtime
 from mailer.settings import load_settings
 from mailer.sources import MaildirSource
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 from mailer.business_time import BusinessCalendar
 from mailer.outbox import Outbox
-from mailer.playbooks import Playbook
+from mailer.playbooks import Playbook, load_playbooks
 from mailer.render import Renderer
-from mailer.rules import InboxRules
+from mailer.rules import InboxRules, load_rules
 from mailer.settings import Settings
 from mailer.store import Store
 
@@ -40,3 +40,14 @@ class Runtime:
     @property
     def address(self) -> str:
         return self.settings.address
+
+
+def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = system_clock) -> Runtime:
+    start, end = settings.business_hours
+    return Runtime(
+        settings=settings, store=Store(settings.database_path),
+        renderer=Renderer(settings.templates_dir), rules=load_rules(settings.rules_path),
+        playbooks=load_playbooks(settings.playbooks_dir),
+        calendar=BusinessCalendar(tz=settings.timezone, holidays=settings.holidays,
+                                  day_start=start, day_end=end),
+        outbox=Outbox(settings.outbox_dir), clock=clock)

@@ -6,13 +6,12 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 
-from mailer.app import WATCHDOG_GRACE, build_runtime
-from mailer.runtime import Runtime
+from mailer.runtime import Runtime, build_runtime
 from mailer.schedule import NOTHING_DUE, plan_rows
 from mailer.settings import Settings
 from mailer.transition_records import load_transition, transition_from_row
 from mailer.transitions import Transition, display_name
-from mailer.watchdog import watchdog_state
+from mailer.watchdog import WATCHDOG_GRACE, watchdog_state
 
 
 def print_status(settings: Settings, transition_id: str | None) -> int:

@@ -16,6 +16,7 @@ from mailer.store import from_iso, iso
 log = logging.getLogger(__name__)
 
 CANARY_HEADER = "X-Mailer-Canary"
+WATCHDOG_GRACE = timedelta(minutes=5)  # how long a canary may take to come back
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from mailer.app import PassReport, Service, build_runtime, build_sender, build_source
-from mailer.runtime import system_clock
+from mailer.app import PassReport, Service, build_sender, build_source
+from mailer.runtime import build_runtime, system_clock
 from mailer.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

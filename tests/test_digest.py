@@ -17,13 +17,12 @@ from assistant import ADDRESS, Assistant, parse, text_of
 from letters import plain
 from openpyxl import load_workbook
 
-from mailer.app import build_runtime
 from mailer.digest_mail import gather_digest
 from mailer.intake import open_transition
 from mailer.model import InboundMessage, Person, TransitionRequest
 from mailer.playbooks import PHASES, StepState
 from mailer.portfolio_workbook import build_portfolio
-from mailer.runtime import Runtime
+from mailer.runtime import Runtime, build_runtime
 from mailer.schedule import save_step_state
 from mailer.store import iso
 from mailer.transition_records import load_transition, save_transition

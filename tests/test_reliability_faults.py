@@ -20,8 +20,9 @@ T0 = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)  # a Monday, inside business hours
 
 
 def _request(mail, manager: str = "dana@example.com", account: str = "Acme Corp") -> None:
+    body = REQUEST.replace("Acme Corp", account).replace("15 Dec 2026", "15 Feb 2027")
     mail.append(ADDRESS, plain(sender=manager, to=ADDRESS, subject=f"Transition: {account}",
-                               body=REQUEST.replace("Acme Corp", account).replace("15 Dec 2026", "15 Feb 2027")))
+                               body=body))
 
 
 def test_smtp_refusing_connections_then_recovering_delivers_everything_once_in_order(
