@@ -6,50 +6,71 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 
+from mailer.model import Person
 from mailer.runtime import Runtime, build_runtime
-from mailer.schedule import NOTHING_DUE, plan_rows
 from mailer.settings import Settings
-from mailer.transition_records import load_transition, transition_from_row
-from mailer.transitions import Transition, display_name
-from mailer.watchdog import WATCHDOG_GRACE, watchdog_state
+from mailer.store import Store
+from mailer.transition_records import load_transition
+from mailer.transitions import display_name
+
+NOTHING_DUE = "9999-12-31T00:00:00+00:00"  # as stored by mailer.schedule
 
 
 def print_status(settings: Settings, transition_id: str | None) -> int:
-    rt = build_runtime(settings)
-    try:
-        if transition_id:
+    if transition_id:
+        rt = build_runtime(settings)
+        try:
             return _one(rt, transition_id)
-        rows = rt.store.all("SELECT * FROM transitions ORDER BY seq")
+        finally:
+            rt.store.close()
+    # The overview reads what the scheduler stored, so it needs neither the playbooks nor
+    # the templates: a runtime is built only for a transition not yet planned.
+    store = Store(settings.database_path)
+    planner: list[Runtime] = []
+    try:
+        rows = store.all("SELECT * FROM transitions ORDER BY seq")
         if not rows:
             print("No transitions yet.")
         for row in rows:
-            t = transition_from_row(row)
-            print(f"{t.id}  {t.account:<28.28} {t.status:<9} {t.type.value:<6} "
-                  f"{display_name(t.outgoing)} -> {display_name(t.incoming)}  "
-                  f"next: {_upcoming(rt, t, row)}")
-        counts = rt.outbox.counts(rt.store)
+            outgoing = display_name(Person(row["outgoing_name"], row["outgoing_email"]))
+            incoming = display_name(Person(row["incoming_name"], row["incoming_email"]))
+            print(f"{row['id']}  {row['account']:<28.28} {row['status']:<9} {row['type']:<6} "
+                  f"{outgoing} -> {incoming}  next: {_upcoming(settings, row, planner)}")
+        counts = {r["status"]: r["n"] for r in store.all(
+            "SELECT status, COUNT(*) AS n FROM outbound GROUP BY status")}
         print(f"outbox: {counts.get('queued', 0)} waiting, {counts.get('sent', 0)} sent, "
               f"{counts.get('failed', 0)} failed")
         print(storage_health(settings))
         if settings.imap and settings.smtp and settings.watchdog_minutes:
+            from mailer.watchdog import WATCHDOG_GRACE, watchdog_state
+
             now = datetime.now(UTC)
+            rt = planner[0] if planner else build_runtime(settings)
             print(watchdog_state(rt, now, grace=WATCHDOG_GRACE).describe(now))
         return 0
     finally:
-        rt.store.close()
+        store.close()
+        for rt in planner:
+            rt.store.close()
 
 
-def _upcoming(rt: Runtime, t: Transition, row: sqlite3.Row) -> str:
+def _upcoming(settings: Settings, row: sqlite3.Row, planner: list[Runtime]) -> str:
     """The next step, from what the scheduler stored; planned afresh only when unknown."""
-    if not t.is_open:
+    if row["status"] not in ("active", "paused"):
         return "nothing (the transition is closed)"
     stored = row["next_due_at"]
     if stored == NOTHING_DUE:
         return row["next_step"] or "nothing scheduled"
     if stored:
-        moment = datetime.fromisoformat(stored).astimezone(rt.settings.timezone)
+        moment = datetime.fromisoformat(stored).astimezone(settings.timezone)
         return f"{row['next_step']} ({moment:%a %d %b %Y %H:%M})"
-    pending = [r for r in plan_rows(rt, t) if r.status in ("pending", "awaiting_approval")]
+    from mailer.schedule import plan_rows
+    from mailer.transition_records import transition_from_row
+
+    if not planner:
+        planner.append(build_runtime(settings))
+    rows = plan_rows(planner[0], transition_from_row(row))
+    pending = [r for r in rows if r.status in ("pending", "awaiting_approval")]
     return f"{pending[0].title} ({pending[0].due})" if pending else "nothing left to send"
 
 
@@ -74,6 +95,8 @@ def _one(rt: Runtime, transition_id: str) -> int:
     print(f"{t.id}: {t.account} ({t.type.value}, {t.status}), playbook {t.playbook}")
     print(f"  manager {t.manager.formatted()}; outgoing {t.outgoing.formatted()}; "
           f"incoming {t.incoming.formatted()}")
+    from mailer.schedule import plan_rows
+
     print("Plan:")
     for row in plan_rows(rt, t):
         print(f"  [{row.status:<17}] {row.due:<24} {row.title} ({row.who})")
