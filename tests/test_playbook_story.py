@@ -21,28 +21,14 @@ import icalendar
 from assistant import ADDRESS, ROOT, Assistant, SimulatedTime, parse
 from letters import plain
 
+from mailer.demo import REQUEST as DEMO_REQUEST
+
 MANAGER = "Dana Reyes <dana@example.com>"
 DANA, SAM, RITA = "dana@example.com", "sam@example.com", "rita@example.com"
 PAT, JO = "pat@acme.com", "jo@acme.com"
 BERLIN = ZoneInfo("Europe/Berlin")
 
-SOFT_REQUEST = """Hi,
-
-Sam is moving to our enterprise team, so please hand Acme over to Rita.
-
-Account: Acme Corp
-Outgoing CSM: Sam Okafor <sam@example.com>
-Incoming CSM: Rita Patel <rita@example.com>
-Customer contacts: Pat Lee <pat@acme.com>, Jo Park <jo@acme.com>
-Type: soft
-Effective date: 2027-01-25
-Renewal date: 2027-06-30
-Reason: Sam is moving to our enterprise team
-Share reason: yes
-
-Thanks,
-Dana
-"""
+SOFT_REQUEST = DEMO_REQUEST  # the demo tells this same story
 
 FIRST_ANSWERS = """Here is a first batch, the rest tomorrow.
 
