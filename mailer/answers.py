@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from mailer.automation import return_date
-from mailer.contacts import parse_contacts
 from mailer.dispatch import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.handoff import (
     CONTACTS_SECTION,
@@ -279,6 +278,3 @@ def note_out_of_office(rt: Runtime, t: Transition, msg: InboundMessage, *,
     for step_id, state in changed.items():
         save_step_state(rt.store, t.id, step_id, state)
     return f"out-of-office until {back_on.isoformat()}: {len(changed)} reminder(s) moved"
-
-
-__all__ = ["handle_reply", "note_out_of_office", "parse_contacts"]

@@ -13,7 +13,7 @@ from mailer.compose import OutgoingAttachment
 from mailer.dispatch import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.model import InboundMessage, Person, RequestProblem, TransitionRequest
 from mailer.outcome import Outcome
-from mailer.playbooks import StepState, UnknownPlaybook, choose_playbook
+from mailer.playbooks import StepState, choose_playbook
 from mailer.questionnaire import questionnaire_markdown
 from mailer.questionnaire_form import build_form
 from mailer.reply_text import new_text
@@ -166,7 +166,3 @@ def questionnaire_mail(rt: Runtime, t: Transition, context: dict, token: str) ->
             t.account, required=playbook.required_sections)},
         reply_token=token, auto_submitted="auto-generated",
         attachments=[OutgoingAttachment(f"{t.account} handoff form {t.id}.xlsx", XLSX, form)])
-
-
-__all__ = ["handle_request", "handle_request_fix", "open_transition", "start",
-           "with_playbook_check", "UnknownPlaybook"]

@@ -309,5 +309,3 @@ HANDLERS = {
     SEND_WORKBOOK: _send_workbook,
     SEND: _approve_without_draft,
 }
-
-__all__ = ["handle_command", "display_name"]
