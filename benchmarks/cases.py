@@ -300,7 +300,7 @@ def reply_backlog(lab: Lab) -> list[Row]:
 
 
 def _section_titles() -> dict[int, str]:
-    from mailer.questionnaire import SECTIONS
+    from mailer.handoff.questionnaire import SECTIONS
 
     return {section.number: section.title for section in SECTIONS}
 
@@ -418,9 +418,9 @@ def _handled(database: Path) -> int:
 
 
 def scheduling(lab: Lab) -> list[Row]:
-    from mailer.runtime import build_runtime
-    from mailer.settings import load_settings
-    from mailer.steps import run_due_steps
+    from mailer.config.settings import load_settings
+    from mailer.flows.due_steps import run_due_steps
+    from mailer.flows.runtime import build_runtime
 
     count = lab.sizes.open_transitions
     home = lab.home("scheduling", with_servers=False)
@@ -468,11 +468,11 @@ def _open_transitions(rt: Any, count: int, now: datetime) -> int:
     """`count` open transitions, created by the product's own functions, as a service that
     has been running would hold them: requests spread over the last weeks, effective dates
     spread over the next ones, and every step that fell due already done."""
-    from mailer.model import Person, TransitionRequest, TransitionType
-    from mailer.playbooks import StepState, choose_playbook
-    from mailer.schedule import planned_steps, save_step_state
-    from mailer.transition_records import save_transition
-    from mailer.transitions import start_transition
+    from mailer.flows.schedule import planned_steps, save_step_state
+    from mailer.handoff.model import Person, TransitionRequest, TransitionType
+    from mailer.handoff.playbooks import StepState, choose_playbook
+    from mailer.handoff.transitions import start_transition
+    from mailer.state.transition_records import save_transition
 
     done_per_shape: dict[tuple[str, int], dict[str, datetime]] = {}
     marked = 0
@@ -507,8 +507,8 @@ def _open_transitions(rt: Any, count: int, now: datetime) -> int:
 def _settle_what_fell_due(rt: Any, t: Any, now: datetime,
                           planned_steps: Callable[..., Any]) -> dict[str, datetime]:
     """Which steps of this (first) transition of its type were due by `now`, and when."""
-    from mailer.playbooks import StepState
-    from mailer.schedule import save_step_state
+    from mailer.flows.schedule import save_step_state
+    from mailer.handoff.playbooks import StepState
 
     for step in rt.playbooks[t.playbook].steps:
         save_step_state(rt.store, t.id, step.id, StepState())
@@ -570,7 +570,7 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def workbook(lab: Lab) -> list[Row]:
-    from mailer.workbook import build_workbook
+    from mailer.handoff.workbook import build_workbook
 
     sizes = lab.sizes
     data = _handoff_data(sizes.workbook_contacts, sizes.workbook_issues)
@@ -591,9 +591,16 @@ def workbook(lab: Lab) -> list[Row]:
 
 
 def _handoff_data(contacts: int, issues: int) -> Any:
-    from mailer.model import Contact, ContactRole, IssueItem, IssueStatus, Person, SectionAnswer
-    from mailer.questionnaire import SECTIONS
-    from mailer.workbook import HandoffData, HistoryRow, PlanRow, VersionRow
+    from mailer.handoff.model import (
+        Contact,
+        ContactRole,
+        IssueItem,
+        IssueStatus,
+        Person,
+        SectionAnswer,
+    )
+    from mailer.handoff.questionnaire import SECTIONS
+    from mailer.handoff.workbook import HandoffData, HistoryRow, PlanRow, VersionRow
 
     at = datetime(2027, 1, 12, 14, 30, tzinfo=UTC)
     roles = list(ContactRole)

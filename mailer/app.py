@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mailer import pipeline
-from mailer.digest_mail import send_weekly_digest
-from mailer.dispatch import Outgoing, person_view, queue_outgoing
-from mailer.outcome import Outcome
+from mailer.config.settings import Settings
+from mailer.flows.digest import send_weekly_digest
+from mailer.flows.due_steps import run_due_steps
+from mailer.flows.outcome import Outcome
+from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
+from mailer.flows.runtime import Runtime
+from mailer.flows.watchdog import WATCHDOG_GRACE, check_canary, send_canary_if_due
+from mailer.mail.smtp import DeliveryFailure, SmtpSender, drain
+from mailer.mail.sources import CONNECTION_ERRORS, ImapSource, MaildirSource, MailSource
 from mailer.pipeline import STORAGE_ERRORS, StorageUnavailable
-from mailer.runtime import Runtime
-from mailer.settings import Settings
-from mailer.smtp import DeliveryFailure, SmtpSender, drain
-from mailer.sources import CONNECTION_ERRORS, ImapSource, MaildirSource, MailSource
-from mailer.steps import run_due_steps
-from mailer.transition_records import load_transition
-from mailer.watchdog import WATCHDOG_GRACE, check_canary, send_canary_if_due
+from mailer.state.transition_records import load_transition
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mailer.config.settings import Settings, load_settings
 from mailer.errors import ConfigError, ConfigErrors, MailerError
-from mailer.settings import Settings, load_settings
 
 
 def _instant(text: str) -> datetime:
@@ -67,15 +67,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_demo(args.dir)
     settings = load_settings()
     if args.command == "check":
-        from mailer.config_check import run_check
+        from mailer.check import run_check
 
         return run_check(settings)
     if args.command == "status":
-        from mailer.status_report import print_status
+        from mailer.status import print_status
 
         return print_status(settings, args.transition)
     if args.command == "deliver":
-        from mailer.sources import MaildirSource
+        from mailer.mail.sources import MaildirSource
 
         box = MaildirSource(settings.maildir_path)
         for path in args.files:
@@ -87,13 +87,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool) -> int:
     from mailer.app import Service, build_sender, build_source
-    from mailer.runtime import build_runtime
-    from mailer.sources import CONNECTION_ERRORS
+    from mailer.flows.runtime import build_runtime
+    from mailer.mail.sources import CONNECTION_ERRORS
 
     if now is not None and not once:
         print("--now only makes sense with --once", file=sys.stderr)
         return 2
-    from mailer.runtime import system_clock
+    from mailer.flows.runtime import system_clock
 
     rt = build_runtime(settings, clock=(lambda: now) if now else system_clock)
     service = Service(rt=rt, source=build_source(rt), sender=build_sender(settings),

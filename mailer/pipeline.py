@@ -17,23 +17,23 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailer import answers, intake, manager_commands
-from mailer.automation import automation_reason, is_out_of_office
-from mailer.commands import parse_command, subject_transition_id
-from mailer.dispatch import Outgoing, queue_outgoing
+from mailer.config.inbox_rules import first_objection
 from mailer.errors import MailerError, MessageParseError
-from mailer.model import InboundMessage, Person
-from mailer.outcome import Outcome
-from mailer.parsing import parse_message
-from mailer.reply_text import new_text
-from mailer.rules import first_objection
-from mailer.runtime import Runtime
-from mailer.schedule import mark_for_visit
-from mailer.store import iso
-from mailer.tokens import ReplyToken, record_use, redact, resolve_token, token_in
-from mailer.transition_records import load_transition
-from mailer.transitions import Transition
-from mailer.watchdog import CANARY_HEADER
+from mailer.flows import answer, command, request
+from mailer.flows.outcome import Outcome
+from mailer.flows.outgoing import Outgoing, queue_outgoing
+from mailer.flows.runtime import Runtime
+from mailer.flows.schedule import mark_for_visit
+from mailer.flows.watchdog import CANARY_HEADER
+from mailer.handoff.commands import parse_command, subject_transition_id
+from mailer.handoff.model import InboundMessage, Person
+from mailer.handoff.transitions import Transition
+from mailer.mail.automation import automation_reason, is_out_of_office
+from mailer.mail.parsing import parse_message
+from mailer.mail.reply_text import new_text
+from mailer.state.store import iso
+from mailer.state.tokens import ReplyToken, record_use, redact, resolve_token, token_in
+from mailer.state.transition_records import load_transition
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ def _automated(rt: Runtime, msg: InboundMessage, correlation: Correlation, reaso
     """Never answer a machine; but an out-of-office from the outgoing CSM moves reminders."""
     t = correlation.transition
     if t is not None and is_out_of_office(msg):
-        note = answers.note_out_of_office(rt, t, msg, now=now)
+        note = answer.note_out_of_office(rt, t, msg, now=now)
         return Outcome("ignored", f"{reason}; {note}", t.id)
     return Outcome("ignored", reason, t.id if t else None)
 
@@ -225,7 +225,7 @@ def route(rt: Runtime, msg: InboundMessage, c: Correlation, now: datetime) -> Ou
                           "change it", advice="If you are part of this transition, reply to "
                           "the email the assistant sent you, from the same address.", now=now,
                           transition_id=c.transition.id)
-        return manager_commands.handle_command(rt, msg, c.transition, now=now)
+        return command.handle_command(rt, msg, c.transition, now=now)
     if c.via == "subject":
         return reject(rt, msg, "the transition named in the subject does not exist",
                       advice="Check the TR number in the subject line.", now=now)
@@ -233,7 +233,7 @@ def route(rt: Runtime, msg: InboundMessage, c: Correlation, now: datetime) -> Ou
         return reject(rt, msg, "your address is not allowed to start account transitions",
                       advice="Ask your Customer Success operations team to add you to the "
                       "assistant's list of requesters.", now=now)
-    return intake.handle_request(rt, msg, now=now)
+    return request.handle_request(rt, msg, now=now)
 
 
 def _route_token(rt: Runtime, msg: InboundMessage, token: ReplyToken,
@@ -249,14 +249,14 @@ def _route_token(rt: Runtime, msg: InboundMessage, token: ReplyToken,
                       now=now, transition_id=t.id if t else None)
     record_use(rt.store, token.token)
     if token.purpose == "request":
-        return intake.handle_request_fix(rt, msg, token, now=now)
+        return request.handle_request_fix(rt, msg, token, now=now)
     if t is None:
         return Outcome("rejected", "token without a transition")
     if token.purpose == "manager" or (
             msg.from_email == t.manager.email and token.purpose != "approval"
             and parse_command(new_text(msg.text, html=msg.html)) is not None):
-        return manager_commands.handle_command(rt, msg, t, now=now)
-    return answers.handle_reply(rt, msg, t, token, now=now)
+        return command.handle_command(rt, msg, t, now=now)
+    return answer.handle_reply(rt, msg, t, token, now=now)
 
 
 def reject(rt: Runtime, msg: InboundMessage, reason: str, *, advice: str, now: datetime,

@@ -15,8 +15,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from mailer.app import PassReport, Service, build_sender, build_source
-from mailer.runtime import build_runtime, system_clock
-from mailer.settings import Settings, load_settings
+from mailer.config.settings import Settings, load_settings
+from mailer.flows.runtime import build_runtime, system_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDRESS = "transitions@example.com"

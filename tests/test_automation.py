@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from mailer.automation import automation_reason, is_out_of_office, return_date
-from mailer.model import InboundMessage
-from mailer.parsing import parse_message
+from mailer.handoff.model import InboundMessage
+from mailer.mail.automation import automation_reason, is_out_of_office, return_date
+from mailer.mail.parsing import parse_message
 
 OWN = ["transitions@example.com"]
 TODAY = date(2026, 12, 21)

@@ -8,9 +8,21 @@ from datetime import date, datetime
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from mailer.book import BookError, book_key, column_fix, decide_rows, is_spreadsheet, read_book
-from mailer.book_form import FormAccount, build_combined_form, read_combined_form, sheet_title
-from mailer.model import Attachment, RequestProblem
+from mailer.handoff.book import (
+    BookError,
+    book_key,
+    column_fix,
+    decide_rows,
+    is_spreadsheet,
+    read_book,
+)
+from mailer.handoff.book_form import (
+    FormAccount,
+    build_combined_form,
+    read_combined_form,
+    sheet_title,
+)
+from mailer.handoff.model import Attachment, RequestProblem
 
 TODAY = date(2027, 1, 11)
 
@@ -118,7 +130,7 @@ def test_a_wrong_book_questionnaire_setting_names_its_line_and_fix(tmp_path):
     from pathlib import Path
 
     from mailer.errors import ConfigErrors
-    from mailer.playbooks import load_playbook
+    from mailer.handoff.playbooks import load_playbook
 
     source = (Path(__file__).resolve().parents[1] / "playbooks" / "soft.yaml").read_text()
     path = tmp_path / "soft.yaml"

@@ -12,7 +12,7 @@ from pathlib import Path
 from assistant import ADDRESS, Assistant, parse, text_of
 from openpyxl import Workbook, load_workbook
 
-from mailer.store import Store
+from mailer.state.store import Store
 
 MANAGER = "Dana Manager <dana@example.com>"
 SAM = "sam@example.com"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailer.business_time import BusinessCalendar
+from mailer.handoff.business_time import BusinessCalendar
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # A team in Berlin that takes Christmas and Boxing Day off, and New Year's Day.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.commands import Command, parse_command, subject_transition_id
+from mailer.handoff.commands import Command, parse_command, subject_transition_id
 
 
 @pytest.mark.parametrize(

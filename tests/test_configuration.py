@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mailer.config.inbox_rules import load_rules
+from mailer.config.settings import load_settings
 from mailer.errors import ConfigError, ConfigErrors
-from mailer.rules import load_rules
-from mailer.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

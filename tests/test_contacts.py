@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.contacts import parse_contacts, role_from_text
-from mailer.model import Contact, ContactRole
+from mailer.handoff.contacts import parse_contacts, role_from_text
+from mailer.handoff.model import Contact, ContactRole
 
 
 def test_the_format_we_ask_for_name_title_email_role_notes() -> None:

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from mailer.automation import automation_reason
 from mailer.errors import MessageParseError
-from mailer.model import InboundMessage
-from mailer.parsing import parse_message
-from mailer.reply_text import new_text
+from mailer.handoff.model import InboundMessage
+from mailer.mail.automation import automation_reason
+from mailer.mail.parsing import parse_message
+from mailer.mail.reply_text import new_text
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 if not CORPORA.is_dir():

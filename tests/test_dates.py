@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from mailer.dates import parse_date
+from mailer.handoff.dates import parse_date
 
 TODAY = date(2026, 11, 20)
 DEC_15 = date(2026, 12, 15)

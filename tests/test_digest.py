@@ -17,16 +17,16 @@ from assistant import ADDRESS, Assistant, parse, text_of
 from letters import plain
 from openpyxl import load_workbook
 
-from mailer.digest_mail import gather_digest
-from mailer.intake import open_transition
-from mailer.model import InboundMessage, Person, TransitionRequest
-from mailer.playbooks import PHASES, StepState
-from mailer.portfolio_workbook import build_portfolio
-from mailer.runtime import Runtime, build_runtime
-from mailer.schedule import save_step_state
-from mailer.store import iso
-from mailer.transition_records import load_transition, save_transition
-from mailer.transitions import COMPLETED, PAUSED
+from mailer.flows.digest import gather_digest
+from mailer.flows.request import open_transition
+from mailer.flows.runtime import Runtime, build_runtime
+from mailer.flows.schedule import save_step_state
+from mailer.handoff.model import InboundMessage, Person, TransitionRequest
+from mailer.handoff.playbooks import PHASES, StepState
+from mailer.handoff.portfolio_workbook import build_portfolio
+from mailer.handoff.transitions import COMPLETED, PAUSED
+from mailer.state.store import iso
+from mailer.state.transition_records import load_transition, save_transition
 
 MONDAY_8 = datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
 DANA = Person("Dana Manager", "dana@example.com")
@@ -317,8 +317,8 @@ def test_a_lead_writes_digest_and_gets_it_at_once(mail, tmp_path):
 @pytest.mark.parametrize("day, problem", [("funday", "MAILER_DIGEST_DAY"),
                                           ("monday", None)])
 def test_a_wrong_digest_day_is_named_with_its_fix(tmp_path, day, problem):
+    from mailer.config.settings import load_settings
     from mailer.errors import ConfigError
-    from mailer.settings import load_settings
 
     if problem is None:
         assert load_settings({"MAILER_DIGEST_DAY": day}, cwd=tmp_path).digest_day == 0

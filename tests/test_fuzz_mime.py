@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from letters import REQUEST
 
 from mailer import pipeline
-from mailer.automation import automation_reason
 from mailer.errors import MessageParseError
-from mailer.parsing import parse_message
-from mailer.runtime import Runtime
+from mailer.flows.runtime import Runtime
+from mailer.mail.automation import automation_reason
+from mailer.mail.parsing import parse_message
 
 PER_MESSAGE_SECONDS = 5.0
 EXAMPLES = 300
@@ -167,7 +167,7 @@ def test_a_message_that_breaks_the_pipeline_is_quarantined_and_its_sender_told(
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("simulated bug while reading the request")
 
-    monkeypatch.setattr(pipeline.intake, "handle_request", explode)
+    monkeypatch.setattr(pipeline.request, "handle_request", explode)
     raw = (b"From: Dana Manager <dana@example.com>\r\nTo: transitions@example.com\r\n"
            b"Subject: Transition\r\nMessage-ID: <boom-1@example.com>\r\n\r\nAccount: Acme\r\n")
     outcome = pipeline.handle(rt, raw, source_key="boom:1")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mailer.errors import MessageParseError
-from mailer.parsing import parse_message
-from mailer.questionnaire import parse_answers
+from mailer.handoff.questionnaire import parse_answers
+from mailer.mail.parsing import parse_message
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 

@@ -18,9 +18,9 @@ import pytest
 from assistant import Assistant, parse
 
 from mailer import pipeline
-from mailer.automation import automation_reason
-from mailer.parsing import parse_message
-from mailer.runtime import Runtime
+from mailer.flows.runtime import Runtime
+from mailer.mail.automation import automation_reason
+from mailer.mail.parsing import parse_message
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 if not CORPORA.is_dir():

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from assistant import Assistant
 
-from mailer.dispatch import Outgoing, queue_outgoing
-from mailer.model import Person
+from mailer.flows.outgoing import Outgoing, queue_outgoing
+from mailer.handoff.model import Person
 
 NOW = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
 PAT = Person("Pat Lee", "pat@acme.com")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from mailer.errors import MessageParseError
-from mailer.parsing import html_to_text, parse_message
+from mailer.mail.parsing import html_to_text, parse_message
 
 GMAIL_REPLY = b"""\
 Return-Path: <Priya.Raman@Northwind.example>

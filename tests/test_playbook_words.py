@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailer.model import Person, TransitionType
-from mailer.steps import customer_greeting, looks_like_an_edit, reason_sentence
-from mailer.transitions import Transition
+from mailer.flows.due_steps import customer_greeting, looks_like_an_edit, reason_sentence
+from mailer.handoff.model import Person, TransitionType
+from mailer.handoff.transitions import Transition
 
 SAM = Person("Sam Okafor", "sam@example.com")
 DANA = Person("Dana Reyes", "dana@example.com")

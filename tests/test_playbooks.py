@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailer.business_time import BusinessCalendar
 from mailer.errors import ConfigError, ConfigErrors
-from mailer.playbooks import (
+from mailer.handoff.business_time import BusinessCalendar
+from mailer.handoff.playbooks import (
     Anchors,
     PlannedStep,
     Playbook,

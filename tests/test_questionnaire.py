@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer.model import IssueItem, IssueStatus
-from mailer.questionnaire import (
+from mailer.handoff.model import IssueItem, IssueStatus
+from mailer.handoff.questionnaire import (
     DEFAULT_REQUIRED,
     SECTIONS,
     merge_answers,

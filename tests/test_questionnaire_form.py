@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from mailer.model import ContactRole
-from mailer.questionnaire import SECTIONS
-from mailer.questionnaire_form import (
+from mailer.handoff.model import ContactRole
+from mailer.handoff.questionnaire import SECTIONS
+from mailer.handoff.questionnaire_form import (
     MAX_UNCOMPRESSED_BYTES,
     FormError,
     build_form,

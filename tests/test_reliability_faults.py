@@ -14,7 +14,7 @@ from letters import REQUEST, plain
 
 from mailer.app import PassReport
 from mailer.errors import MailerError
-from mailer.watchdog import watchdog_state
+from mailer.flows.watchdog import watchdog_state
 
 T0 = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)  # a Monday, inside business hours
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mailer.parsing import parse_message
-from mailer.reply_text import new_text
+from mailer.mail.parsing import parse_message
+from mailer.mail.reply_text import new_text
 
 GMAIL = b"""\
 From: Priya Raman <priya@northwind.example>

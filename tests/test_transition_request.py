@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer.model import Person, TransitionType
-from mailer.transition_request import (
+from mailer.handoff.model import Person, TransitionType
+from mailer.handoff.request import (
     FIELD_ALIASES,
     FIELD_NAMES,
     FIELD_TEMPLATE,

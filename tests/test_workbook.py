@@ -20,15 +20,15 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.worksheet import Worksheet
 
-from mailer.cell_text import (
+from mailer.handoff.cell_text import (
     CELL_TEXT_LIMIT,
     excel_length,
     looks_like_formula,
     put_text,
     safe_cell_text,
 )
-from mailer.model import Contact, ContactRole, IssueItem, IssueStatus, Person, SectionAnswer
-from mailer.workbook import (
+from mailer.handoff.model import Contact, ContactRole, IssueItem, IssueStatus, Person, SectionAnswer
+from mailer.handoff.workbook import (
     SHEET_NAMES,
     HandoffData,
     HistoryRow,

@@ -1,0 +1,1 @@
+"""What CS-ops edit and set: settings, inbox_rules.yaml, YAML with file:line errors."""

@@ -1,0 +1,184 @@
+"""`inbox_rules.yaml`: who may request, what is ignored, size limits, folders, authentication.
+
+Each check is a small named object in an explicit registry (`CHECKS`), run in order; the
+first one that objects decides the message's disposition.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mailer.config.yaml_file import load_yaml_with_lines, validate
+from mailer.handoff.model import InboundMessage
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Requesters(_Strict):
+    addresses: list[str] = Field(default_factory=list)
+    domains: list[str] = Field(default_factory=list)
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if value.count("@") != 1:
+                raise ValueError(f"'{value}' is not an email address")
+        return [v.strip().lower() for v in values]
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if "@" in value or "." not in value and value != "localhost":
+                raise ValueError(f"'{value}' is not a domain (write e.g. example.com)")
+        return [v.strip().lower().lstrip("@") for v in values]
+
+
+class Limits(_Strict):
+    max_message_mb: float = Field(default=25, gt=0, le=200)
+
+
+class Ignore(_Strict):
+    senders: list[str] = Field(default_factory=list)
+    subject_contains: list[str] = Field(default_factory=list)
+
+
+class Folders(_Strict):
+    processed: str = "Processed"
+    rejected: str = "Rejected"
+    ignored: str = "Ignored"
+    quarantine: str = "Quarantine"
+
+
+class Authentication(_Strict):
+    require_pass: bool = False
+    trusted_servers: list[str] = Field(default_factory=list)
+
+
+class InboxRules(_Strict):
+    requesters: Requesters = Field(default_factory=Requesters)
+    internal_domains: list[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    ignore: Ignore = Field(default_factory=Ignore)
+    folders: Folders = Field(default_factory=Folders)
+    authentication: Authentication = Field(default_factory=Authentication)
+
+    def may_request(self, email: str) -> bool:
+        email = email.lower()
+        domain = email.rsplit("@", 1)[-1]
+        return email in self.requesters.addresses or domain in self.requesters.domains
+
+    def is_internal(self, email: str) -> bool:
+        return email.lower().rsplit("@", 1)[-1] in {d.lower() for d in self.internal_domains}
+
+
+_FIXES = {
+    "requesters": "list who may start transitions under requesters: addresses: / domains:",
+    "require_pass": "write true or false",
+    "max_message_mb": "write a number of megabytes, e.g. 25",
+    "tempate": "did you mean 'template'?",
+}
+
+
+def load_rules(path: Path) -> InboxRules:
+    data, lines = load_yaml_with_lines(path)
+    return validate(InboxRules, data, path, lines, fixes=_FIXES)
+
+
+@dataclass(frozen=True)
+class Objection:
+    """Why a check refuses a message; `tell_sender` is False for silent filing."""
+
+    outcome: str  # "rejected" | "ignored"
+    reason: str
+    tell_sender: bool
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    name: str
+    description: str
+    check: Callable[[InboundMessage, InboxRules], Objection | None]
+
+
+def _too_large(msg: InboundMessage, rules: InboxRules) -> Objection | None:
+    limit = rules.limits.max_message_mb * 1024 * 1024
+    if msg.size > limit:
+        return Objection("rejected", f"the message is {msg.size / 1048576:.1f} MB, over the "
+                         f"{rules.limits.max_message_mb:g} MB limit", tell_sender=True)
+    return None
+
+
+def _ignored_sender(msg: InboundMessage, rules: InboxRules) -> Objection | None:
+    if msg.from_email in {s.lower() for s in rules.ignore.senders}:
+        return Objection("ignored", "sender is on the ignore list", tell_sender=False)
+    return None
+
+
+def _ignored_subject(msg: InboundMessage, rules: InboxRules) -> Objection | None:
+    for needle in rules.ignore.subject_contains:
+        if needle.lower() in msg.subject.lower():
+            return Objection("ignored", f"subject contains '{needle}'", tell_sender=False)
+    return None
+
+
+def _failed_authentication(msg: InboundMessage, rules: InboxRules) -> Objection | None:
+    if not rules.authentication.require_pass:
+        return None
+    if sender_authenticated(msg, rules.authentication.trusted_servers):
+        return None
+    # No answer: the From may be forged, and the real person should not get backscatter.
+    return Objection("rejected", "sender authentication (DMARC/DKIM/SPF) did not pass",
+                     tell_sender=False)
+
+
+CHECKS: tuple[RuleCheck, ...] = (
+    RuleCheck("size", "refuse messages over the size limit", _too_large),
+    RuleCheck("ignored-sender", "file mail from ignored senders", _ignored_sender),
+    RuleCheck("ignored-subject", "file mail with ignored subjects", _ignored_subject),
+    RuleCheck("authentication", "require a passing DMARC/DKIM/SPF result",
+              _failed_authentication),
+)
+
+
+def first_objection(msg: InboundMessage, rules: InboxRules) -> Objection | None:
+    for rule in CHECKS:
+        objection = rule.check(msg, rules)
+        if objection is not None:
+            return objection
+    return None
+
+
+_RESULT = re.compile(r"\b(dmarc|dkim|spf)\s*=\s*(\w+)([^;]*)", re.IGNORECASE)
+
+
+def sender_authenticated(msg: InboundMessage, trusted_servers: list[str]) -> bool:
+    """True when a trusted server's Authentication-Results says DMARC (or aligned DKIM/SPF)
+    passed for the From domain. Results from untrusted servers are ignored: anyone can
+    write that header."""
+    trusted = {s.lower() for s in trusted_servers}
+    domain = msg.from_email.rsplit("@", 1)[-1]
+    for value in msg.header_all("authentication-results"):
+        authserv_id = value.split(";", 1)[0].strip().split()[0].lower() if value.strip() else ""
+        if authserv_id not in trusted:
+            continue
+        for method, result, props in _RESULT.findall(value):
+            if result.lower() != "pass":
+                continue
+            method = method.lower()
+            if method == "dmarc":
+                return True
+            props = props.lower()
+            if method == "dkim" and (f"header.d={domain}" in props or f"@{domain}" in props):
+                return True
+            if method == "spf" and (f"@{domain}" in props or f"={domain}" in props):
+                return True
+    return False

@@ -1,0 +1,1 @@
+"""What each kind of event does: a request, a book, an answer, a command, a due step, the digest."""

@@ -1,0 +1,391 @@
+"""Carrying out playbook steps: what is due goes out once, drafts wait for approval.
+
+`run_due_steps` is called by the service loop and by `mailer run --once [--now T]`. Each step
+is sent inside a transaction that also marks it done, so a crash can never send it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from mailer.flows.outcome import Outcome
+from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
+from mailer.flows.runtime import Runtime
+from mailer.flows.schedule import (
+    anchors_of,
+    answered_sections,
+    conditions_of,
+    plan_rows,
+    planned_steps,
+    playbook_of,
+    remember_next_due,
+    save_step_state,
+    step_states,
+    transitions_to_visit,
+)
+from mailer.handoff.commands import SEND, SKIP, parse_command
+from mailer.handoff.meeting_invite import meeting_invite
+from mailer.handoff.model import InboundMessage, Person
+from mailer.handoff.playbooks import PlannedStep, StepSpec, StepState, due_steps, silence_outcome
+from mailer.handoff.questionnaire import missing_sections
+from mailer.handoff.transitions import ACTIVE, Transition, display_name, first_name
+from mailer.mail.compose import OutgoingAttachment
+from mailer.mail.reply_text import new_text
+from mailer.state.tokens import ReplyToken, issue_token
+from mailer.state.transition_records import load_transition
+
+log = logging.getLogger(__name__)
+
+# Which reply a prompt asks for: the token purpose its Reply-To carries.
+PROMPT_PURPOSES = {"intro_text_prompt": "intro_text", "call_notes_prompt": "call_notes",
+                   "debrief_questionnaire": "debrief", "questionnaire_reminder": "questionnaire"}
+ASSISTANT_NAME = "Transitions assistant"
+# A reply to a draft that is neither `send` nor `skip` replaces the draft only when it looks like
+# a whole email: "Looks good, go ahead!" must never reach a customer as the email itself.
+MIN_EDIT_WORDS = 25
+MIN_EDIT_SHARE = 0.3
+_FIRST_PERSON = ((" is ", "I am "), (" has ", "I have "), (" will ", "I will "),
+                 (" was ", "I was "), (" has been ", "I have been "))
+
+
+def people(t: Transition, role: str) -> list[Person]:
+    return {"manager": [t.manager], "outgoing": [t.outgoing], "incoming": [t.incoming],
+            "customer": list(t.customer_contacts)}.get(role, [])
+
+
+def sender_person(t: Transition, step: StepSpec) -> Person:
+    """Who a step speaks as; the assistant's own mail names the manager as its human."""
+    return people(t, step.sender)[0] if step.sender != "assistant" else t.manager
+
+
+def approver_of(t: Transition, step: StepSpec) -> Person:
+    return sender_person(t, step)
+
+
+# ---------------------------------------------------------------------------------------------
+# Words for customer mail
+
+
+def customer_greeting(contacts: tuple[Person, ...]) -> str:
+    """'Hi Pat,', 'Hi Pat and Jo,' or, for a larger group, 'Hi all,'."""
+    names = [first_name(p) for p in contacts]
+    if len(names) == 1:
+        return f"Hi {names[0]},"
+    if len(names) == 2:
+        return f"Hi {names[0]} and {names[1]},"
+    return "Hi all,"
+
+
+def reason_sentence(t: Transition, *, speaker: Person) -> str:
+    """The reason for the change as the sender would say it, or '' when it stays internal.
+
+    The reason is only ever told to the customer when the request said `Share reason: yes`.
+    Written by the manager about the outgoing CSM ("Sam is moving to ..."), it is turned into
+    the outgoing CSM's own voice when they are the one writing ("I am moving to ...").
+    """
+    if not t.share_reason:
+        return ""
+    reason = " ".join(t.reason.split()).rstrip(" .")
+    reason = re.sub(r"^because\s+", "", reason, flags=re.IGNORECASE)
+    if not reason:
+        return ""
+    if speaker.email == t.outgoing.email:
+        for name in (display_name(t.outgoing), first_name(t.outgoing)):
+            for third, first in sorted(_FIRST_PERSON, key=lambda pair: -len(pair[0])):
+                if reason.lower().startswith((name + third).lower()):
+                    return f"{first}{reason[len(name + third):]}."
+        return f"The reason for the change: {reason}."
+    return f"{reason[0].upper()}{reason[1:]}."
+
+
+# ---------------------------------------------------------------------------------------------
+# Running what is due
+
+
+def run_due_steps(rt: Runtime, now: datetime) -> int:
+    """Send every step due at `now` across all active transitions; returns how many."""
+    from mailer.flows.book_reminders import send_grouped_steps  # a book's reminders go out grouped
+
+    visits = transitions_to_visit(rt, now)
+    done = send_grouped_steps(rt, now, visits)
+    for t in visits:
+        if t.status != ACTIVE:
+            continue
+        done += _settle_silences(rt, t, now)
+        for planned in due_steps(playbook_of(rt, t), anchors_of(t), calendar=rt.calendar,
+                                 states=step_states(rt.store, t.id),
+                                 conditions=conditions_of(rt, t), now=now):
+            with rt.store.transaction():
+                fresh = load_transition(rt.store, t.id)
+                state = step_states(rt.store, t.id).get(planned.step.id)
+                if fresh is None or fresh.status != ACTIVE or (state and state.status != "pending"):
+                    continue
+                execute_step(rt, fresh, planned, now=now)
+                done += 1
+        with rt.store.transaction():
+            fresh = load_transition(rt.store, t.id)
+            if fresh is not None:
+                remember_next_due(rt, fresh)
+    return done
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What became of a step, in words for the person who asked."""
+
+    verdict: str  # "sent" | "draft"
+    words: str
+
+
+def execute_step(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime,
+                 forced: bool = False) -> StepResult:
+    """Send a step, or its draft for approval; marks it so it never goes twice."""
+    step = planned.step
+    if step.approval and not forced:
+        _send_draft(rt, t, planned, now=now)
+        return StepResult("draft", f"the draft went to {display_name(approver_of(t, step))} "
+                                   "to approve")
+    mail = step_mail(rt, t, planned, now=now)
+    queue_outgoing(rt, mail, transition_id=t.id, now=now)
+    save_step_state(rt.store, t.id, step.id, StepState(status="sent", completed_at=now))
+    return StepResult("sent", _when_it_leaves(rt, mail, now))
+
+
+def _when_it_leaves(rt: Runtime, mail: Outgoing, now: datetime) -> str:
+    if mail.send_at is None or mail.send_at <= now:
+        return "sent"
+    local = mail.send_at.astimezone(rt.settings.timezone)
+    return f"queued; it leaves at the start of business hours, {local:%a %d %b %H:%M}"
+
+
+def _context(rt: Runtime, t: Transition, planned: PlannedStep, now: datetime) -> dict[str, Any]:
+    playbook = playbook_of(rt, t)
+    missing = missing_sections(answered_sections(rt.store, t.id), playbook.required_sections)
+    sender = sender_person(t, planned.step)
+    return transition_context(rt, t) | {
+        "step": {"id": planned.step.id, "title": planned.step.title},
+        "plan": plan_rows(rt, t), "missing": [{"number": s.number, "title": s.title}
+                                              for s in missing],
+        "meeting_start": planned.meeting_start, "meeting_end": planned.meeting_end,
+        "checkin_days": playbook.checkin_days, "sender": person_view(sender),
+        "sender_role": planned.step.sender,
+        "from_person": planned.step.customer_facing,
+        "intro_text": _lines(t.intro_text), "call_notes": _lines(t.call_notes),
+        "greeting": customer_greeting(t.customer_contacts),
+        "reason_sentence": reason_sentence(t, speaker=sender),
+        "handoff_done": t.workbook_version > 0,
+        "today": now.astimezone(rt.settings.timezone).date()}
+
+
+def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime,
+              template: str | None = None, extra: dict[str, Any] | None = None) -> Outgoing:
+    step = planned.step
+    to = [p for role in step.to for p in people(t, role)]
+    cc = [p for role in step.cc for p in people(t, role) if p not in to]
+    sender = sender_person(t, step)
+    from_name = ASSISTANT_NAME if step.sender == "assistant" \
+        else f"{display_name(sender)} via Transitions"
+    token = _reply_token(rt, t, step, to, now)
+    attachments = []
+    if step.kind == "meeting" and planned.meeting_start is not None:
+        end = planned.meeting_end or planned.meeting_start + timedelta(minutes=30)
+        invite = meeting_invite(uid=f"{t.id}-{step.id}@{rt.settings.address_domain}",
+                                title=f"{t.account}: {step.title}",
+                                description=_meeting_description(t, step),
+                                start=planned.meeting_start, end=end,
+                                organizer=t.manager if step.sender == "assistant" else sender,
+                                attendees=[p for p in [*to, *cc] if p != sender], now=now)
+        attachments.append(OutgoingAttachment("invite.ics", "text/calendar", invite))
+    return Outgoing(
+        template=template or step.template, to=to, cc=cc, kind=step.id,
+        context=_context(rt, t, planned, now) | (extra or {}), from_name=from_name,
+        reply_token=token,
+        reply_to_people=[sender.email] if step.customer_facing or token is None else [],
+        auto_submitted="auto-generated", attachments=attachments,
+        send_at=rt.calendar.next_business_moment(now) if step.keeps_business_hours else None,
+        holdable=True)
+
+
+def _meeting_description(t: Transition, step: StepSpec) -> str:
+    if step.customer_facing:
+        return (f"{display_name(t.incoming)} takes over as Customer Success Manager for "
+                f"{t.account}. We go over where things stand and the next steps together.")
+    return (f"{display_name(t.outgoing)} walks {display_name(t.incoming)} through {t.account} "
+            f"before the hand-over ({t.id}).")
+
+
+def _reply_token(rt: Runtime, t: Transition, step: StepSpec, to: list[Person],
+                 now: datetime) -> str | None:
+    if step.customer_facing:
+        return None  # customers' replies go to people, never to the assistant
+    purpose = PROMPT_PURPOSES.get(step.template)
+    if purpose is None and t.manager in to:
+        purpose = "manager"
+    if purpose is None or len(to) != 1:
+        return None
+    return issue_token(rt.store, transition_id=t.id, person_email=to[0].email, purpose=purpose,
+                       now=now, step_id=step.id, random_bytes=rt.random_bytes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Approval of customer mail
+
+
+def _send_draft(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime) -> None:
+    """The customer-facing text goes first to its sender, who replies send, skip or edits."""
+    step = planned.step
+    approver = approver_of(t, step)
+    rendered = rt.renderer.render(step.template, context=_context(rt, t, planned, now))
+    token = issue_token(rt.store, transition_id=t.id, person_email=approver.email,
+                        purpose="approval", now=now, step_id=step.id,
+                        random_bytes=rt.random_bytes)
+    save_step_state(rt.store, t.id, step.id, StepState(status="awaiting_approval",
+                                                       completed_at=now),
+                    draft=f"{rendered.subject}\n{rendered.text}")
+    recipients = [p for role in step.to for p in people(t, role)]
+    copied = [p for role in step.cc for p in people(t, role) if p != approver]
+    queue_outgoing(rt, Outgoing(
+        template="approval_request", to=[approver], kind=f"{step.id}_draft",
+        context=transition_context(rt, t) | {
+            "approver": person_view(approver), "step": {"id": step.id, "title": step.title},
+            "draft_subject": rendered.subject, "draft_text": rendered.text,
+            "recipients": ", ".join(p.formatted() for p in recipients),
+            "copied": ", ".join(display_name(p) for p in copied),
+            "meeting": step.kind == "meeting",
+            "silence": step.on_silence or "skip", "silence_days": step.silence_business_days or 2},
+        reply_token=token, auto_submitted="auto-generated"), transition_id=t.id, now=now)
+
+
+def _settle_silences(rt: Runtime, t: Transition, now: datetime) -> int:
+    """Drafts nobody answered: the playbook's on_silence decides, and the sender is told."""
+    settled = 0
+    states = step_states(rt.store, t.id)
+    for step in playbook_of(rt, t).steps:
+        state = states.get(step.id)
+        if state is None or state.status != "awaiting_approval" or state.completed_at is None:
+            continue
+        if step.silence_business_days is None:
+            continue
+        outcome = silence_outcome(step, drafted_at=state.completed_at, now=now,
+                                  calendar=rt.calendar)
+        if outcome is None:
+            continue
+        with rt.store.transaction():
+            if outcome == "send":
+                send_draft_as_is(rt, t, step, now=now)
+                verdict = "sent"
+            else:
+                save_step_state(rt.store, t.id, step.id, StepState(status="skipped",
+                                                                   completed_at=now))
+                verdict = "skipped"
+            rt.store.add_history(t.id, at=now, direction="note", sender=rt.address,
+                                 recipients=[], subject=step.title,
+                                 note=f"no answer to the draft: {outcome}")
+            _tell_approver_of_silence(rt, t, step, verdict, now=now)
+            settled += 1
+    return settled
+
+
+def _tell_approver_of_silence(rt: Runtime, t: Transition, step: StepSpec, verdict: str, *,
+                              now: datetime) -> None:
+    approver = approver_of(t, step)
+    queue_outgoing(rt, Outgoing(
+        template="approval_done", to=[approver], kind=f"{step.id}_silence",
+        context=transition_context(rt, t) | {
+            "person": person_view(approver), "draft_subject": _draft_subject(rt, t, step),
+            "outcome": verdict, "silence_days": step.silence_business_days, "silent": True,
+            "unclear": False, "leaves": ""},
+        auto_submitted="auto-generated"), transition_id=t.id, now=now)
+
+
+def planned_for(rt: Runtime, t: Transition, step: StepSpec, now: datetime) -> PlannedStep:
+    """The step as the plan dates it now, with a meeting time even when sent early."""
+    for planned in planned_steps(rt, t):
+        if planned.step.id == step.id:
+            if step.kind == "meeting" and (planned.meeting_start is None
+                                           or planned.meeting_start <= now):
+                start = rt.calendar.next_business_moment(now + timedelta(days=1))
+                return replace(planned, meeting_start=start)
+            return planned
+    return PlannedStep(step=step, due_at=now, status="pending")
+
+
+def send_draft_as_is(rt: Runtime, t: Transition, step: StepSpec, *,
+                     now: datetime) -> StepResult:
+    return execute_step(rt, t, planned_for(rt, t, step, now), now=now, forced=True)
+
+
+def send_edited(rt: Runtime, t: Transition, step: StepSpec, text: str, *,
+                now: datetime) -> StepResult:
+    subject = _draft_subject(rt, t, step)
+    mail = step_mail(rt, t, planned_for(rt, t, step, now), now=now, template="edited_message",
+                     extra={"edited_subject": subject, "edited_text": text})
+    queue_outgoing(rt, mail, transition_id=t.id, now=now)
+    save_step_state(rt.store, t.id, step.id, StepState(status="sent", completed_at=now))
+    return StepResult("sent", _when_it_leaves(rt, mail, now))
+
+
+def looks_like_an_edit(text: str, draft: str) -> bool:
+    """Is this reply a rewritten email, rather than a remark about the draft?"""
+    words = len(text.split())
+    draft_words = len(draft.split())
+    return words >= min(MIN_EDIT_WORDS, max(1, int(draft_words * MIN_EDIT_SHARE)))
+
+
+def handle_approval(rt: Runtime, msg: InboundMessage, t: Transition, token: ReplyToken, *,
+                    now: datetime) -> Outcome:
+    step = next((s for s in playbook_of(rt, t).steps if s.id == token.step_id), None)
+    state = step_states(rt.store, t.id).get(token.step_id)
+    if step is None or state is None or state.status != "awaiting_approval":
+        _tell(rt, msg, t, "approval_closed", now=now,
+              draft_subject=_draft_subject(rt, t, step) if step else "")
+        return Outcome("processed", "approval for a step that is no longer waiting", t.id)
+    text = _lines(new_text(msg.text, html=msg.html)).strip()
+    command = parse_command(text)
+    subject = _draft_subject(rt, t, step)
+    if command is not None and command.verb == SEND and not command.step:
+        result, verdict = send_draft_as_is(rt, t, step, now=now), "sent"
+    elif command is not None and command.verb == SKIP and not command.step:
+        save_step_state(rt.store, t.id, step.id, StepState(status="skipped", completed_at=now))
+        result, verdict = StepResult("skipped", ""), "skipped"
+    elif text and looks_like_an_edit(text, _draft_of(rt, t, step)):
+        result, verdict = send_edited(rt, t, step, text, now=now), "edited"
+    else:
+        _tell(rt, msg, t, "approval_done", now=now, draft_subject=subject, outcome="",
+              unclear=True, silent=False, token=token.token,
+              silence=step.on_silence or "skip", silence_days=step.silence_business_days)
+        return Outcome("processed", f"{step.id}: reply to the draft not understood", t.id)
+    leaves = result.words if result.words not in ("", "sent") else ""
+    _tell(rt, msg, t, "approval_done", now=now, draft_subject=subject, outcome=verdict,
+          leaves=leaves, unclear=False, silent=False)
+    return Outcome("processed", f"{step.id}: {verdict}", t.id)
+
+
+def _lines(text: str) -> str:
+    """People's text with the line endings of mail (CRLF) made plain newlines."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _draft_of(rt: Runtime, t: Transition, step: StepSpec) -> str:
+    row = rt.store.one("SELECT draft FROM steps WHERE transition_id=? AND step_id=?",
+                       t.id, step.id)
+    return row["draft"] if row else ""
+
+
+def _draft_subject(rt: Runtime, t: Transition, step: StepSpec) -> str:
+    return _draft_of(rt, t, step).split("\n", 1)[0] or step.title
+
+
+def _tell(rt: Runtime, msg: InboundMessage, t: Transition, template: str, *, now: datetime,
+          token: str | None = None, **values: Any) -> None:
+    sender = Person(msg.from_name, msg.from_email)
+    queue_outgoing(rt, Outgoing(
+        template=template, to=[sender], kind=template,
+        context=transition_context(rt, t) | {"person": person_view(sender),
+                                             "leaves": ""} | values,
+        reply_token=token, in_reply_to=msg.message_id, references=msg.references),
+        transition_id=t.id, now=now)

@@ -1,0 +1,189 @@
+"""A transition's playbook schedule: its anchors, step states, conditions and dated plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mailer.flows.runtime import Runtime
+from mailer.handoff.playbooks import (
+    Anchors,
+    PlannedStep,
+    Playbook,
+    StepState,
+    plan,
+    silence_deadline,
+)
+from mailer.handoff.questionnaire import SECTION_BY_NUMBER
+from mailer.handoff.transitions import Transition, display_name
+from mailer.state.store import Store, from_iso, iso
+
+STATUS_WORDS = {"pending": "planned", "sent": "sent", "skipped": "skipped",
+                "awaiting_approval": "draft waiting for approval", "cancelled": "cancelled"}
+ROLE_WORDS = {"manager": "you", "outgoing": "outgoing CSM", "incoming": "incoming CSM",
+              "customer": "customer", "assistant": "assistant"}
+
+
+def playbook_of(rt: Runtime, t: Transition) -> Playbook:
+    return rt.playbooks[t.playbook]
+
+
+def anchors_of(t: Transition) -> Anchors:
+    return Anchors(request_received=t.request_received, effective_date=t.effective_date,
+                   last_day=t.last_day, renewal_date=t.renewal_date)
+
+
+def step_states(store: Store, transition_id: str) -> dict[str, StepState]:
+    return {row["step_id"]: StepState(status=row["status"],
+                                      completed_at=from_iso(row["completed_at"]),
+                                      not_before=from_iso(row["not_before"]))
+            for row in store.all("SELECT * FROM steps WHERE transition_id=?", transition_id)}
+
+
+def save_step_state(store: Store, transition_id: str, step_id: str, state: StepState,
+                    *, draft: str | None = None) -> None:
+    store.run("INSERT INTO steps(transition_id, step_id, status, completed_at, not_before, draft)"
+              " VALUES(?,?,?,?,?,COALESCE(?, '')) ON CONFLICT(transition_id, step_id) DO UPDATE"
+              " SET status=excluded.status, completed_at=excluded.completed_at,"
+              " not_before=excluded.not_before, draft=COALESCE(?, steps.draft)",
+              transition_id, step_id, state.status, iso(state.completed_at),
+              iso(state.not_before), draft, draft)
+
+
+def answered_sections(store: Store, transition_id: str) -> set[int]:
+    return {row["section"] for row in store.all(
+        "SELECT section FROM current_answers WHERE transition_id=?", transition_id)}
+
+
+def conditions_of(rt: Runtime, t: Transition) -> dict[str, bool]:
+    playbook = playbook_of(rt, t)
+    answered = answered_sections(rt.store, t.id)
+    complete = set(playbook.required_sections) <= answered
+    return {"answers_complete": complete, "answers_incomplete": not complete,
+            "intro_text_received": bool(t.intro_text.strip()),
+            "call_notes_received": bool(t.call_notes.strip()),
+            "workbook_sent": t.workbook_version > 0}
+
+
+def planned_steps(rt: Runtime, t: Transition) -> list[PlannedStep]:
+    return plan(playbook_of(rt, t), anchors_of(t), calendar=rt.calendar,
+                states=step_states(rt.store, t.id), conditions=conditions_of(rt, t))
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    step_id: str
+    title: str
+    due: str
+    who: str
+    status: str
+    due_at: datetime | None
+    blocked: str = ""  # why a pending step will not go out when due, in plain words
+
+    @property
+    def state(self) -> str:
+        """The status as people say it: 'planned', 'not needed: ...', 'draft waiting ...'."""
+        if self.status == "pending" and self.blocked.startswith("no longer needed"):
+            return "not needed any more"
+        if self.status == "pending" and self.blocked and self.due_at is not None:
+            return f"planned; {self.blocked}"
+        return STATUS_WORDS.get(self.status, self.status)
+
+
+def plan_rows(rt: Runtime, t: Transition) -> list[PlanRow]:
+    """The dated plan as people read it, in the team's time zone."""
+    rows: list[PlanRow] = []
+    for planned in planned_steps(rt, t):
+        moment = planned.due_at or planned.expected_at
+        if moment is not None:
+            local = moment.astimezone(rt.settings.timezone)
+            due = local.strftime("%a %d %b %Y %H:%M")
+            if planned.due_at is None:
+                due = f"about {local.strftime('%a %d %b %Y')}"
+        else:
+            due = planned.blocked_reason or "when its condition is met"
+        rows.append(PlanRow(step_id=planned.step.id, title=planned.step.title, due=due,
+                            who=_who(t, planned), status=planned.status,
+                            due_at=planned.due_at, blocked=planned.blocked_reason))
+    return rows
+
+
+def _who(t: Transition, planned: PlannedStep) -> str:
+    names = {"manager": display_name(t.manager), "outgoing": display_name(t.outgoing),
+             "incoming": display_name(t.incoming), "customer": "the customer"}
+    to = ", ".join(names.get(role, role) for role in planned.step.to)
+    sender = planned.step.sender
+    if sender in ("assistant",):
+        return f"to {to}"
+    return f"{names.get(sender, sender)} to {to}"
+
+
+def section_title(number: int) -> str:
+    return SECTION_BY_NUMBER[number].title
+
+
+NOTHING_DUE = "9999-12-31T00:00:00+00:00"  # sorts after every real instant
+FULL_PASS_EVERY = timedelta(hours=1)
+
+
+def next_due_moment(rt: Runtime, t: Transition) -> datetime | None:
+    return next_due_step(rt, t)[0]
+
+
+def next_due_step(rt: Runtime, t: Transition) -> tuple[datetime | None, str]:
+    """The earliest moment anything time-based can happen to this transition: a pending
+    step falling due (within business hours when it must) or a draft's silence running out.
+    Steps waiting on a condition or on another step are left out: only an event (an answer,
+    a command, a step done) can free them, and every event marks the transition for a visit."""
+    playbook = playbook_of(rt, t)
+    states = step_states(rt.store, t.id)
+    moments: list[tuple[datetime, str]] = []
+    planned_all = plan(playbook, anchors_of(t), calendar=rt.calendar, states=states,
+                       conditions=conditions_of(rt, t))
+    for planned in planned_all:
+        step = planned.step
+        if planned.status == "pending" and planned.due_at and not planned.blocked_reason:
+            due = planned.due_at
+            not_before = states.get(step.id, StepState()).not_before
+            if not_before and not_before > due:
+                due = not_before
+            moments.append((rt.calendar.next_business_moment(due)
+                            if step.keeps_business_hours else due, step.title))
+        state = states.get(step.id)
+        if planned.status == "awaiting_approval" and state and state.completed_at \
+                and step.silence_business_days is not None:
+            moments.append((silence_deadline(step, drafted_at=state.completed_at,
+                                             calendar=rt.calendar),
+                            f"{step.title} (goes ahead unless answered)"))
+    if moments:
+        return min(moments)
+    waiting = any(p.status in ("pending", "awaiting_approval") for p in planned_all)
+    return (None, "waiting for answers or replies" if waiting else "nothing left to send")
+
+
+def remember_next_due(rt: Runtime, t: Transition) -> None:
+    moment, label = next_due_step(rt, t)
+    rt.store.run("UPDATE transitions SET next_due_at=?, next_step=? WHERE id=?",
+                 iso(moment) if moment else NOTHING_DUE, label, t.id)
+
+
+def mark_for_visit(store: Store, transition_id: str) -> None:
+    """Something happened to this transition: the next scheduler pass looks at it."""
+    store.run("UPDATE transitions SET next_due_at=NULL WHERE id=?", transition_id)
+
+
+def transitions_to_visit(rt: Runtime, now: datetime) -> list[Transition]:
+    """Active transitions that may have something due. Only those whose stored next moment
+    has come (or that changed since) are read, so a pass over 10,000 transitions stays small;
+    once an hour every active transition is looked at anyway, as a safety net."""
+    from mailer.state.transition_records import transition_from_row
+
+    last_full = from_iso(rt.store.meta("full_pass_at") or None)
+    if last_full is None or now - last_full >= FULL_PASS_EVERY or now < last_full:
+        with rt.store.transaction():
+            rt.store.set_meta("full_pass_at", iso(now) or "")
+        rows = rt.store.all("SELECT * FROM transitions WHERE status='active' ORDER BY seq")
+    else:
+        rows = rt.store.all("SELECT * FROM transitions WHERE status='active' AND "
+                            "(next_due_at IS NULL OR next_due_at <= ?) ORDER BY seq", iso(now))
+    return [transition_from_row(row) for row in rows]

@@ -1,0 +1,67 @@
+"""The watchdog: a periodic canary mail sent to ourselves through SMTP must come back through
+IMAP. Silent death is the top complaint about mailbox-watching tools, so when the canary does
+not return the service says so loudly, in the log and in `mailer status`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mailer.flows.outgoing import Outgoing, queue_outgoing
+from mailer.flows.runtime import Runtime
+from mailer.handoff.model import Person
+from mailer.state.store import from_iso, iso
+
+log = logging.getLogger(__name__)
+
+CANARY_HEADER = "X-Mailer-Canary"
+WATCHDOG_GRACE = timedelta(minutes=5)  # how long a canary may take to come back
+
+
+@dataclass(frozen=True)
+class WatchdogState:
+    sent_at: datetime | None
+    seen_at: datetime | None
+    overdue: bool
+
+    def describe(self, now: datetime) -> str:
+        if self.sent_at is None:
+            return "watchdog: no canary sent yet"
+        if self.overdue:
+            return (f"WATCHDOG ALARM: the canary sent {self.sent_at:%Y-%m-%d %H:%M} UTC has not "
+                    "come back through IMAP; mail may not be flowing (check SMTP delivery "
+                    "to the assistant's address and the IMAP connection)")
+        if self.seen_at is None or self.seen_at < self.sent_at:
+            return f"watchdog: canary sent {self.sent_at:%H:%M} UTC, waiting for it"
+        return f"watchdog: OK, canary came back {self.seen_at:%Y-%m-%d %H:%M} UTC"
+
+
+def watchdog_state(rt: Runtime, now: datetime, *, grace: timedelta) -> WatchdogState:
+    sent = from_iso(rt.store.meta("canary_sent_at") or None)
+    seen = from_iso(rt.store.meta("canary_seen_at") or None)
+    overdue = sent is not None and (seen is None or seen < sent) and now - sent > grace
+    return WatchdogState(sent_at=sent, seen_at=seen, overdue=overdue)
+
+
+def send_canary_if_due(rt: Runtime, now: datetime, *, every: timedelta) -> bool:
+    sent = from_iso(rt.store.meta("canary_sent_at") or None)
+    if sent is not None and now - sent < every:
+        return False
+    with rt.store.transaction():
+        queue_outgoing(rt, Outgoing(
+            template="canary", to=[Person("", rt.address)], kind="canary",
+            context={"sent_at": now}, auto_submitted="auto-generated",
+            extra_headers=[(CANARY_HEADER, iso(now) or "")]), transition_id=None, now=now)
+        rt.store.set_meta("canary_sent_at", iso(now) or "")
+    return True
+
+
+def check_canary(rt: Runtime, now: datetime, *, grace: timedelta) -> WatchdogState:
+    """Log loudly, once per canary, when it is overdue."""
+    state = watchdog_state(rt, now, grace=grace)
+    if state.overdue and rt.store.meta("canary_alarm_for") != iso(state.sent_at):
+        log.error(state.describe(now))
+        with rt.store.transaction():
+            rt.store.set_meta("canary_alarm_for", iso(state.sent_at) or "")
+    return state

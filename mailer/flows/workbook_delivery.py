@@ -1,0 +1,150 @@
+"""The handoff workbook: gather a transition's answers, build it, keep it, mail it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+from mailer.flows.outgoing import Outgoing, queue_outgoing, transition_context
+from mailer.flows.runtime import Runtime
+from mailer.flows.schedule import plan_rows, playbook_of
+from mailer.handoff.contacts import parse_contacts
+from mailer.handoff.model import Contact, SectionAnswer
+from mailer.handoff.questionnaire import SECTIONS, missing_sections, parse_issues, renewal_date_from
+from mailer.handoff.transitions import Transition
+from mailer.handoff.workbook import (
+    HandoffData,
+    HistoryRow,
+    PlanRow,
+    VersionRow,
+    build_workbook,
+    summarise,
+    workbook_filename,
+)
+from mailer.mail.compose import OutgoingAttachment
+from mailer.state.store import from_iso, iso
+from mailer.state.tokens import token_in
+from mailer.state.transition_records import form_contacts, save_transition
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DEBRIEF_SECTION = 13
+CONTACTS_SECTION = 1
+RED_FLAGS_SECTION = 4
+CONTRACT_SECTION = 8
+
+
+def current_answers(rt: Runtime, transition_id: str) -> dict[int, str]:
+    return {row["section"]: row["text"] for row in rt.store.all(
+        "SELECT section, text FROM current_answers WHERE transition_id=? ORDER BY section",
+        transition_id)}
+
+
+def contacts_of(rt: Runtime, t: Transition, answers: dict[int, str]) -> list[Contact]:
+    """Contacts from the form's sheet first, then those written in section 1, deduplicated."""
+    found: list[Contact] = list(form_contacts(rt.store, t.id))
+    seen = {(c.email or c.name).lower() for c in found}
+    for contact in parse_contacts(answers.get(CONTACTS_SECTION, "")):
+        key = (contact.email or contact.name).lower()
+        if key not in seen:
+            seen.add(key)
+            found.append(contact)
+    return found
+
+
+def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
+                 versions: list[VersionRow]) -> HandoffData:
+    answers = current_answers(rt, t.id)
+    if t.debrief_text:
+        answers[DEBRIEF_SECTION] = t.debrief_text
+    titles = {s.number: s.title for s in SECTIONS}
+    titles[DEBRIEF_SECTION] = "Debrief from the incoming CSM"
+    received = tuple(
+        SectionAnswer(section=row["section"], text=row["text"],
+                      received_at=from_iso(row["received_at"]) or now,
+                      message_id=row["message_id"])
+        for row in rt.store.all("SELECT * FROM answers WHERE transition_id=? ORDER BY id", t.id))
+    plan = tuple(PlanRow(step=r.title, owner=r.who.split(" to ")[0] if " to " in r.who
+                         else "assistant", to=r.who, due=r.due_at, status=r.status)
+                 for r in plan_rows(rt, t))
+    history = tuple(
+        HistoryRow(at=from_iso(row["at"]) or now, direction=row["direction"],
+                   sender=row["sender"],
+                   recipients=tuple(_shown(rt, a) for a in json.loads(row["recipients"])),
+                   subject=row["subject"], note=row["note"])
+        for row in rt.store.all("SELECT * FROM history WHERE transition_id=? ORDER BY id", t.id))
+    return HandoffData(
+        transition_id=t.id, account=t.account, type=t.type.value, manager=t.manager,
+        outgoing=t.outgoing, incoming=t.incoming, customer_contacts=t.customer_contacts,
+        effective_date=t.effective_date, last_day=t.last_day,
+        renewal_date=t.renewal_date or _renewal_from_answers(answers, now),
+        reason=t.reason, share_reason=t.share_reason, answers=received,
+        current_answers=answers, section_titles=titles,
+        contacts=tuple(contacts_of(rt, t, answers)),
+        issues=tuple(parse_issues(answers.get(RED_FLAGS_SECTION, ""))), plan=plan,
+        history=history, versions=tuple(versions), generated_at=now)
+
+
+def _shown(rt: Runtime, address: str) -> str:
+    """Reply tokens are capabilities: the workbook travels, so it shows the plain address."""
+    return rt.address if token_in([address], rt.address) else address
+
+
+def _renewal_from_answers(answers: dict[int, str], now: datetime) -> date | None:
+    return renewal_date_from(answers.get(CONTRACT_SECTION, ""), today=now.date())
+
+
+def versions_of(rt: Runtime, transition_id: str) -> list[VersionRow]:
+    return [VersionRow(version=row["version"], at=from_iso(row["at"]) or datetime.min,
+                       summary=row["summary"])
+            for row in rt.store.all("SELECT * FROM workbook_versions WHERE transition_id=? "
+                                    "ORDER BY version", transition_id)]
+
+
+def deliver_workbook(rt: Runtime, t: Transition, *, now: datetime, change_summary: str,
+                     in_reply_to: str | None = None, mail: bool = True) -> Transition:
+    """Build the next version, keep it under the data directory and mail it."""
+    version = t.workbook_version + 1
+    versions = [*versions_of(rt, t.id), VersionRow(version=version, at=now,
+                                                   summary=change_summary)]
+    data = handoff_data(rt, t, now=now, versions=versions)
+    payload = build_workbook(data)
+    path = _keep(rt, t, version, payload)
+    rt.store.run("INSERT INTO workbook_versions(transition_id, version, at, summary, path) "
+                 "VALUES(?,?,?,?,?)", t.id, version, iso(now), change_summary, str(path))
+    updated = replace(t, workbook_version=version, workbook_path=str(path))
+    save_transition(rt.store, updated, now=now)
+    if mail:
+        summary = summarise(data)
+        missing = missing_sections(data.current_answers, playbook_of(rt, t).required_sections)
+        queue_outgoing(rt, Outgoing(
+            template="workbook_ready", to=[t.incoming], cc=[t.manager], kind="workbook",
+            context=transition_context(rt, updated) | {
+                "version": version, "change_summary": change_summary, "summary": summary,
+                "key_contacts": [_contact_line(c) for c in summary.key_contacts],
+                "missing": [f"{s.number}. {s.title}" for s in missing],
+                "filename": path.name},
+            in_reply_to=in_reply_to, auto_submitted="auto-generated",
+            attachments=[OutgoingAttachment(path.name, XLSX, payload)]),
+            transition_id=t.id, now=now)
+    return updated
+
+
+def _contact_line(contact: Contact) -> str:
+    parts = [contact.name, contact.title, contact.email]
+    text = ", ".join(p for p in parts if p)
+    return f"{text} ({contact.role.value})" if contact.role.value != "other" else text
+
+
+def _keep(rt: Runtime, t: Transition, version: int, payload: bytes) -> Path:
+    folder = rt.settings.workbooks_dir / t.id
+    folder.mkdir(parents=True, exist_ok=True)
+    name = workbook_filename(t.account, t.id)
+    latest = folder / name
+    if latest.exists():
+        latest.replace(folder / f"{latest.stem} v{version - 1}{latest.suffix}")
+    temp = folder / f".{name}.tmp"
+    temp.write_bytes(payload)
+    temp.replace(latest)
+    return latest

@@ -1,0 +1,271 @@
+"""A book of business: one CSV or XLSX file, one account per row, read into request fields.
+
+Managers export these files from a CRM or type them in a spreadsheet, so the reading is as
+lenient as the email body's: header names go through the same synonyms (`nCSM`, `Company`,
+`Handoff date`...), numbered columns (`Contact 1`, `Contact 2`) are joined, blank rows are
+skipped, and dates typed as spreadsheet dates read as ISO dates. Each row is then validated on
+its own, so the good rows can start while the others are explained.
+
+Pure: bytes in, rows and decisions out. Which accounts already have an open transition is
+passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from mailer.handoff.model import Attachment, RequestProblem, TransitionRequest
+from mailer.handoff.questionnaire_form import cell_text
+from mailer.handoff.request import (
+    ACCOUNT,
+    CUSTOMER_CONTACTS,
+    INCOMING_CSM,
+    OUTGOING_CSM,
+    RequestParse,
+    canonical_field,
+    merge_fields,
+    request_from_fields,
+)
+
+CSV_TYPES = ("text/csv", "text/comma-separated-values", "application/csv")
+XLSX_TYPES = ("spreadsheetml", "ms-excel")
+MAX_ROWS = 1000
+MAX_UNCOMPRESSED_BYTES = 20 * 1024 * 1024
+HEADER_SEARCH_ROWS = 5
+# Columns a file must have (or the email body must give for every row) to be a book at all.
+KEY_COLUMNS = (ACCOUNT, INCOMING_CSM)
+# Several columns may feed these fields (`Contact 1`, `Contact 2`); their values are joined.
+_JOINED_FIELDS = {CUSTOMER_CONTACTS}
+_NUMBERED = re.compile(r"[\s#_-]*\(?\d{1,2}\)?$")
+
+
+class BookError(Exception):
+    """The file cannot be read as a table at all; the message tells the manager what to do."""
+
+
+@dataclass(frozen=True)
+class BookRow:
+    """One account's row: its line number as the spreadsheet shows it, and its raw fields."""
+
+    number: int
+    fields: dict[str, str]
+
+    @property
+    def account(self) -> str:
+        return self.fields.get(ACCOUNT, "").strip()
+
+
+@dataclass(frozen=True)
+class BookTable:
+    filename: str
+    rows: tuple[BookRow, ...]
+    columns: dict[str, str] = field(default_factory=dict)  # header as written -> field
+    ignored_columns: tuple[str, ...] = ()  # headers that name no request field
+
+
+def is_spreadsheet(attachment: Attachment) -> bool:
+    name = attachment.filename.lower()
+    kind = attachment.content_type.lower()
+    if name.endswith((".csv", ".xlsx", ".xlsm")):
+        return True
+    return kind in CSV_TYPES or (any(k in kind for k in XLSX_TYPES) and not name)
+
+
+def read_book(attachment: Attachment) -> BookTable:
+    """The rows of a CSV or XLSX book, keyed by canonical field name."""
+    name = attachment.filename.lower()
+    if name.endswith(".csv") or attachment.content_type.lower() in CSV_TYPES:
+        grid = _csv_grid(attachment.payload)
+    else:
+        grid = _xlsx_grid(attachment.payload)
+    return _table(attachment.filename, grid)
+
+
+def _csv_grid(payload: bytes) -> list[list[str]]:
+    text = _decode(payload)
+    sample = text[:4096]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), dialect)]
+
+
+def _decode(payload: bytes) -> str:
+    # Excel on Windows saves "CSV" in the machine's code page, Excel "CSV UTF-8" with a BOM.
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return payload.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return payload.decode("latin-1")
+
+
+def _xlsx_grid(payload: bytes) -> list[list[str]]:
+    _check_archive(payload)
+    try:
+        workbook = load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError,
+            OSError) as exc:
+        raise BookError("I could not open the spreadsheet; it may be damaged. Please save it "
+                        "again as .xlsx or .csv and send it once more.") from exc
+    try:
+        sheets = [sheet for sheet in workbook.worksheets if sheet.sheet_state == "visible"]
+        grids = [[[cell_text(value) for value in row]
+                  for row in sheet.iter_rows(max_row=MAX_ROWS + HEADER_SEARCH_ROWS,
+                                             values_only=True)]
+                 for sheet in sheets]
+    finally:
+        workbook.close()
+    # The sheet that looks most like a book: the one whose header names the most fields.
+    return max(grids, key=lambda grid: len(set(_header(grid)[1].values())), default=[])
+
+
+def _check_archive(payload: bytes) -> None:
+    if not zipfile.is_zipfile(io.BytesIO(payload)):
+        raise BookError("The attachment is not an Excel workbook. Please send the book as an "
+                        ".xlsx or .csv file.")
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        if sum(member.file_size for member in archive.infolist()) > MAX_UNCOMPRESSED_BYTES:
+            raise BookError("The spreadsheet is far too large once unpacked. Please send only "
+                            "the columns of the request, one row per account.")
+
+
+def _field_of(header: str) -> str | None:
+    return canonical_field(header) or canonical_field(_NUMBERED.sub("", header))
+
+
+def _header(grid: list[list[str]]) -> tuple[int, dict[int, str]]:
+    """The index of the header row and which field each of its columns holds."""
+    best: tuple[int, dict[int, str]] = (0, {})
+    for index, row in enumerate(grid[:HEADER_SEARCH_ROWS]):
+        columns = {i: name for i, cell in enumerate(row) if (name := _field_of(cell))}
+        if len(set(columns.values())) > len(set(best[1].values())):
+            best = (index, columns)
+    return best
+
+
+def _table(filename: str, grid: list[list[str]]) -> BookTable:
+    header_index, columns = _header(grid)
+    if len(set(columns.values())) < 2:
+        raise BookError("I could not find the column headers. The first row should name the "
+                        "columns, for example: Account, Outgoing CSM, Incoming CSM, Customer "
+                        "contacts, Type, Effective date.")
+    header = grid[header_index]
+    rows: list[BookRow] = []
+    for offset, cells in enumerate(grid[header_index + 1:], start=header_index + 2):
+        fields = _row_fields(cells, columns)
+        if any(value for value in fields.values()):
+            rows.append(BookRow(number=offset, fields=fields))
+        if len(rows) > MAX_ROWS:
+            raise BookError(f"The file has more than {MAX_ROWS} accounts. Please split it into "
+                            "smaller files.")
+    ignored = tuple(cell for i, cell in enumerate(header) if cell.strip() and i not in columns)
+    return BookTable(filename=filename, rows=tuple(rows),
+                     columns={header[i]: name for i, name in columns.items()},
+                     ignored_columns=ignored)
+
+
+def _row_fields(cells: list[str], columns: Mapping[int, str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for index, name in columns.items():
+        value = cells[index].strip() if index < len(cells) else ""
+        if not value:
+            continue
+        if name in fields and name in _JOINED_FIELDS:
+            fields[name] = f"{fields[name]}\n{value}"
+        else:
+            fields.setdefault(name, value)
+    return fields
+
+
+# --- deciding what each row becomes ----------------------------------------------------------
+
+
+def book_key(account: str, outgoing_email: str) -> tuple[str, str]:
+    """What makes two transitions the same: the account (case and spacing aside) and who
+    hands it over."""
+    return (" ".join(account.casefold().split()), outgoing_email.strip().lower())
+
+
+@dataclass(frozen=True)
+class RowDecision:
+    """What becomes of one row: a request to start, an open transition, or problems."""
+
+    row: BookRow
+    request: TransitionRequest | None = None
+    problems: tuple[RequestProblem, ...] = ()
+    already_open: str = ""  # the id of the open transition this row is already running as
+    same_as_row: int = 0  # an earlier row of this file for the same account and outgoing CSM
+
+    @property
+    def account(self) -> str:
+        return self.request.account if self.request else self.row.account
+
+
+def decide_rows(table: BookTable, defaults: Mapping[str, str], *, today: date,
+                open_keys: Mapping[tuple[str, str], str],
+                check: Callable[[RequestParse], RequestParse] = lambda parsed: parsed,
+                ) -> list[RowDecision]:
+    """Every row of the book, validated on its own against the body's defaults.
+
+    `open_keys` maps `book_key(account, outgoing)` to the id of an open transition; a row
+    matching one is not started again, which is what makes resending a corrected file safe.
+    """
+    decisions: list[RowDecision] = []
+    seen: dict[tuple[str, str], int] = {}
+    for row in table.rows:
+        parsed = check(request_from_fields(merge_fields(dict(defaults), row.fields),
+                                           today=today))
+        if parsed.request is None:
+            decisions.append(RowDecision(row=row, problems=parsed.problems))
+            continue
+        key = book_key(parsed.request.account, parsed.request.outgoing.email)
+        if key in open_keys:
+            decisions.append(RowDecision(row=row, request=parsed.request,
+                                         already_open=open_keys[key]))
+        elif key in seen:
+            decisions.append(RowDecision(row=row, request=parsed.request, same_as_row=seen[key]))
+        else:
+            seen[key] = row.number
+            decisions.append(RowDecision(row=row, request=parsed.request))
+    return decisions
+
+
+def missing_key_columns(table: BookTable, defaults: Mapping[str, str]) -> list[str]:
+    """Key fields with neither a column in the file nor a value in the email body."""
+    present = set(table.columns.values()) | {k for k, v in defaults.items() if v.strip()}
+    return [name for name in (*KEY_COLUMNS, OUTGOING_CSM, CUSTOMER_CONTACTS)
+            if name not in present]
+
+
+def column_fix(problem: RequestProblem) -> str:
+    """What to type in the problem's column: the value part of its `Field: value` fix line."""
+    label, found, value = problem.fix_line.partition(": ")
+    return value.strip() if found and canonical_field(label) else problem.fix_line
+
+
+OUR_FORM_SHEETS = ("_form", "_book_form")
+
+
+def is_our_form(attachment: Attachment) -> bool:
+    """A questionnaire form we sent out (single or combined), coming back: not a book."""
+    if not zipfile.is_zipfile(io.BytesIO(attachment.payload)):
+        return False
+    try:
+        workbook = load_workbook(io.BytesIO(attachment.payload), read_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError):
+        return False
+    try:
+        return any(name in workbook.sheetnames for name in OUR_FORM_SHEETS)
+    finally:
+        workbook.close()

@@ -1,0 +1,361 @@
+"""The `.xlsx` form attached to the questionnaire mail, and reading it back once filled.
+
+Some CSMs would rather fill a spreadsheet than write a long email. The form carries the
+transition id in a hidden sheet (and a defined name), so a form sent back as a fresh email
+without our reply token can still be matched to its transition.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from xml.sax.saxutils import escape as xml_escape
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from mailer.errors import MailerError
+from mailer.handoff.cell_text import safe_cell_text
+from mailer.handoff.contacts import departed_from_text, role_from_text, still_there_from_cell
+from mailer.handoff.model import Contact, ContactRole
+from mailer.handoff.questionnaire import SECTION_BY_NUMBER, SECTIONS
+
+FORM_VERSION = "1"
+QUESTIONNAIRE_SHEET = "Questionnaire"
+CONTACTS_SHEET = "Contacts"
+META_SHEET = "_form"
+MAX_UNCOMPRESSED_BYTES = 20 * 1024 * 1024
+MAX_MEMBERS = 2000
+CONTACT_ROWS = 200  # rows that get the Role and Yes/No drop-downs
+
+_QUESTIONNAIRE_HEADERS = ("Section", "Topic", "Questions to consider", "Your answer")
+_CONTACT_HEADERS = ("Name", "Title", "Email", "Role", "Still at the company", "Notes")
+_HEADER_FONT = Font(bold=True, color="FFFFFF")
+_HEADER_FILL = PatternFill("solid", fgColor="305496")
+_ANSWER_FILL = PatternFill("solid", fgColor="FFF2CC")
+_WRAP = Alignment(wrap_text=True, vertical="top")
+
+
+class FormError(MailerError):
+    """A file sent back as the questionnaire form cannot be read; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class FilledForm:
+    transition_id: str | None
+    sections: dict[int, str]  # section number -> answer text, as typed
+    contacts: list[Contact]
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------
+
+
+_ACCOUNT_SLOT = "mailer-account-slot-7f3a"
+_TRANSITION_SLOT = "mailer-transition-slot-7f3a"
+
+
+def build_form(account: str, transition_id: str) -> bytes:
+    """The questionnaire as a workbook: one row per section, plus a sheet for contacts.
+
+    openpyxl takes tens of milliseconds to write a workbook, so the form is built once per
+    process with placeholders, and each copy only swaps the account and transition id into
+    the zip's XML (a millisecond)."""
+    values = {_ACCOUNT_SLOT: account, _TRANSITION_SLOT: transition_id}
+    source = zipfile.ZipFile(io.BytesIO(_form_template()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as copy:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith(".xml") and b"-slot-7f3a" in data:
+                text = data.decode("utf-8")
+                for slot, value in values.items():
+                    text = text.replace(slot, xml_escape(safe_cell_text(value)))
+                data = text.encode("utf-8")
+            copy.writestr(item, data)
+    return buffer.getvalue()
+
+
+@functools.cache
+def _form_template() -> bytes:
+    workbook = Workbook()
+    questions = workbook.active
+    assert questions is not None  # a new Workbook always has one sheet
+    questions.title = QUESTIONNAIRE_SHEET
+    _fill_questionnaire(questions)
+    _fill_contacts(workbook.create_sheet(CONTACTS_SHEET))
+    _add_meta(workbook, _ACCOUNT_SLOT, _TRANSITION_SLOT)
+    workbook.properties.title = f"{_ACCOUNT_SLOT} handoff questionnaire {_TRANSITION_SLOT}"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _style_header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
+    sheet.append(list(headers))
+    for cell in sheet[1]:
+        cell.font = _HEADER_FONT
+        cell.fill = _HEADER_FILL
+        cell.alignment = _WRAP
+    sheet.freeze_panes = "A2"
+
+
+def _fill_questionnaire(sheet: Worksheet) -> None:
+    _style_header(sheet, _QUESTIONNAIRE_HEADERS)
+    for section in SECTIONS:
+        guidance = "\n".join(
+            [section.prompt, *(f"• {q}" for q in section.questions), f"Example: {section.example}"]
+        )
+        topic = f"{section.title} (required)" if section.required else section.title
+        sheet.append([section.number, topic, guidance, None])
+        row = sheet.max_row
+        for cell in sheet[row]:
+            cell.alignment = _WRAP
+        sheet.cell(row=row, column=4).fill = _ANSWER_FILL
+        sheet.row_dimensions[row].height = 110
+    for column, width in zip("ABCD", (9, 22, 60, 80), strict=True):
+        sheet.column_dimensions[column].width = width
+
+
+def _fill_contacts(sheet: Worksheet) -> None:
+    _style_header(sheet, _CONTACT_HEADERS)
+    for column, width in zip("ABCDEF", (24, 26, 30, 20, 14, 50), strict=True):
+        sheet.column_dimensions[column].width = width
+    roles = ",".join(role.value for role in ContactRole)
+    role_choice = DataValidation(type="list", formula1=f'"{roles}"', allow_blank=True)
+    role_choice.error = "Please pick one of the roles in the list."
+    yes_no = DataValidation(type="list", formula1='"Yes,No"', allow_blank=True)
+    sheet.add_data_validation(role_choice)
+    sheet.add_data_validation(yes_no)
+    role_choice.add(f"D2:D{CONTACT_ROWS + 1}")
+    yes_no.add(f"E2:E{CONTACT_ROWS + 1}")
+    for row in range(2, CONTACT_ROWS + 2):
+        sheet.cell(row=row, column=6).alignment = _WRAP
+
+
+def _add_meta(workbook: Workbook, account: str, transition_id: str) -> None:
+    meta = workbook.create_sheet(META_SHEET)
+    meta.append(["transition_id", transition_id])
+    meta.append(["form_version", FORM_VERSION])
+    meta.append(["account", account])
+    meta.sheet_state = "hidden"
+    workbook.defined_names["mailer_transition_id"] = DefinedName(
+        "mailer_transition_id", attr_text=f"'{META_SHEET}'!$B$1"
+    )
+    workbook.defined_names["mailer_form_version"] = DefinedName(
+        "mailer_form_version", attr_text=f"'{META_SHEET}'!$B$2"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading back
+# ---------------------------------------------------------------------------------------------
+
+_NOT_OUR_FILE = (
+    "This file does not look like the questionnaire form I sent. Please reply with the "
+    ".xlsx form attached to my questionnaire email, or simply write your answers in the email."
+)
+
+
+def read_form(data: bytes) -> FilledForm:
+    """Answers and contacts from a filled form, tolerant of edits people make to spreadsheets."""
+    _check_archive(data)
+    try:
+        workbook = load_workbook(io.BytesIO(data), data_only=True)
+    except (
+        InvalidFileException,
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        TypeError,
+        OSError,
+    ) as e:
+        raise FormError(
+            "I could not open this spreadsheet; it may be damaged. Please save it again as an "
+            ".xlsx file and send it back, or write your answers in the email."
+        ) from e
+    sheet = _questionnaire_sheet(workbook)
+    if sheet is None:
+        raise FormError(_NOT_OUR_FILE)
+    contacts_sheet = next(
+        (ws for ws in workbook.worksheets if ws.title.strip().lower() == "contacts"), None
+    )
+    return FilledForm(
+        transition_id=_transition_id(workbook),
+        sections=_read_sections(sheet),
+        contacts=_read_contacts(contacts_sheet) if contacts_sheet is not None else [],
+    )
+
+
+def _check_archive(data: bytes) -> None:
+    """Refuse anything that is not a reasonably sized zip before openpyxl unpacks it."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise FormError(
+            "The attached file is not an Excel workbook. Please send back the .xlsx form from "
+            "my questionnaire email (Excel, Numbers, Google Sheets and LibreOffice can all "
+            "save as .xlsx), or write your answers in the email."
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as e:
+        raise FormError(_NOT_OUR_FILE) from e
+    total = sum(member.file_size for member in members)
+    if total > MAX_UNCOMPRESSED_BYTES or len(members) > MAX_MEMBERS:
+        raise FormError(
+            "This spreadsheet is far larger than the questionnaire form once unpacked, so I "
+            "did not open it. Please send back the form from my email, with answers only."
+        )
+
+
+def _questionnaire_sheet(workbook: Workbook) -> Worksheet | None:
+    for sheet in workbook.worksheets:
+        if sheet.title.strip().lower() == QUESTIONNAIRE_SHEET.lower():
+            return sheet
+    for sheet in workbook.worksheets:  # renamed by the user: recognise it by its header row
+        if _header_row(sheet) is not None:
+            return sheet
+    return None
+
+
+def _transition_id(workbook: Workbook) -> str | None:
+    if META_SHEET in workbook.sheetnames:
+        for row in workbook[META_SHEET].iter_rows(max_row=10, max_col=2, values_only=True):
+            if row and row[0] == "transition_id" and row[1]:
+                return str(row[1]).strip()
+    defined = workbook.defined_names.get("mailer_transition_id")
+    if defined is not None:
+        for sheet_name, reference in defined.destinations:
+            if sheet_name in workbook.sheetnames:
+                value = workbook[sheet_name][reference.replace("$", "")].value
+                if value:
+                    return str(value).strip()
+    return None
+
+
+def cell_text(value: object) -> str:
+    """Any cell value as the text a person would read in it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _header_row(sheet: Worksheet) -> tuple[int, dict[str, int]] | None:
+    """The row holding our headers and where each column went (users may move columns)."""
+    for row_number, row in enumerate(sheet.iter_rows(max_row=5, values_only=True), start=1):
+        columns: dict[str, int] = {}
+        for position, value in enumerate(row):
+            label = cell_text(value).lower()
+            if label.startswith("section"):
+                columns.setdefault("section", position)
+            elif label.startswith("topic"):
+                columns.setdefault("topic", position)
+            elif label.startswith("question"):
+                columns.setdefault("questions", position)
+            elif "answer" in label:
+                columns.setdefault("answer", position)
+        if "answer" in columns and ("section" in columns or "topic" in columns):
+            return row_number, columns
+    return None
+
+
+def _section_of(row: tuple[object, ...], columns: dict[str, int]) -> int | None:
+    if "section" in columns:
+        match = re.search(r"\d{1,2}", cell_text(_at(row, columns["section"])))
+        if match and int(match.group()) in SECTION_BY_NUMBER:
+            return int(match.group())
+    topic = cell_text(_at(row, columns["topic"])).lower() if "topic" in columns else ""
+    for section in SECTIONS:
+        if topic and topic.startswith(section.title.lower()):
+            return section.number
+    return None
+
+
+def _at(row: tuple[object, ...], position: int) -> object:
+    return row[position] if position < len(row) else None
+
+
+def _read_sections(sheet: Worksheet) -> dict[int, str]:
+    header = _header_row(sheet)
+    if header is None:
+        raise FormError(_NOT_OUR_FILE)
+    header_row, columns = header
+    answers: dict[int, list[str]] = {}
+    current: int | None = None
+    for row in sheet.iter_rows(min_row=header_row + 1, values_only=True):
+        section = _section_of(row, columns)
+        current = section if section is not None else current
+        texts = _answer_texts(row, columns, section)
+        if current is not None and texts:
+            answers.setdefault(current, []).extend(texts)
+    return {n: "\n\n".join(parts) for n, parts in sorted(answers.items())}
+
+
+def _answer_texts(
+    row: tuple[object, ...], columns: dict[str, int], section: int | None
+) -> list[str]:
+    """The answer cell, plus anything typed in a column we did not expect text in."""
+    # Our guidance in the questions column is skipped by content, so an answer typed over it
+    # still counts.
+    known = {columns[key] for key in ("section", "topic") if key in columns}
+    texts: list[str] = []
+    answer = cell_text(_at(row, columns["answer"]))
+    if answer:
+        texts.append(answer)
+    for position, value in enumerate(row):
+        if position == columns["answer"] or (position in known and section is not None):
+            continue
+        text = cell_text(value)
+        if text and not _is_our_text(text):
+            texts.append(text)
+    return texts
+
+
+def _is_our_text(text: str) -> bool:
+    """Topics and guidance we wrote ourselves are not answers."""
+    lowered = text.lower().removesuffix(" (required)")
+    return any(lowered == s.title.lower() or text.startswith(s.prompt) for s in SECTIONS)
+
+
+def _read_contacts(sheet: Worksheet) -> list[Contact]:
+    rows = sheet.iter_rows(values_only=True)
+    header = next(rows, None)
+    if header is None:
+        return []
+    positions = {cell_text(label).lower(): i for i, label in enumerate(header) if label}
+    contacts: list[Contact] = []
+    for row in rows:
+        values = {label: cell_text(_at(row, i)) for label, i in positions.items()}
+        name, email = values.get("name", ""), values.get("email", "").lower()
+        if not name and not email:
+            continue
+        notes = values.get("notes", "")
+        still = still_there_from_cell(values.get("still at the company", ""))
+        contacts.append(
+            Contact(
+                name=name,
+                title=values.get("title", ""),
+                email=email,
+                role=role_from_text(values.get("role", "")),
+                still_there=still and not departed_from_text(notes),
+                notes=notes,
+            )
+        )
+    return contacts

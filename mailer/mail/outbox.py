@@ -1,0 +1,182 @@
+"""The outbound spool: one `.eml` file per message under `outbox/`.
+
+Rows are queued in the same transaction as the state change that caused them; the files
+are written from committed rows (atomically: temp file, fsync, rename), so a crash leaves
+neither an orphan file nor a lost message. Sent mail moves to `outbox/sent/`, permanent
+failures to `outbox/failed/` with a `.reason.txt` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from mailer.mail.compose import ComposedEmail
+from mailer.state.store import Store, iso
+
+RETRY_BASE = timedelta(seconds=20)
+RETRY_CAP = timedelta(hours=1)
+MAX_ATTEMPTS = 40
+
+
+@dataclass(frozen=True)
+class QueuedMail:
+    row_id: int
+    message_id: str
+    transition_id: str | None
+    kind: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    subject: str
+    attempts: int
+    path: Path
+
+
+def queue_mail(store: Store, mail: ComposedEmail, *, transition_id: str | None, kind: str,
+               now: datetime, send_at: datetime | None = None, holdable: bool = False) -> int:
+    """Record an outbound message; call inside the transaction that caused it.
+
+    `holdable` mail (playbook steps) waits while its transition is paused and is dropped
+    when it is cancelled; answers to people always go."""
+    cursor = store.run(
+        "INSERT INTO outbound(message_id, transition_id, kind, envelope_from, recipients_json,"
+        " subject, raw, created_at, next_attempt_at, holdable) VALUES(?,?,?,?,?,?,?,?,?,?)",
+        mail.message_id, transition_id, kind, mail.envelope_from,
+        json.dumps(list(mail.recipients)), mail.subject, mail.raw, iso(now),
+        iso(max(send_at, now) if send_at else now), int(holdable))
+    return int(cursor.lastrowid or 0)
+
+
+class Outbox:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.sent_dir = directory / "sent"
+        self.failed_dir = directory / "failed"
+        self.cancelled_dir = directory / "cancelled"
+        for folder in (directory, self.sent_dir, self.failed_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def filename(self, row: sqlite3.Row) -> str:
+        tag = (row["transition_id"] or "mail").replace("/", "-")
+        return f"{row['id']:06d}-{tag}-{row['kind']}.eml"
+
+    def spool(self, store: Store) -> int:
+        """Write a file for every queued row that has none yet; returns how many."""
+        self._tidy(store)
+        written = 0
+        for row in store.all("SELECT id, transition_id, kind, raw FROM outbound "
+                             "WHERE status='queued' ORDER BY id"):
+            path = self.directory / self.filename(row)
+            if not path.exists():
+                _atomic_write(path, row["raw"])
+                written += 1
+        return written
+
+    def _tidy(self, store: Store) -> None:
+        """A crash between recording a mail as sent (or failed) and moving its file leaves
+        the file behind: put it where its committed status says."""
+        for path in self.directory.glob("*.eml"):
+            try:
+                row_id = int(path.name.split("-", 1)[0])
+            except ValueError:
+                continue
+            row = store.one("SELECT status FROM outbound WHERE id=?", row_id)
+            target = {"sent": self.sent_dir, "failed": self.failed_dir,
+                      "cancelled": self.cancelled_dir}.get(row["status"]) if row else None
+            if target is not None:
+                target.mkdir(exist_ok=True)
+                _move(path, target / path.name)
+        for temp in self.directory.glob(".*.tmp"):
+            temp.unlink(missing_ok=True)  # a write cut short; the row rewrites it
+
+    def ready(self, store: Store, now: datetime, *, limit: int = 500) -> list[QueuedMail]:
+        """Mail due now, oldest first. A message waiting for a retry holds back later mail
+        to the same recipients, so each person receives their mail in order; playbook mail
+        of a paused transition waits, and that of a cancelled one is withdrawn."""
+        held: set[str] = set()
+        due: list[QueuedMail] = []
+        moment = iso(now) or ""
+        for row in store.all("SELECT outbound.*, transitions.status AS transition_status "
+                             "FROM outbound LEFT JOIN transitions "
+                             "ON transitions.id = outbound.transition_id "
+                             "WHERE outbound.status='queued' ORDER BY outbound.id"):
+            recipients = set(json.loads(row["recipients_json"]))
+            if row["holdable"] and row["transition_status"] == "cancelled":
+                self.withdraw(store, row, now)
+                continue
+            if (row["next_attempt_at"] or "") > moment or recipients & held or (
+                    row["holdable"] and row["transition_status"] == "paused"):
+                held |= recipients
+                continue
+            due.append(self._queued(row))
+            if len(due) >= limit:
+                break
+        return due
+
+    def withdraw(self, store: Store, row: sqlite3.Row, now: datetime) -> None:
+        """A cancelled transition's pending playbook mail: kept in outbox/cancelled/."""
+        with store.transaction():
+            store.run("UPDATE outbound SET status='cancelled', sent_at=? WHERE id=?",
+                      iso(now), row["id"])
+        source = self.directory / self.filename(row)
+        self.cancelled_dir.mkdir(exist_ok=True)
+        if source.exists():
+            _move(source, self.cancelled_dir / source.name)
+        else:
+            _atomic_write(self.cancelled_dir / source.name, row["raw"])
+
+    def _queued(self, row: sqlite3.Row) -> QueuedMail:
+        path = self.directory / self.filename(row)
+        if not path.exists():
+            _atomic_write(path, row["raw"])
+        return QueuedMail(row_id=row["id"], message_id=row["message_id"],
+                          transition_id=row["transition_id"], kind=row["kind"],
+                          envelope_from=row["envelope_from"],
+                          recipients=tuple(json.loads(row["recipients_json"])),
+                          subject=row["subject"], attempts=row["attempts"], path=path)
+
+    def mark_sent(self, store: Store, mail: QueuedMail, now: datetime) -> None:
+        with store.transaction():
+            store.run("UPDATE outbound SET status='sent', sent_at=?, attempts=attempts+1 "
+                      "WHERE id=?", iso(now), mail.row_id)
+        _move(mail.path, self.sent_dir / mail.path.name)
+
+    def mark_retry(self, store: Store, mail: QueuedMail, reason: str, now: datetime) -> bool:
+        """Schedule another try with backoff; False when the attempts are used up."""
+        attempts = mail.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            return False
+        delay = min(RETRY_BASE * (2 ** min(attempts - 1, 12)), RETRY_CAP)
+        with store.transaction():
+            store.run("UPDATE outbound SET attempts=?, next_attempt_at=?, last_error=? "
+                      "WHERE id=?", attempts, iso(now + delay), reason, mail.row_id)
+        return True
+
+    def mark_failed(self, store: Store, mail: QueuedMail, reason: str, now: datetime) -> None:
+        with store.transaction():
+            store.run("UPDATE outbound SET status='failed', last_error=?, attempts=attempts+1,"
+                      " sent_at=? WHERE id=?", reason, iso(now), mail.row_id)
+        target = self.failed_dir / mail.path.name
+        _atomic_write(target.with_suffix(".reason.txt"), f"{reason}\n".encode())
+        _move(mail.path, target)
+
+    def counts(self, store: Store) -> dict[str, int]:
+        return {row["status"]: row["n"] for row in store.all(
+            "SELECT status, COUNT(*) AS n FROM outbound GROUP BY status")}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    # No fsync: the committed SQLite row holds the same bytes, and spool() rewrites any file
+    # a crash took away. The rename still guarantees nobody reads half a file.
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_bytes(data)
+    os.replace(temp, path)
+
+
+def _move(source: Path, target: Path) -> None:
+    if source.exists():
+        os.replace(source, target)

@@ -1,0 +1,314 @@
+"""Where inbound mail comes from: an IMAP mailbox (with IDLE) or the embedded maildir.
+
+Both give the same interface: `fetch_new()` yields messages not yet handled, `file()`
+moves one into a folder once it is handled, `wait()` blocks until new mail may be there.
+Dedupe does not rely on `\\Seen`: each message has a source key (mailbox, UIDVALIDITY, UID),
+recorded by the pipeline in the same transaction as its effects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mailbox
+import os
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from mailer.config.settings import ServerURL
+from mailer.mail.oauth2 import fetch_access_token
+from mailer.state.store import Store
+
+log = logging.getLogger(__name__)
+
+# RFC 2177: clients should re-issue IDLE at least every 29 minutes.
+IDLE_REISSUE_SECONDS = 25 * 60
+FETCH_BATCH = 100
+CONNECTION_ERRORS = (IMAPClientError, OSError, socket.error, ssl.SSLError, EOFError)
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    source_key: str
+    raw: bytes
+
+
+class MailSource(Protocol):
+    def fetch_new(self) -> Iterator[FetchedMessage]: ...
+    def file(self, message: FetchedMessage, folder: str) -> None: ...
+    def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool: ...
+    def close(self) -> None: ...
+
+
+class MaildirSource:
+    """The embedded default: a local Maildir under the data directory."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for sub in ("", "new", "cur", "tmp"):
+            (path / sub).mkdir(exist_ok=True)
+        self.path = path
+        self.box = mailbox.Maildir(str(path), create=True)
+
+    def deliver(self, raw: bytes) -> str:
+        """Drop a message into the inbox, as a mail server would."""
+        return self.box.add(mailbox.MaildirMessage(raw))
+
+    def fetch_new(self) -> Iterator[FetchedMessage]:
+        self.box = mailbox.Maildir(str(self.path), create=True)
+        keys = sorted(self.box.keys(), key=self._arrival)
+        for key in keys:
+            try:
+                raw = self.box.get_bytes(key)
+            except KeyError:
+                continue
+            yield FetchedMessage(source_key=f"maildir:{key}", raw=raw)
+
+    def _arrival(self, key: str) -> tuple[float, str]:
+        try:
+            return (os.path.getmtime(os.path.join(self.path, self.box._lookup(key))), key)
+        except (KeyError, OSError):
+            return (0.0, key)
+
+    def file(self, message: FetchedMessage, folder: str) -> None:
+        """Move a handled message into `folder`; an empty folder name deletes it."""
+        key = message.source_key.removeprefix("maildir:")
+        if not folder:
+            self.box.discard(key)
+            return
+        try:
+            raw = self.box.get_bytes(key)
+        except KeyError:
+            return
+        target = self.box.add_folder(folder) if folder not in self.box.list_folders() \
+            else self.box.get_folder(folder)
+        target.add(mailbox.MaildirMessage(raw))
+        self.box.discard(key)
+
+    def folder_messages(self, folder: str) -> list[bytes]:
+        if folder not in self.box.list_folders():
+            return []
+        box = self.box.get_folder(folder)
+        return [box.get_bytes(k) for k in box.iterkeys()]
+
+    def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool:
+        deadline = time.monotonic() + timeout
+        before = self._snapshot()
+        while time.monotonic() < deadline and not (stopping and stopping.is_set()):
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            if self._snapshot() != before:
+                return True
+        return False
+
+    def _snapshot(self) -> tuple[int, ...]:
+        return tuple(len(os.listdir(self.path / sub)) for sub in ("new", "cur"))
+
+    def close(self) -> None:
+        return None
+
+
+class ImapSource:
+    """An IMAP mailbox, watched with IDLE, re-scanned by UID after every (re)connect."""
+
+    def __init__(self, url: ServerURL, *, password: str | None, store: Store,
+                 oauth2_command: str | None = None, timeout: float = 30) -> None:
+        self.url = url
+        self.password = password
+        self.oauth2_command = oauth2_command
+        self.store = store
+        self.timeout = timeout
+        self.client: IMAPClient | None = None
+        self.uidvalidity = 0
+        self._folders_made: set[str] = set()
+        self._moves: dict[str, list[int]] = {}
+        self._backoff = 0.5
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connect(self) -> IMAPClient:
+        if self.client is not None:
+            return self.client
+        client = IMAPClient(self.url.host, port=self.url.port, ssl=self.url.implicit_tls,
+                            timeout=self.timeout)
+        try:
+            if not self.url.implicit_tls and self.url.starttls != "off" \
+                    and b"STARTTLS" in client.capabilities():
+                client.starttls(ssl.create_default_context())
+            if self.oauth2_command:
+                client.oauth2_login(self.url.username, fetch_access_token(self.oauth2_command))
+            else:
+                client.login(self.url.username, self.password or "")
+            status = client.select_folder(self.url.path)
+        except BaseException:
+            _quietly_logout(client)
+            raise
+        self.uidvalidity = int(status[b"UIDVALIDITY"])
+        self.client = client
+        self._folders_made = set()
+        self._check_uidvalidity()
+        self._backoff = 0.5
+        log.info("IMAP connected to %s", self.url.redacted())
+        return client
+
+    def _check_uidvalidity(self) -> None:
+        row = self.store.one("SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox=?",
+                             self.url.path)
+        if row is not None and row["uidvalidity"] != self.uidvalidity:
+            log.warning("IMAP UIDVALIDITY of %s changed (%s -> %s): rescanning the whole "
+                        "mailbox; Message-ID dedupe keeps handled mail from repeating",
+                        self.url.path, row["uidvalidity"], self.uidvalidity)
+        if row is None or row["uidvalidity"] != self.uidvalidity:
+            with self.store.transaction():
+                self.store.run("INSERT INTO mailbox_state(mailbox, uidvalidity, last_uid) "
+                               "VALUES(?,?,0) ON CONFLICT(mailbox) DO UPDATE SET "
+                               "uidvalidity=excluded.uidvalidity, last_uid=0",
+                               self.url.path, self.uidvalidity)
+
+    def disconnect(self) -> None:
+        self._moves = {}
+        if self.client is not None:
+            _quietly_logout(self.client)
+        self.client = None
+
+    def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                self.flush_moves()
+        self.disconnect()
+
+    def reconnect_pause(self) -> float:
+        """Sleep before the next connection attempt, doubling up to 30 s."""
+        pause = self._backoff
+        self._backoff = min(self._backoff * 2, 30.0)
+        return pause
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _last_uid(self) -> int:
+        row = self.store.one("SELECT last_uid FROM mailbox_state WHERE mailbox=?",
+                             self.url.path)
+        return int(row["last_uid"]) if row else 0
+
+    def _remember_uid(self, uid: int) -> None:
+        with self.store.transaction():
+            self.store.run("UPDATE mailbox_state SET last_uid=MAX(last_uid, ?) WHERE mailbox=?",
+                           uid, self.url.path)
+
+    def fetch_new(self) -> Iterator[FetchedMessage]:
+        client = self.connect()
+        last = self._last_uid()
+        client.noop()  # let the server tell this session about mail that arrived meanwhile
+        # Everything still in the inbox is unhandled (handled mail is moved out), but a
+        # failed move leaves some behind: those are skipped by the source-key dedupe.
+        uids = sorted(u for u in client.search(["ALL"]) if u > 0)
+        pending = [u for u in uids if u > last] + [u for u in uids if u <= last]
+        for start in range(0, len(pending), FETCH_BATCH):
+            batch = pending[start:start + FETCH_BATCH]
+            fetched = client.fetch(batch, ["BODY.PEEK[]"])
+            for uid in batch:
+                data = fetched.get(uid)
+                if not data or b"BODY[]" not in data:
+                    continue
+                yield FetchedMessage(source_key=self.source_key(uid), raw=data[b"BODY[]"])
+                if uid > last:
+                    self._remember_uid(uid)
+            self.flush_moves()
+
+    def source_key(self, uid: int) -> str:
+        return f"imap:{self.url.path}:{self.uidvalidity}:{uid}"
+
+    def file(self, message: FetchedMessage, folder: str) -> None:
+        """Note where a handled message goes; moves are sent in batches (`flush_moves`)."""
+        _, _, uidvalidity, uid = message.source_key.rsplit(":", 3)
+        if int(uidvalidity) == self.uidvalidity:
+            self._moves.setdefault(folder, []).append(int(uid))
+
+    def flush_moves(self) -> None:
+        """Move handled mail out of the inbox, one command per folder. Best effort: a move
+        that is lost (crash, dropped connection) only means a harmless re-fetch, since the
+        source-key dedupe recognises the message."""
+        moves, self._moves = self._moves, {}
+        if self.client is None:
+            return
+        client = self.client
+        for folder, uids in moves.items():
+            try:
+                if not folder:
+                    client.delete_messages(uids)
+                    self._expunge(uids)
+                    continue
+                if folder not in self._folders_made:
+                    if not client.folder_exists(folder):
+                        client.create_folder(folder)
+                    self._folders_made.add(folder)
+                if client.has_capability("MOVE"):
+                    client.move(uids, folder)
+                else:
+                    client.copy(uids, folder)
+                    client.delete_messages(uids)
+                    self._expunge(uids)
+            except IMAPClientError as exc:
+                log.warning("could not move %d message(s) to %s: %s", len(uids), folder, exc)
+
+    def _expunge(self, uids: list[int]) -> None:
+        assert self.client is not None
+        if self.client.has_capability("UIDPLUS"):
+            self.client.uid_expunge(uids)
+        else:
+            self.client.expunge()
+
+    def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool:
+        """IDLE until the server reports new mail, `timeout` passes or we are stopping."""
+        client = self.connect()
+        if not client.has_capability("IDLE"):
+            (stopping or threading.Event()).wait(min(timeout, 5))
+            client.noop()
+            return True
+        self.flush_moves()
+        # Mail that arrived while we were busy sends no IDLE notice: look before idling.
+        client.noop()
+        if any(uid > self._last_uid() for uid in client.search(["ALL"])):
+            return True
+        deadline = time.monotonic() + min(timeout, IDLE_REISSUE_SECONDS)
+        client.idle()
+        try:
+            # Short checks keep a stop request (SIGTERM) answered within a second.
+            while time.monotonic() < deadline and not (stopping and stopping.is_set()):
+                slice_seconds = max(0.01, min(1.0, deadline - time.monotonic()))
+                started = time.monotonic()
+                responses = client.idle_check(timeout=slice_seconds)
+                if any(_announces_mail(r) for r in responses):
+                    return True
+                if any(_says_goodbye(r) for r in responses) or (
+                        not responses and time.monotonic() - started < slice_seconds / 2):
+                    # imapclient swallows EOF: an early empty answer means the server left.
+                    raise ConnectionError("the IMAP server closed the connection")
+            return False
+        finally:
+            client.idle_done()
+
+
+def _announces_mail(response: object) -> bool:
+    return isinstance(response, tuple) and len(response) >= 2 and response[1] in (
+        b"EXISTS", b"RECENT")
+
+
+def _says_goodbye(response: object) -> bool:
+    return isinstance(response, tuple) and len(response) >= 1 and response[0] == b"BYE"
+
+
+def _quietly_logout(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except (*CONNECTION_ERRORS, Exception):  # noqa: BLE001 - the connection is going anyway
+        with contextlib.suppress(Exception):
+            client.shutdown()

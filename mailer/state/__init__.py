@@ -1,0 +1,1 @@
+"""SQLite state: schema and migrations, transition records, reply tokens."""
