@@ -420,7 +420,7 @@ def _handled(database: Path) -> int:
 def scheduling(lab: Lab) -> list[Row]:
     from mailer.config.settings import load_settings
     from mailer.flows.due_steps import run_due_steps
-    from mailer.flows.runtime import build_runtime
+    from mailer.runtime import build_runtime
 
     count = lab.sizes.open_transitions
     home = lab.home("scheduling", with_servers=False)
@@ -470,7 +470,8 @@ def _open_transitions(rt: Any, count: int, now: datetime) -> int:
     spread over the next ones, and every step that fell due already done."""
     from mailer.flows.schedule import planned_steps, save_step_state
     from mailer.handoff.model import Person, TransitionRequest, TransitionType
-    from mailer.handoff.playbooks import StepState, choose_playbook
+    from mailer.handoff.playbooks import choose_playbook
+    from mailer.handoff.scheduling import StepState
     from mailer.handoff.transitions import start_transition
     from mailer.state.transition_records import save_transition
 
@@ -508,7 +509,7 @@ def _settle_what_fell_due(rt: Any, t: Any, now: datetime,
                           planned_steps: Callable[..., Any]) -> dict[str, datetime]:
     """Which steps of this (first) transition of its type were due by `now`, and when."""
     from mailer.flows.schedule import save_step_state
-    from mailer.handoff.playbooks import StepState
+    from mailer.handoff.scheduling import StepState
 
     for step in rt.playbooks[t.playbook].steps:
         save_step_state(rt.store, t.id, step.id, StepState())

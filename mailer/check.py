@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from mailer.config.inbox_rules import load_rules
+from mailer.config.playbooks import load_playbooks
 from mailer.config.settings import Settings
 from mailer.errors import ConfigError, ConfigErrors
-from mailer.handoff.playbooks import load_playbooks, template_names
+from mailer.handoff.playbooks import template_names
 from mailer.mail.render import Renderer
+from mailer.mail.smtp import SmtpSender
+from mailer.mail.sources import CONNECTION_ERRORS, ImapSource
+from mailer.state.store import Store
 
 # Templates the code itself sends, besides those the playbooks name.
 BUILT_IN_TEMPLATES = (
@@ -49,9 +53,6 @@ def check_connections(settings: Settings) -> list[str]:
     """Log in to IMAP and SMTP; returns human-readable failures."""
     import asyncio
 
-    from mailer.mail.smtp import SmtpSender
-    from mailer.mail.sources import CONNECTION_ERRORS, ImapSource
-    from mailer.state.store import Store
 
     failures: list[str] = []
     if settings.imap is not None:

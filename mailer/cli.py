@@ -87,8 +87,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool) -> int:
     from mailer.app import Service, build_sender, build_source
-    from mailer.flows.runtime import build_runtime
     from mailer.mail.sources import CONNECTION_ERRORS
+    from mailer.runtime import build_runtime
 
     if now is not None and not once:
         print("--now only makes sense with --once", file=sys.stderr)

@@ -24,8 +24,8 @@ from pathlib import Path
 import mailer
 from mailer.app import Service
 from mailer.config.settings import load_settings
-from mailer.flows.runtime import build_runtime
 from mailer.mail.sources import MaildirSource
+from mailer.runtime import build_runtime
 
 START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday morning
 DAYS = 95

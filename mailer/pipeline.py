@@ -19,7 +19,7 @@ from datetime import datetime
 
 from mailer.config.inbox_rules import first_objection
 from mailer.errors import MailerError, MessageParseError
-from mailer.flows import answer, command, request
+from mailer.flows import answer, book, book_answer, command, digest, due_steps, request
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, queue_outgoing
 from mailer.flows.runtime import Runtime
@@ -233,6 +233,11 @@ def route(rt: Runtime, msg: InboundMessage, c: Correlation, now: datetime) -> Ou
         return reject(rt, msg, "your address is not allowed to start account transitions",
                       advice="Ask your Customer Success operations team to add you to the "
                       "assistant's list of requesters.", now=now)
+    if digest.digest_requested(msg):
+        return digest.send_digest_on_request(rt, msg, now=now)
+    attached_book = book.book_attachment(msg)
+    if attached_book is not None:
+        return book.handle_book(rt, msg, attached_book, now=now)
     return request.handle_request(rt, msg, now=now)
 
 
@@ -249,6 +254,9 @@ def _route_token(rt: Runtime, msg: InboundMessage, token: ReplyToken,
                       now=now, transition_id=t.id if t else None)
     record_use(rt.store, token.token)
     if token.purpose == "request":
+        started = request.started_from(rt, token)
+        if started is not None:  # replies to a fixed request's answer are commands
+            return command.handle_command(rt, msg, started, now=now)
         return request.handle_request_fix(rt, msg, token, now=now)
     if t is None:
         return Outcome("rejected", "token without a transition")
@@ -256,6 +264,13 @@ def _route_token(rt: Runtime, msg: InboundMessage, token: ReplyToken,
             msg.from_email == t.manager.email and token.purpose != "approval"
             and parse_command(new_text(msg.text, html=msg.html)) is not None):
         return command.handle_command(rt, msg, t, now=now)
+    rt.store.add_history(t.id, at=now, direction="in", sender=msg.from_email,
+                         recipients=list(msg.to), subject=msg.subject, note=token.purpose,
+                         message_id=msg.message_id)
+    if token.purpose.startswith("book_"):  # a mail that covered several accounts of a book
+        return book_answer.handle_group_reply(rt, msg, t, token, now=now)
+    if token.purpose == "approval":
+        return due_steps.handle_approval(rt, msg, t, token, now=now)
     return answer.handle_reply(rt, msg, t, token, now=now)
 
 

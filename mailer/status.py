@@ -7,11 +7,14 @@ import sqlite3
 from datetime import UTC, datetime
 
 from mailer.config.settings import Settings
-from mailer.flows.runtime import Runtime, build_runtime
+from mailer.flows.runtime import Runtime
+from mailer.flows.schedule import plan_rows
+from mailer.flows.watchdog import WATCHDOG_GRACE, watchdog_state
 from mailer.handoff.model import Person
 from mailer.handoff.transitions import display_name
+from mailer.runtime import build_runtime
 from mailer.state.store import Store
-from mailer.state.transition_records import load_transition
+from mailer.state.transition_records import load_transition, transition_from_row
 
 NOTHING_DUE = "9999-12-31T00:00:00+00:00"  # as stored by mailer.flows.schedule
 
@@ -42,8 +45,6 @@ def print_status(settings: Settings, transition_id: str | None) -> int:
               f"{counts.get('failed', 0)} failed")
         print(storage_health(settings))
         if settings.imap and settings.smtp and settings.watchdog_minutes:
-            from mailer.flows.watchdog import WATCHDOG_GRACE, watchdog_state
-
             now = datetime.now(UTC)
             rt = planner[0] if planner else build_runtime(settings)
             print(watchdog_state(rt, now, grace=WATCHDOG_GRACE).describe(now))
@@ -64,9 +65,6 @@ def _upcoming(settings: Settings, row: sqlite3.Row, planner: list[Runtime]) -> s
     if stored:
         moment = datetime.fromisoformat(stored).astimezone(settings.timezone)
         return f"{row['next_step']} ({moment:%a %d %b %Y %H:%M})"
-    from mailer.flows.schedule import plan_rows
-    from mailer.state.transition_records import transition_from_row
-
     if not planner:
         planner.append(build_runtime(settings))
     rows = plan_rows(planner[0], transition_from_row(row))
@@ -95,8 +93,6 @@ def _one(rt: Runtime, transition_id: str) -> int:
     print(f"{t.id}: {t.account} ({t.type.value}, {t.status}), playbook {t.playbook}")
     print(f"  manager {t.manager.formatted()}; outgoing {t.outgoing.formatted()}; "
           f"incoming {t.incoming.formatted()}")
-    from mailer.flows.schedule import plan_rows
-
     print("Plan:")
     for row in plan_rows(rt, t):
         print(f"  [{row.status:<17}] {row.due:<24} {row.title} ({row.who})")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from mailer.app import PassReport, Service, build_sender, build_source
 from mailer.config.settings import Settings, load_settings
-from mailer.flows.runtime import build_runtime, system_clock
+from mailer.flows.runtime import system_clock
+from mailer.runtime import build_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDRESS = "transitions@example.com"

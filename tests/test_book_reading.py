@@ -129,8 +129,8 @@ def test_the_combined_form_round_trips_answers_per_account():
 def test_a_wrong_book_questionnaire_setting_names_its_line_and_fix(tmp_path):
     from pathlib import Path
 
+    from mailer.config.playbooks import load_playbook
     from mailer.errors import ConfigErrors
-    from mailer.handoff.playbooks import load_playbook
 
     source = (Path(__file__).resolve().parents[1] / "playbooks" / "soft.yaml").read_text()
     path = tmp_path / "soft.yaml"

@@ -19,12 +19,14 @@ from openpyxl import load_workbook
 
 from mailer.flows.digest import gather_digest
 from mailer.flows.request import open_transition
-from mailer.flows.runtime import Runtime, build_runtime
+from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import save_step_state
 from mailer.handoff.model import InboundMessage, Person, TransitionRequest
-from mailer.handoff.playbooks import PHASES, StepState
+from mailer.handoff.playbooks import PHASES
 from mailer.handoff.portfolio_workbook import build_portfolio
+from mailer.handoff.scheduling import StepState
 from mailer.handoff.transitions import COMPLETED, PAUSED
+from mailer.runtime import build_runtime
 from mailer.state.store import iso
 from mailer.state.transition_records import load_transition, save_transition
 

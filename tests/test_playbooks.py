@@ -9,23 +9,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailer.config.playbooks import load_playbooks, missing_templates
 from mailer.errors import ConfigError, ConfigErrors
 from mailer.handoff.business_time import BusinessCalendar
-from mailer.handoff.playbooks import (
+from mailer.handoff.playbooks import Playbook, UnknownPlaybook, choose_playbook, template_names
+from mailer.handoff.scheduling import (
     Anchors,
     PlannedStep,
-    Playbook,
     StepState,
-    UnknownPlaybook,
-    choose_playbook,
     due_steps,
-    load_playbooks,
-    missing_templates,
     plan,
     postpone_for_out_of_office,
     silence_deadline,
     silence_outcome,
-    template_names,
 )
 
 SHIPPED = Path(__file__).resolve().parents[1] / "playbooks"

@@ -29,7 +29,6 @@ from mailer.handoff.model import (
     IssueStatus,
     Person,
 )
-from mailer.handoff.playbooks import postpone_for_out_of_office
 from mailer.handoff.questionnaire import (
     SECTION_BY_NUMBER,
     merge_answers,
@@ -39,6 +38,7 @@ from mailer.handoff.questionnaire import (
     renewal_date_from,
 )
 from mailer.handoff.questionnaire_form import FormError, read_form
+from mailer.handoff.scheduling import postpone_for_out_of_office
 from mailer.handoff.transitions import Transition
 from mailer.mail.automation import return_date
 from mailer.mail.reply_text import new_text
@@ -53,21 +53,11 @@ TEXT_PURPOSES = {"intro_text": "intro_text", "call_notes": "call_notes",
 
 def handle_reply(rt: Runtime, msg: InboundMessage, t: Transition, token: ReplyToken, *,
                  now: datetime) -> Outcome:
-    rt.store.add_history(t.id, at=now, direction="in", sender=msg.from_email,
-                         recipients=list(msg.to), subject=msg.subject, note=token.purpose,
-                         message_id=msg.message_id)
-    if token.purpose.startswith("book_"):  # a mail that covered several accounts of a book
-        from mailer.flows.book_answer import handle_group_reply
-
-        return handle_group_reply(rt, msg, t, token, now=now)
+    """A person's reply to a single transition's mail, by what their token asked of them."""
     if token.purpose == "questionnaire":
         return questionnaire_reply(rt, msg, t, now=now)
     if token.purpose in TEXT_PURPOSES:
         return text_reply(rt, msg, t, token.purpose, now=now)
-    if token.purpose == "approval":
-        from mailer.flows.due_steps import handle_approval
-
-        return handle_approval(rt, msg, t, token, now=now)
     return note_reply(rt, msg, t, now=now)
 
 

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mailer.flows.opening import XLSX, open_transition, questionnaire_mail, with_playbook_check
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
-from mailer.flows.request import XLSX, open_transition, questionnaire_mail, with_playbook_check
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import plan_rows
+from mailer.flows.shared_mail import group_token, note_shared_mail
 from mailer.handoff.book import (
     BookError,
     BookTable,
@@ -37,6 +38,7 @@ from mailer.handoff.book import (
 )
 from mailer.handoff.book_form import FormAccount, build_combined_form
 from mailer.handoff.model import Attachment, InboundMessage, Person
+from mailer.handoff.questionnaire import SECTIONS
 from mailer.handoff.request import ACCOUNT, extract_fields
 from mailer.handoff.transitions import Transition, display_name, request_rows
 from mailer.mail.compose import OutgoingAttachment
@@ -141,27 +143,6 @@ def _grouped(transitions: Iterable[Transition], role: str) -> dict[str, list[Tra
     return groups
 
 
-def group_token(rt: Runtime, transitions: list[Transition], person: Person, purpose: str, *,
-                now: datetime) -> str:
-    """One reply token for a mail about several transitions; it remembers which ones."""
-    token = issue_token(rt.store, transition_id=transitions[0].id, person_email=person.email,
-                        purpose=purpose, now=now, random_bytes=rt.random_bytes)
-    for t in transitions:
-        rt.store.run("INSERT OR IGNORE INTO token_groups(token, transition_id) VALUES(?,?)",
-                     token, t.id)
-    return token
-
-
-def note_shared_mail(rt: Runtime, transitions: list[Transition], person: Person, *,
-                     subject: str, kind: str, now: datetime) -> None:
-    """The history of every transition but the first (which the mail itself is filed under)
-    records that it went out in a shared mail."""
-    for t in transitions[1:]:
-        rt.store.add_history(t.id, at=now, direction="out", sender=rt.address,
-                             recipients=[person.email], subject=subject,
-                             note=f"{kind} (shared with {transitions[0].id})")
-
-
 def send_questionnaires(rt: Runtime, transitions: list[Transition], *, now: datetime) -> None:
     for group in _grouped(transitions, "outgoing").values():
         combined = [t for t in group if rt.playbooks[t.playbook].book_questionnaire == COMBINED]
@@ -200,8 +181,6 @@ def _send_combined_questionnaire(rt: Runtime, group: list[Transition], *, now: d
 
 
 def _section_views(required: list[int]) -> list[dict[str, Any]]:
-    from mailer.handoff.questionnaire import SECTIONS
-
     return [{"number": s.number, "title": s.title, "required": s.number in required}
             for s in SECTIONS]
 

@@ -19,6 +19,7 @@ from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import playbook_of
+from mailer.flows.shared_mail import group_of
 from mailer.flows.workbook_delivery import current_answers, deliver_workbook
 from mailer.handoff.book_form import CombinedFormError, read_combined_form
 from mailer.handoff.model import InboundMessage, Person
@@ -27,19 +28,11 @@ from mailer.handoff.questionnaire_form import FormError, read_form
 from mailer.handoff.transitions import Transition, display_name
 from mailer.mail.reply_text import new_text
 from mailer.state.tokens import ReplyToken
-from mailer.state.transition_records import load_transition, save_transition
+from mailer.state.transition_records import save_transition
 
 XLSX_NAMES = (".xlsx", ".xlsm")
 _TRANSITION_ID = re.compile(r"\bTR-(\d{1,8})\b", re.IGNORECASE)
 _HEADING_DEBRIS = re.compile(r"^[\s#*_>\[\](){}:.-]+|[\s#*_>\[\](){}:.-]+$")
-
-
-def group_of(rt: Runtime, token: ReplyToken) -> list[Transition]:
-    """The open transitions a grouped mail's token stands for, in transition order."""
-    rows = rt.store.all("SELECT transition_id FROM token_groups WHERE token=? "
-                        "ORDER BY transition_id", token.token)
-    found = [load_transition(rt.store, row["transition_id"]) for row in rows]
-    return [t for t in found if t is not None and t.is_open]
 
 
 def handle_group_reply(rt: Runtime, msg: InboundMessage, t: Transition, token: ReplyToken, *,

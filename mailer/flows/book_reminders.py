@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mailer.flows.book import group_token, note_shared_mail
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import (
@@ -23,9 +22,10 @@ from mailer.flows.schedule import (
     save_step_state,
     step_states,
 )
+from mailer.flows.shared_mail import group_token, note_shared_mail
 from mailer.handoff.model import Person
-from mailer.handoff.playbooks import PlannedStep, StepState, due_steps
 from mailer.handoff.questionnaire import missing_sections
+from mailer.handoff.scheduling import PlannedStep, StepState, due_steps
 from mailer.handoff.transitions import ACTIVE, Transition, display_name
 from mailer.state.transition_records import open_transitions
 

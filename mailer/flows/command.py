@@ -27,7 +27,7 @@ from mailer.handoff.commands import (
     parse_command,
 )
 from mailer.handoff.model import InboundMessage, Person
-from mailer.handoff.playbooks import StepSpec, StepState
+from mailer.handoff.playbooks import StepSpec
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER, missing_sections
 from mailer.handoff.request import (
     CUSTOMER_CONTACTS,
@@ -35,6 +35,7 @@ from mailer.handoff.request import (
     OUTGOING_CSM,
     request_from_fields,
 )
+from mailer.handoff.scheduling import StepState
 from mailer.handoff.transitions import (
     ACTIVE,
     CANCELLED,

@@ -25,9 +25,9 @@ from mailer.flows.schedule import (
 from mailer.handoff.commands import DIGEST, parse_command
 from mailer.handoff.digest import Digest, SentMail, TransitionFacts, build_digest
 from mailer.handoff.model import InboundMessage, Person
-from mailer.handoff.playbooks import effective_date
 from mailer.handoff.portfolio_workbook import build_portfolio, portfolio_filename
 from mailer.handoff.questionnaire import missing_sections
+from mailer.handoff.scheduling import effective_date
 from mailer.handoff.transitions import Transition
 from mailer.mail.compose import OutgoingAttachment
 from mailer.mail.reply_text import new_text

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailer.flows.book_reminders import send_grouped_steps
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
@@ -30,8 +31,9 @@ from mailer.flows.schedule import (
 from mailer.handoff.commands import SEND, SKIP, parse_command
 from mailer.handoff.meeting_invite import meeting_invite
 from mailer.handoff.model import InboundMessage, Person
-from mailer.handoff.playbooks import PlannedStep, StepSpec, StepState, due_steps, silence_outcome
+from mailer.handoff.playbooks import StepSpec
 from mailer.handoff.questionnaire import missing_sections
+from mailer.handoff.scheduling import PlannedStep, StepState, due_steps, silence_outcome
 from mailer.handoff.transitions import ACTIVE, Transition, display_name, first_name
 from mailer.mail.compose import OutgoingAttachment
 from mailer.mail.reply_text import new_text
@@ -108,8 +110,6 @@ def reason_sentence(t: Transition, *, speaker: Person) -> str:
 
 def run_due_steps(rt: Runtime, now: datetime) -> int:
     """Send every step due at `now` across all active transitions; returns how many."""
-    from mailer.flows.book_reminders import send_grouped_steps  # a book's reminders go out grouped
-
     visits = transitions_to_visit(rt, now)
     done = send_grouped_steps(rt, now, visits)
     for t in visits:

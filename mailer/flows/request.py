@@ -9,43 +9,28 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from mailer.flows.opening import open_transition, questionnaire_mail, with_playbook_check
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
-from mailer.flows.schedule import plan_rows, save_step_state
-from mailer.handoff.model import InboundMessage, Person, RequestProblem, TransitionRequest
-from mailer.handoff.playbooks import StepState, choose_playbook
-from mailer.handoff.questionnaire import questionnaire_markdown
-from mailer.handoff.questionnaire_form import build_form
+from mailer.flows.schedule import plan_rows
+from mailer.handoff.model import InboundMessage, Person, TransitionRequest
 from mailer.handoff.request import (
     FIELD_TEMPLATE,
-    PLAYBOOK,
     RequestParse,
     extract_fields,
     merge_fields,
     parse_request,
     request_from_fields,
 )
-from mailer.handoff.transitions import Transition, request_rows, start_transition
-from mailer.mail.compose import OutgoingAttachment
+from mailer.handoff.transitions import Transition, request_rows
 from mailer.mail.reply_text import new_text
 from mailer.state.store import iso
 from mailer.state.tokens import ReplyToken, issue_token
-from mailer.state.transition_records import save_transition
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from mailer.state.transition_records import load_transition
 
 
 def handle_request(rt: Runtime, msg: InboundMessage, *, now: datetime) -> Outcome:
-    # A lead's `digest`, or a book of business in an attached CSV/XLSX, is not a single request.
-    from mailer.flows.book import book_attachment, handle_book
-    from mailer.flows.digest import digest_requested, send_digest_on_request
-
-    if digest_requested(msg):
-        return send_digest_on_request(rt, msg, now=now)
-    book = book_attachment(msg)
-    if book is not None:
-        return handle_book(rt, msg, book, now=now)
     today = now.astimezone(rt.settings.timezone).date()
     parsed = with_playbook_check(rt, parse_request(msg.text, html=msg.html, today=today))
     if parsed.request is None:
@@ -55,18 +40,20 @@ def handle_request(rt: Runtime, msg: InboundMessage, *, now: datetime) -> Outcom
     return Outcome("processed", f"started {t.id}", t.id)
 
 
+def started_from(rt: Runtime, token: ReplyToken) -> Transition | None:
+    """The transition a corrected request already started: later replies to the answer that
+    listed the problems are the manager's commands on it."""
+    pending = rt.store.one("SELECT transition_id FROM pending_requests WHERE token=?", token.token)
+    if pending is None or not pending["transition_id"]:
+        return None
+    return load_transition(rt.store, pending["transition_id"])
+
+
 def handle_request_fix(rt: Runtime, msg: InboundMessage, token: ReplyToken, *,
                        now: datetime) -> Outcome:
     pending = rt.store.one("SELECT * FROM pending_requests WHERE token=?", token.token)
     if pending is None:
         return Outcome("rejected", "unknown request token")
-    if pending["transition_id"]:
-        from mailer.flows.command import handle_command
-        from mailer.state.transition_records import load_transition
-
-        t = load_transition(rt.store, pending["transition_id"])
-        if t is not None:
-            return handle_command(rt, msg, t, now=now)
     today = now.astimezone(rt.settings.timezone).date()
     fixes = extract_fields(new_text(msg.text, html=msg.html))
     fields = merge_fields(json.loads(pending["fields_json"]), fixes)
@@ -78,18 +65,6 @@ def handle_request_fix(rt: Runtime, msg: InboundMessage, token: ReplyToken, *,
     rt.store.run("UPDATE pending_requests SET transition_id=?, fields_json=? WHERE token=?",
                  t.id, json.dumps(fields), token.token)
     return Outcome("processed", f"started {t.id} after corrections", t.id)
-
-
-def with_playbook_check(rt: Runtime, parsed: RequestParse) -> RequestParse:
-    """The parse, with a problem added when it names a playbook that does not exist."""
-    name = parsed.fields.get(PLAYBOOK, "").strip()
-    if not name or name.lower() in rt.playbooks:
-        return parsed
-    problem = RequestProblem(field=PLAYBOOK, message=f"there is no playbook called '{name}'; "
-                             f"the choices are {', '.join(sorted(rt.playbooks))}",
-                             fix_line=f"Playbook: {sorted(rt.playbooks)[0]}")
-    return RequestParse(request=None, fields=parsed.fields,
-                        problems=(*parsed.problems, problem), unknown_lines=parsed.unknown_lines)
 
 
 def _answer_problems(rt: Runtime, msg: InboundMessage, parsed: RequestParse, *,
@@ -139,30 +114,3 @@ def start(rt: Runtime, request: TransitionRequest, msg: InboundMessage, *,
         kind="incoming_notice", reply_token=tokens["incoming"],
         auto_submitted="auto-generated"), transition_id=t.id, now=now)
     return t
-
-
-def open_transition(rt: Runtime, request: TransitionRequest, msg: InboundMessage, *,
-                    now: datetime, note: str = "request") -> Transition:
-    """Record a new transition with its pending steps; sends nothing (shared with books)."""
-    playbook = choose_playbook(rt.playbooks, type=request.type.value, name=request.playbook)
-    manager = Person(msg.from_name, msg.from_email)
-    t = start_transition(request, seq=rt.store.next_transition_seq(), manager=manager,
-                         playbook=playbook.name, received=now, thread_root=msg.message_id)
-    save_transition(rt.store, t, now=now)
-    for step in playbook.steps:
-        save_step_state(rt.store, t.id, step.id, StepState())
-    rt.store.add_history(t.id, at=now, direction="in", sender=msg.from_email,
-                         recipients=list(msg.to), subject=msg.subject, note=note,
-                         message_id=msg.message_id)
-    return t
-
-
-def questionnaire_mail(rt: Runtime, t: Transition, context: dict, token: str) -> Outgoing:
-    playbook = rt.playbooks[t.playbook]
-    form = rt.form_cache.get(t.id) or build_form(t.account, t.id)
-    return Outgoing(
-        template="questionnaire", to=[t.outgoing], kind="questionnaire",
-        context=context | {"questionnaire": questionnaire_markdown(
-            t.account, required=playbook.required_sections)},
-        reply_token=token, auto_submitted="auto-generated",
-        attachments=[OutgoingAttachment(f"{t.account} handoff form {t.id}.xlsx", XLSX, form)])

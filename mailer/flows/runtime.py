@@ -1,7 +1,7 @@
 """The wired, transport-free parts one message or one scheduler pass needs.
 
-Built once per process by `app.py`; the pipeline, the scheduler and the command handlers
-take a Runtime and never import IMAP or SMTP code.
+Built once per process (`mailer.runtime.build_runtime`); the pipeline, the scheduler and the
+flows take a Runtime and never import IMAP or SMTP code.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mailer.config.inbox_rules import InboxRules, load_rules
+from mailer.config.inbox_rules import InboxRules
 from mailer.config.settings import Settings
 from mailer.handoff.business_time import BusinessCalendar
-from mailer.handoff.playbooks import Playbook, load_playbooks
+from mailer.handoff.playbooks import Playbook
 from mailer.mail.outbox import Outbox
 from mailer.mail.render import Renderer
 from mailer.state.store import Store
@@ -40,14 +40,3 @@ class Runtime:
     @property
     def address(self) -> str:
         return self.settings.address
-
-
-def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = system_clock) -> Runtime:
-    start, end = settings.business_hours
-    return Runtime(
-        settings=settings, store=Store(settings.database_path),
-        renderer=Renderer(settings.templates_dir), rules=load_rules(settings.rules_path),
-        playbooks=load_playbooks(settings.playbooks_dir),
-        calendar=BusinessCalendar(tz=settings.timezone, holidays=settings.holidays,
-                                  day_start=start, day_end=end),
-        outbox=Outbox(settings.outbox_dir), clock=clock)

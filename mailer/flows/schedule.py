@@ -6,17 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailer.flows.runtime import Runtime
-from mailer.handoff.playbooks import (
-    Anchors,
-    PlannedStep,
-    Playbook,
-    StepState,
-    plan,
-    silence_deadline,
-)
+from mailer.handoff.playbooks import Playbook
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER
+from mailer.handoff.scheduling import Anchors, PlannedStep, StepState, plan, silence_deadline
 from mailer.handoff.transitions import Transition, display_name
 from mailer.state.store import Store, from_iso, iso
+from mailer.state.transition_records import transition_from_row
 
 STATUS_WORDS = {"pending": "planned", "sent": "sent", "skipped": "skipped",
                 "awaiting_approval": "draft waiting for approval", "cancelled": "cancelled"}
@@ -176,8 +171,6 @@ def transitions_to_visit(rt: Runtime, now: datetime) -> list[Transition]:
     """Active transitions that may have something due. Only those whose stored next moment
     has come (or that changed since) are read, so a pass over 10,000 transitions stays small;
     once an hour every active transition is looked at anyway, as a safety net."""
-    from mailer.state.transition_records import transition_from_row
-
     last_full = from_iso(rt.store.meta("full_pass_at") or None)
     if last_full is None or now - last_full >= FULL_PASS_EVERY or now < last_full:
         with rt.store.transaction():

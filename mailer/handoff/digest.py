@@ -13,7 +13,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from mailer.handoff.model import Person
-from mailer.handoff.playbooks import PHASES, PlannedStep, condition_holds
+from mailer.handoff.playbooks import PHASES
+from mailer.handoff.scheduling import PlannedStep, condition_holds
 from mailer.handoff.transitions import ACTIVE, CANCELLED, PAUSED, Transition, display_name
 
 PHASE_LABELS: dict[str, str] = {
