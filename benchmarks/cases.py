@@ -601,7 +601,7 @@ def _handoff_data(contacts: int, issues: int) -> Any:
         SectionAnswer,
     )
     from mailer.handoff.questionnaire import SECTIONS
-    from mailer.handoff.workbook import HandoffData, HistoryRow, PlanRow, VersionRow
+    from mailer.handoff.workbook_content import HandoffData, HistoryRow, PlanRow, VersionRow
 
     at = datetime(2027, 1, 12, 14, 30, tzinfo=UTC)
     roles = list(ContactRole)

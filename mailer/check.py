@@ -51,9 +51,6 @@ def check_configuration(settings: Settings) -> list[ConfigError]:
 
 def check_connections(settings: Settings) -> list[str]:
     """Log in to IMAP and SMTP; returns human-readable failures."""
-    import asyncio
-
-
     failures: list[str] = []
     if settings.imap is not None:
         source = ImapSource(settings.imap, password=settings.imap_password,
@@ -74,7 +71,6 @@ def check_connections(settings: Settings) -> list[str]:
             failures.append(f"SMTP {settings.smtp.redacted()}: {exc}")
         finally:
             sender.close()
-    del asyncio
     return failures
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mailer.errors import MessageParseError
-from mailer.handoff.questionnaire import parse_answers
+from mailer.handoff.questionnaire_reply import parse_answers
 from mailer.mail.parsing import parse_message
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from mailer.handoff.issues import parse_issues
 from mailer.handoff.model import IssueItem, IssueStatus
 from mailer.handoff.questionnaire import (
     DEFAULT_REQUIRED,
     SECTIONS,
     merge_answers,
     missing_sections,
-    parse_answers,
-    parse_issues,
     questionnaire_markdown,
-    renewal_date_from,
 )
+from mailer.handoff.questionnaire_reply import parse_answers
+from mailer.handoff.renewal import renewal_date_from
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 QUESTIONNAIRE = questionnaire_markdown("Acme Corp")

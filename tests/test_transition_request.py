@@ -14,18 +14,15 @@ from pathlib import Path
 import pytest
 
 from mailer.handoff.model import Person, TransitionType
-from mailer.handoff.request import (
+from mailer.handoff.people import split_people
+from mailer.handoff.request import parse_request, request_from_fields
+from mailer.handoff.request_fields import (
     FIELD_ALIASES,
     FIELD_NAMES,
     FIELD_TEMPLATE,
     canonical_field,
-    extract_fields,
-    html_to_text,
-    merge_fields,
-    parse_request,
-    request_from_fields,
-    split_people,
 )
+from mailer.handoff.request_lines import extract_fields, html_to_text, merge_fields
 
 TODAY = date(2026, 11, 20)
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"

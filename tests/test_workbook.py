@@ -28,14 +28,12 @@ from mailer.handoff.cell_text import (
     safe_cell_text,
 )
 from mailer.handoff.model import Contact, ContactRole, IssueItem, IssueStatus, Person, SectionAnswer
-from mailer.handoff.workbook import (
-    SHEET_NAMES,
+from mailer.handoff.workbook import SHEET_NAMES, build_workbook, split_for_cells
+from mailer.handoff.workbook_content import (
     HandoffData,
     HistoryRow,
     PlanRow,
     VersionRow,
-    build_workbook,
-    split_for_cells,
     summarise,
     workbook_filename,
 )

@@ -21,6 +21,7 @@ from mailer.flows.workbook_delivery import (
     current_answers,
     deliver_workbook,
 )
+from mailer.handoff.issues import parse_issues
 from mailer.handoff.model import (
     Attachment,
     Contact,
@@ -29,15 +30,10 @@ from mailer.handoff.model import (
     IssueStatus,
     Person,
 )
-from mailer.handoff.questionnaire import (
-    SECTION_BY_NUMBER,
-    merge_answers,
-    missing_sections,
-    parse_answers,
-    parse_issues,
-    renewal_date_from,
-)
+from mailer.handoff.questionnaire import SECTION_BY_NUMBER, merge_answers, missing_sections
 from mailer.handoff.questionnaire_form import FormError, read_form
+from mailer.handoff.questionnaire_reply import parse_answers
+from mailer.handoff.renewal import renewal_date_from
 from mailer.handoff.scheduling import postpone_for_out_of_office
 from mailer.handoff.transitions import Transition
 from mailer.mail.automation import return_date

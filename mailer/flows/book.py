@@ -39,7 +39,8 @@ from mailer.handoff.book import (
 from mailer.handoff.book_form import FormAccount, build_combined_form
 from mailer.handoff.model import Attachment, InboundMessage, Person
 from mailer.handoff.questionnaire import SECTIONS
-from mailer.handoff.request import ACCOUNT, extract_fields
+from mailer.handoff.request_fields import ACCOUNT
+from mailer.handoff.request_lines import extract_fields
 from mailer.handoff.transitions import Transition, display_name, request_rows
 from mailer.mail.compose import OutgoingAttachment
 from mailer.mail.reply_text import new_text

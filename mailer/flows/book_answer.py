@@ -23,8 +23,9 @@ from mailer.flows.shared_mail import group_of
 from mailer.flows.workbook_delivery import current_answers, deliver_workbook
 from mailer.handoff.book_form import CombinedFormError, read_combined_form
 from mailer.handoff.model import InboundMessage, Person
-from mailer.handoff.questionnaire import SECTION_BY_NUMBER, missing_sections, parse_answers
+from mailer.handoff.questionnaire import SECTION_BY_NUMBER, missing_sections
 from mailer.handoff.questionnaire_form import FormError, read_form
+from mailer.handoff.questionnaire_reply import parse_answers
 from mailer.handoff.transitions import Transition, display_name
 from mailer.mail.reply_text import new_text
 from mailer.state.tokens import ReplyToken

@@ -29,12 +29,8 @@ from mailer.handoff.commands import (
 from mailer.handoff.model import InboundMessage, Person
 from mailer.handoff.playbooks import StepSpec
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER, missing_sections
-from mailer.handoff.request import (
-    CUSTOMER_CONTACTS,
-    INCOMING_CSM,
-    OUTGOING_CSM,
-    request_from_fields,
-)
+from mailer.handoff.request import request_from_fields
+from mailer.handoff.request_fields import CUSTOMER_CONTACTS, INCOMING_CSM, OUTGOING_CSM
 from mailer.handoff.scheduling import StepState
 from mailer.handoff.transitions import (
     ACTIVE,

@@ -15,7 +15,8 @@ from mailer.handoff.model import InboundMessage, Person, RequestProblem, Transit
 from mailer.handoff.playbooks import choose_playbook
 from mailer.handoff.questionnaire import questionnaire_markdown
 from mailer.handoff.questionnaire_form import build_form
-from mailer.handoff.request import PLAYBOOK, RequestParse
+from mailer.handoff.request import RequestParse
+from mailer.handoff.request_fields import PLAYBOOK
 from mailer.handoff.scheduling import StepState
 from mailer.handoff.transitions import Transition, start_transition
 from mailer.mail.compose import OutgoingAttachment

@@ -15,14 +15,9 @@ from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transit
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import plan_rows
 from mailer.handoff.model import InboundMessage, Person, TransitionRequest
-from mailer.handoff.request import (
-    FIELD_TEMPLATE,
-    RequestParse,
-    extract_fields,
-    merge_fields,
-    parse_request,
-    request_from_fields,
-)
+from mailer.handoff.request import RequestParse, parse_request, request_from_fields
+from mailer.handoff.request_fields import FIELD_TEMPLATE
+from mailer.handoff.request_lines import extract_fields, merge_fields
 from mailer.handoff.transitions import Transition, request_rows
 from mailer.mail.reply_text import new_text
 from mailer.state.store import iso

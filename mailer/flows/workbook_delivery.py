@@ -11,15 +11,17 @@ from mailer.flows.outgoing import Outgoing, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import plan_rows, playbook_of
 from mailer.handoff.contacts import parse_contacts
+from mailer.handoff.issues import parse_issues
 from mailer.handoff.model import Contact, SectionAnswer
-from mailer.handoff.questionnaire import SECTIONS, missing_sections, parse_issues, renewal_date_from
+from mailer.handoff.questionnaire import SECTIONS, missing_sections
+from mailer.handoff.renewal import renewal_date_from
 from mailer.handoff.transitions import Transition
-from mailer.handoff.workbook import (
+from mailer.handoff.workbook import build_workbook
+from mailer.handoff.workbook_content import (
     HandoffData,
     HistoryRow,
     PlanRow,
     VersionRow,
-    build_workbook,
     summarise,
     workbook_filename,
 )

@@ -25,16 +25,15 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from mailer.handoff.model import Attachment, RequestProblem, TransitionRequest
 from mailer.handoff.questionnaire_form import cell_text
-from mailer.handoff.request import (
+from mailer.handoff.request import RequestParse, request_from_fields
+from mailer.handoff.request_fields import (
     ACCOUNT,
     CUSTOMER_CONTACTS,
     INCOMING_CSM,
     OUTGOING_CSM,
-    RequestParse,
     canonical_field,
-    merge_fields,
-    request_from_fields,
 )
+from mailer.handoff.request_lines import merge_fields
 
 CSV_TYPES = ("text/csv", "text/comma-separated-values", "application/csv")
 XLSX_TYPES = ("spreadsheetml", "ms-excel")

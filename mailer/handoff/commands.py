@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailer.handoff.request import canonical_field
+from mailer.handoff.request_fields import canonical_field
 
 STATUS = "status"
 PAUSE = "pause"

@@ -52,7 +52,6 @@ _OFFSET = re.compile(r"^\s*([+-]?\s*\d+)\s+(business\s+|working\s+)?(day|days|we
 _WALL_TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Values read from YAML
 
