@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from mailservers import MailServers, find_dovecot
@@ -13,6 +14,12 @@ from mailservers import MailServers, find_dovecot
 # Real mail servers (Dovecot IMAP/LMTP + aiosmtpd relay)
 
 SERVER_FIXTURES = frozenset({"mail_servers", "mail"})
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+# The assistant runs in child processes (`python -m mailer run`) from temporary folders; they
+# must import this checkout's code, not whichever copy happens to be installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(REPOSITORY), *filter(None, [os.environ.get("PYTHONPATH")])])
 DOVECOT_PACKAGES = ("dovecot-imapd", "dovecot-lmtpd")
 
 

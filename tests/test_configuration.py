@@ -3,6 +3,7 @@ line and fix; operators configure the servers by environment variables."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -95,7 +96,8 @@ def test_mailer_check_reports_every_problem_with_file_and_line(tmp_path):
     _rules(tmp_path, "requesters:\n  domains: [example.com]\n")
     done = subprocess.run([sys.executable, "-m", "mailer", "check"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                               "PYTHONPATH": os.environ["PYTHONPATH"]})
     assert done.returncode == 1, done.stdout + done.stderr
     assert "soft.yaml:" in done.stdout and "did you mean 'template'?" in done.stdout
     assert "status.md.j2:3:" in done.stdout
