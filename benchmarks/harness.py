@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from mailservers import AcceptedEnvelope, MailServers, find_dovecot  # noqa: E402
 
+from mailer.config.settings import SHIPPED_DEFAULTS  # noqa: E402
+
 ADDRESS = "transitions@example.com"
 MANAGER = "dana@example.com"
 APPEND_CHUNK = 200
@@ -109,9 +111,9 @@ class ProductHome:
             "MAILER_ADDRESS": ADDRESS,
             "MAILER_DATA_DIR": str(home / "var"),
             "MAILER_OUTBOX": str(home / "outbox"),
-            "MAILER_RULES": str(ROOT / "inbox_rules.yaml"),
-            "MAILER_PLAYBOOKS": str(ROOT / "playbooks"),
-            "MAILER_TEMPLATES": str(ROOT / "templates"),
+            "MAILER_RULES": str(SHIPPED_DEFAULTS / "inbox_rules.yaml"),
+            "MAILER_PLAYBOOKS": str(SHIPPED_DEFAULTS / "playbooks"),
+            "MAILER_TEMPLATES": str(SHIPPED_DEFAULTS / "templates"),
             "MAILER_TIMEZONE": "UTC",
         }
         if servers is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import logging
+import os
 import shutil
 import sys
 import textwrap
@@ -21,9 +22,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-import mailer
 from mailer.app import Service
-from mailer.config.settings import load_settings
+from mailer.config.settings import configuration_paths, load_settings
 from mailer.mail.sources import MaildirSource
 from mailer.runtime import build_runtime
 
@@ -178,12 +178,13 @@ class Demo:
     chapters_told: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        root = _config_root()
+        # The operator's configuration when there is one (MAILER_* paths, or files in the
+        # working directory), else the shipped defaults: the demo shows their own templates.
+        rules, playbooks, templates = configuration_paths(os.environ, Path.cwd())
         env = {"MAILER_ADDRESS": ADDRESS, "MAILER_DATA_DIR": str(self.directory / "var"),
                "MAILER_OUTBOX": str(self.directory / "outbox"),
-               "MAILER_RULES": str(root / "inbox_rules.yaml"),
-               "MAILER_PLAYBOOKS": str(root / "playbooks"),
-               "MAILER_TEMPLATES": str(root / "templates"), "MAILER_TIMEZONE": "UTC"}
+               "MAILER_RULES": str(rules), "MAILER_PLAYBOOKS": str(playbooks),
+               "MAILER_TEMPLATES": str(templates), "MAILER_TIMEZONE": "UTC"}
         self.settings = load_settings(env, cwd=self.directory)
         self.rt = build_runtime(self.settings, clock=self.clock)
         self.inbox = MaildirSource(self.settings.maildir_path)
@@ -345,14 +346,6 @@ REACTIONS = (
     Reaction("debrief_questionnaire", timedelta(days=1), lambda m: DEBRIEF,
              "Rita answers the debrief questions."),
 )
-
-
-def _config_root() -> Path:
-    """The editable configuration: the working directory's, else the one beside the code."""
-    here = Path.cwd()
-    if (here / "templates").is_dir() and (here / "playbooks").is_dir():
-        return here
-    return Path(mailer.__file__).resolve().parents[1]
 
 
 def _introduction(directory: Path, out: Callable[[str], None]) -> None:

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from mailer.app import PassReport, Service, build_sender, build_source
-from mailer.config.settings import Settings, load_settings
+from mailer.config.settings import SHIPPED_DEFAULTS, Settings, load_settings
 from mailer.flows.runtime import system_clock
 from mailer.runtime import build_runtime
 
@@ -34,9 +34,9 @@ class Assistant:
             "MAILER_ADDRESS": ADDRESS,
             "MAILER_DATA_DIR": str(home / "var"),
             "MAILER_OUTBOX": str(home / "outbox"),
-            "MAILER_RULES": str(ROOT / "inbox_rules.yaml"),
-            "MAILER_PLAYBOOKS": str(ROOT / "playbooks"),
-            "MAILER_TEMPLATES": str(ROOT / "templates"),
+            "MAILER_RULES": str(SHIPPED_DEFAULTS / "inbox_rules.yaml"),
+            "MAILER_PLAYBOOKS": str(SHIPPED_DEFAULTS / "playbooks"),
+            "MAILER_TEMPLATES": str(SHIPPED_DEFAULTS / "templates"),
             "MAILER_TIMEZONE": "UTC",
         }
         if servers is not None:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from mailer.config.settings import SHIPPED_DEFAULTS
 from mailer.handoff.book import (
     BookError,
     book_key,
@@ -127,12 +128,11 @@ def test_the_combined_form_round_trips_answers_per_account():
 
 
 def test_a_wrong_book_questionnaire_setting_names_its_line_and_fix(tmp_path):
-    from pathlib import Path
 
     from mailer.config.playbooks import load_playbook
     from mailer.errors import ConfigErrors
 
-    source = (Path(__file__).resolve().parents[1] / "playbooks" / "soft.yaml").read_text()
+    source = (SHIPPED_DEFAULTS / "playbooks" / "soft.yaml").read_text()
     path = tmp_path / "soft.yaml"
     path.write_text(source.replace("checkin_days: 60\n",
                                    "checkin_days: 60\nbook_questionnaire: merged\n"))

@@ -12,6 +12,7 @@ from pathlib import Path
 from assistant import ADDRESS, Assistant, parse, text_of
 from openpyxl import Workbook, load_workbook
 
+from mailer.config.settings import SHIPPED_DEFAULTS
 from mailer.state.store import Store
 
 MANAGER = "Dana Manager <dana@example.com>"
@@ -160,7 +161,7 @@ def test_a_forty_row_book_starts_every_good_row_and_a_corrected_file_adds_only_t
 
 def combined_playbooks(tmp_path: Path) -> Path:
     folder = tmp_path / "playbooks"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "playbooks", folder)
+    shutil.copytree(SHIPPED_DEFAULTS / "playbooks", folder)
     soft = folder / "soft.yaml"
     soft.write_text(soft.read_text().replace("checkin_days: 60\n",
                                              "checkin_days: 60\nbook_questionnaire: combined\n"))

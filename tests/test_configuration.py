@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailer.config.inbox_rules import load_rules
-from mailer.config.settings import load_settings
+from mailer.config.settings import SHIPPED_DEFAULTS, load_settings
 from mailer.errors import ConfigError, ConfigErrors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ def _rules(tmp_path: Path, text: str) -> Path:
 
 
 def test_the_shipped_rules_load_and_allow_the_example_domain():
-    rules = load_rules(ROOT / "inbox_rules.yaml")
+    rules = load_rules(SHIPPED_DEFAULTS / "inbox_rules.yaml")
     assert rules.may_request("dana@example.com")
     assert not rules.may_request("mallory@evil.test")
 
@@ -87,8 +87,8 @@ def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path):
 
 
 def test_mailer_check_reports_every_problem_with_file_and_line(tmp_path):
-    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copytree(SHIPPED_DEFAULTS / "playbooks", tmp_path / "playbooks")
+    shutil.copytree(SHIPPED_DEFAULTS / "templates", tmp_path / "templates")
     soft = tmp_path / "playbooks" / "soft.yaml"
     soft.write_text(soft.read_text().replace("template: questionnaire_reminder",
                                              "tempate: questionnaire_reminder", 1))

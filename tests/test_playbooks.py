@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailer.config.playbooks import load_playbooks, missing_templates
+from mailer.config.settings import SHIPPED_DEFAULTS
 from mailer.errors import ConfigError, ConfigErrors
 from mailer.handoff.business_time import BusinessCalendar
 from mailer.handoff.playbooks import Playbook, UnknownPlaybook, choose_playbook, template_names
@@ -24,7 +25,7 @@ from mailer.handoff.scheduling import (
     silence_outcome,
 )
 
-SHIPPED = Path(__file__).resolve().parents[1] / "playbooks"
+SHIPPED = SHIPPED_DEFAULTS / "playbooks"
 BERLIN = ZoneInfo("Europe/Berlin")
 TEAM = BusinessCalendar(BERLIN)
 LEAD_TEMPLATES = {

@@ -14,6 +14,10 @@ from dotenv import dotenv_values
 
 from mailer.errors import ConfigError
 
+# The configuration shipped inside the package: used when neither a MAILER_* path nor a file of
+# the same name in the working directory says otherwise, so a plain install runs from any folder.
+SHIPPED_DEFAULTS = Path(__file__).resolve().parents[1] / "defaults"
+
 
 @dataclass(frozen=True)
 class ServerURL:
@@ -118,6 +122,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         raw = Path(values.get(name) or default).expanduser()
         return raw if raw.is_absolute() else here / raw
 
+    rules_path, playbooks_dir, templates_dir = configuration_paths(values, here)
+
     address = (values.get("MAILER_ADDRESS") or "transitions@localhost").strip().lower()
     if address.count("@") != 1 or "+" in address.split("@")[0]:
         raise ConfigError("MAILER_ADDRESS", None, f"'{address}' is not a plain address",
@@ -134,9 +140,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         address=address,
         data_dir=path("MAILER_DATA_DIR", "var"),
         outbox_dir=path("MAILER_OUTBOX", "outbox"),
-        rules_path=path("MAILER_RULES", "inbox_rules.yaml"),
-        playbooks_dir=path("MAILER_PLAYBOOKS", "playbooks"),
-        templates_dir=path("MAILER_TEMPLATES", "templates"),
+        rules_path=rules_path,
+        playbooks_dir=playbooks_dir,
+        templates_dir=templates_dir,
         timezone=timezone,
         imap=parse_server_url(imap_url, variable="MAILER_IMAP_URL") if imap_url else None,
         smtp=parse_server_url(smtp_url, variable="MAILER_SMTP_URL") if smtp_url else None,
@@ -151,6 +157,26 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         digest_day=_digest_day(values.get("MAILER_DIGEST_DAY", "")),
         digest_time=_digest_time(values.get("MAILER_DIGEST_TIME", "")),
     )
+
+
+_CONFIGURATION = (("MAILER_RULES", "inbox_rules.yaml"), ("MAILER_PLAYBOOKS", "playbooks"),
+                  ("MAILER_TEMPLATES", "templates"))
+
+
+def configuration_paths(values: Mapping[str, str], here: Path) -> tuple[Path, Path, Path]:
+    """The rules file, playbooks folder and templates folder in use, each chosen on its own:
+    the MAILER_* variable when set, else the working directory's, else the shipped one."""
+    chosen: list[Path] = []
+    for variable, name in _CONFIGURATION:
+        if values.get(variable):
+            raw = Path(values[variable]).expanduser()
+            chosen.append(raw if raw.is_absolute() else here / raw)
+        elif (here / name).exists():
+            chosen.append(here / name)
+        else:
+            chosen.append(SHIPPED_DEFAULTS / name)
+    rules, playbooks, templates = chosen
+    return rules, playbooks, templates
 
 
 def _whole_number(variable: str, text: str) -> int:
