@@ -31,6 +31,7 @@ import mailparser
 
 from mailer.errors import MessageParseError
 from mailer.handoff.model import Attachment, InboundMessage
+from mailer.mail.flowed import decode_flowed
 
 log = logging.getLogger(__name__)
 # mail-parser warns through the last-resort handler about every part type it skips; we
@@ -354,12 +355,24 @@ def _walk_body(message: Message) -> tuple[list[str], list[str], list[Attachment]
             content_type = "text/plain"
         if content_type in _BODY_TYPES and disposition != "attachment":
             text = _part_text(part)
+            if content_type == "text/plain" and _is_flowed(part):
+                text = decode_flowed(text, delsp=_param(part, "delsp") == "yes")
             if text.strip():
                 (plain if content_type == "text/plain" else html).append(text)
             if not part.get_filename():
                 continue
         attachments.append(_attachment(part, len(attachments) + 1))
     return plain, html, attachments
+
+
+def _param(part: Message, name: str) -> str:
+    value = part.get_param(name)
+    return str(value).strip().strip('"').lower() if isinstance(value, str) else ""
+
+
+def _is_flowed(part: Message) -> bool:
+    """Thunderbird and Apple Mail wrap plain text with soft breaks (RFC 3676)."""
+    return _param(part, "format") == "flowed"
 
 
 def _leaf_parts(part: Message) -> Iterator[Message]:
