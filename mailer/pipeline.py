@@ -28,6 +28,7 @@ from mailer.flows.watchdog import CANARY_HEADER
 from mailer.handoff.commands import parse_command, subject_transition_id
 from mailer.handoff.model import InboundMessage, Person
 from mailer.handoff.transitions import Transition
+from mailer.mail.authentication import Verdict, verdict
 from mailer.mail.automation import automation_reason, is_out_of_office
 from mailer.mail.parsing import parse_message
 from mailer.mail.reply_text import new_text
@@ -149,10 +150,22 @@ def _decide_and_act(rt: Runtime, raw: bytes,
                         "'duplicate' LIMIT 1", msg.message_id)
     if seen is not None:
         return Outcome("duplicate", "same Message-ID handled before"), msg
+    if msg.from_problem:
+        # Several possible senders: whichever we picked, the other one could be the forger.
+        log.warning("refused a message whose sender is ambiguous: %s", msg.from_problem)
+        return Outcome("rejected", f"ambiguous sender: {msg.from_problem}"), msg
     correlation = correlate(rt, msg)
+    vouched = sender_verdict(rt, msg)
     machine = automation_reason(msg, own_addresses=[rt.address])
     if machine is not None:
-        return _automated(rt, msg, correlation, machine, now), msg
+        return _automated(rt, msg, correlation, machine, now, vouched=vouched.passed), msg
+    if not vouched.passed:
+        # No answer: the From may be forged, and the real person should not get backscatter.
+        log.info("sender authentication did not pass for %s: %s", msg.from_email,
+                 vouched.reason)
+        return Outcome("rejected", "sender authentication (DMARC/DKIM/SPF) did not pass: "
+                       f"{vouched.reason}",
+                       correlation.transition.id if correlation.transition else None), msg
     objection = first_objection(msg, rt.rules)
     if objection is not None:
         if objection.tell_sender:
@@ -166,6 +179,14 @@ def _decide_and_act(rt: Runtime, raw: bytes,
                        "sender today (an auto-responder?)",
                        correlation.transition.id if correlation.transition else None), msg
     return route(rt, msg, correlation, now), msg
+
+
+def sender_verdict(rt: Runtime, msg: InboundMessage) -> Verdict:
+    """Whether our own server vouched for the From domain; always yes when not required."""
+    auth = rt.rules.authentication
+    if not auth.require_pass:
+        return Verdict(True, "authentication not required")
+    return verdict(msg, trusted_ids=auth.trusted_servers, our_hosts=auth.border_hosts)
 
 
 def _repeats_itself(rt: Runtime, msg: InboundMessage, c: Correlation,
@@ -207,10 +228,10 @@ def correlate(rt: Runtime, msg: InboundMessage) -> Correlation:
 
 
 def _automated(rt: Runtime, msg: InboundMessage, correlation: Correlation, reason: str,
-               now: datetime) -> Outcome:
+               now: datetime, *, vouched: bool) -> Outcome:
     """Never answer a machine; but an out-of-office from the outgoing CSM moves reminders."""
     t = correlation.transition
-    if t is not None and is_out_of_office(msg):
+    if t is not None and vouched and is_out_of_office(msg):
         note = answer.note_out_of_office(rt, t, msg, now=now)
         return Outcome("ignored", f"{reason}; {note}", t.id)
     return Outcome("ignored", reason, t.id if t else None)

@@ -166,7 +166,10 @@ authentication:
 
 
 def auth_results(server: str, dmarc: str) -> str:
-    return (f"Authentication-Results: {server}; spf=softfail smtp.mailfrom=example.com;\r\n"
+    """What the border server writes: its Received line, then its verdict."""
+    return (f"Received: from mail.sender.example by {server} (Postfix) with ESMTPS id 1;\r\n"
+            " Mon, 2 Nov 2026 09:59:00 +0000\r\n"
+            f"Authentication-Results: {server}; spf=softfail smtp.mailfrom=example.com;\r\n"
             f" dkim=none; dmarc={dmarc} header.from={{domain}}\r\n")
 
 
@@ -194,8 +197,9 @@ def test_a_forged_manager_is_refused_silently_when_authentication_is_required(st
     forged_cancel = plain(sender=DANA, to=ADDRESS, subject="[TR-0001] cancel", body="cancel\n",
                           extra=extra)
     assert strict.attempt(forged_cancel, sender="attacker@evil.test") == []
-    assert strict.last_outcome() == ("rejected", "sender authentication (DMARC/DKIM/SPF) did "
-                                     "not pass")
+    outcome, reason = strict.last_outcome()
+    assert outcome == "rejected"
+    assert reason.startswith("sender authentication (DMARC/DKIM/SPF) did not pass")
 
 
 def test_a_manager_whose_server_says_pass_is_obeyed(strict, mail):

@@ -92,6 +92,9 @@ class InboundMessage:
     content_type: str = "text/plain"
     headers: tuple[tuple[str, str], ...] = ()  # (lower-cased name, decoded value), in order
     size: int = 0
+    # Why the From cannot name one sender (two From headers, several mailboxes, an encoded
+    # word inside the address); "" when it is plain. Such mail is refused, never guessed at.
+    from_problem: str = ""
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

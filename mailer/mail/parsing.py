@@ -108,6 +108,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         content_type=message.get_content_type(),
         headers=headers,
         size=len(raw),
+        from_problem=from_problem(message),
     )
 
 
@@ -322,6 +323,36 @@ def _valid_addr_spec(candidate: str) -> str | None:
         return Address(addr_spec=f"{local}@{domain}").addr_spec
     except (ValueError, IndexError, UnicodeError, HeaderParseError, MessageDefect):
         return None
+
+
+def from_problem(message: Message) -> str:
+    """Why this From cannot be trusted to name one sender, or "" when it can.
+
+    Mail with two From headers, or one naming several mailboxes, lets each reader pick a
+    different sender; an encoded word inside the address itself (`=?utf-8?q?...?=@example.com`)
+    is decoded by some readers and not by others. The product never picks one of several."""
+    values = [_raw_header_text(v) for v in message.get_all("from", [])]
+    if len(values) > 1:
+        return f"{len(values)} From headers"
+    if not values:
+        return ""
+    value = _FOLD.sub("", values[0])
+    mailboxes = [(name, address) for name, address in getaddresses([value])
+                 if name or address]
+    if len(mailboxes) > 1:
+        return f"the From header names {len(mailboxes)} mailboxes"
+    if mailboxes and "=?" in mailboxes[0][1]:
+        return "an encoded word inside the From address"
+    if "=?" in _address_part(value):
+        return "an encoded word inside the From address"
+    return ""
+
+
+def _address_part(value: str) -> str:
+    """What a From header holds outside its display name: the text between < and >, or all."""
+    if "<" in value:
+        return value.rpartition("<")[2].partition(">")[0]
+    return "" if _ENCODED_WORD.fullmatch(value.strip()) else value
 
 
 def _delivered_to(message: Message) -> tuple[str, ...]:
