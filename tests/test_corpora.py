@@ -215,3 +215,49 @@ def test_parsed_fields_match_the_corpus() -> None:
     total = sum(tally[1] for tally in per_field.values())
     assert report("parsing, all fields", hits, total) > 0.90
     assert per_field["subject"][0] == per_field["subject"][1]
+
+
+# --- peers/: mail from other projects' test suites, held out while the reader was written ----
+
+PEERS_REPLY_GOAL = 0.90
+
+
+def _peer_cases() -> Iterator[tuple[str, Fixture, bytes]]:
+    """(folder, fixture, raw bytes) of every peers/ case with an expected reply; an entry may
+    name another file and a map of substitutions that turn it into the case."""
+    for expected_file in sorted((CORPORA / "peers").glob("*/expected.json")):
+        for key, expected in json.loads(expected_file.read_text("utf-8")).items():
+            if "reply" not in expected:
+                continue
+            path = expected_file.parent / expected.get("file", key)
+            raw = path.read_bytes()
+            for old, new in (expected.get("substitute") or {}).items():
+                raw = raw.replace(old.encode("utf-8"), new.encode("utf-8"))
+            yield expected_file.parent.name, Fixture(key, path, expected), raw
+
+
+def _reply_of_bytes(kind: str, raw: bytes) -> str:
+    if kind == "message":
+        msg = parse_message(raw)
+        return new_text(msg.text, html=msg.html)
+    if kind == "html":
+        return new_text("", html=raw.decode("utf-8", "replace"))
+    return new_text(raw.decode("utf-8", "replace"))
+
+
+def test_reply_extraction_on_the_peers_corpus_stays_above_the_goal() -> None:
+    if not (CORPORA / "peers").is_dir():
+        pytest.skip("the peers/ corpus is not there")
+    per_folder: dict[str, list[int]] = {}
+    for folder, fixture, raw in _peer_cases():
+        got = _reply_of_bytes(fixture.kind, raw)
+        wanted = [fixture.expected["reply"], *fixture.expected.get("reply_alternatives", [])]
+        tally = per_folder.setdefault(folder, [0, 0])
+        tally[0] += any(_same_reply(got, {**fixture.expected, "reply": w}) for w in wanted)
+        tally[1] += 1
+    for folder, (hits, total) in sorted(per_folder.items()):
+        report(f"peers/{folder} reply extraction", hits, total)
+    hits = sum(tally[0] for tally in per_folder.values())
+    total = sum(tally[1] for tally in per_folder.values())
+    assert total >= 90
+    assert report("peers reply extraction, all folders", hits, total) >= PEERS_REPLY_GOAL

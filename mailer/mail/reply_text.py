@@ -42,12 +42,57 @@ _HTML_QUOTE_MARKERS = (
     r"class=[\"']?zmail_extra",
     r"border-top:\s*solid\s+#(?:E1E1E1|B5C4DF)",
 )
+# Markers of the element that holds the sender's signature, which clients put below the new
+# text and above the quote: Gmail, Thunderbird, Apple Mail on iOS, Outlook (web, mobile, Word).
+_HTML_SIGNATURE_MARKERS = (
+    r"class=[\"']?gmail_signature",
+    r"data-smartmail=[\"']?gmail_signature",
+    r"class=[\"']?moz-signature",
+    r"id=[\"']?AppleMailSignature",
+    r"id=[\"']?Signature[\"'\s>]",
+    r"id=[\"']?ms-outlook-mobile-signature",
+    r"name=[\"']?_MailAutoSig",
+)
 _HTML_QUOTE = re.compile(r"<[^<>]*?(?:" + "|".join(_HTML_QUOTE_MARKERS) + r")", re.IGNORECASE)
+_HTML_SIGNATURE = re.compile(
+    r"<[^<>]*?(?:" + "|".join(_HTML_SIGNATURE_MARKERS) + r")", re.IGNORECASE
+)
 
 
 def _html_before_quote(html: str) -> str:
     match = _HTML_QUOTE.search(html)
-    return html[: match.start()] if match else html
+    html = html[: match.start()] if match else html
+    signature = _HTML_SIGNATURE.search(html)
+    return html[: signature.start()] if signature else html
+
+
+def html_without_signature(html: str) -> str:
+    """The HTML with the sender's signature element left out (quotes below it are kept).
+
+    Outlook marks only where its signature starts (`_MailAutoSig`), so there the signature
+    runs on to the next quote container.
+    """
+    match = _HTML_SIGNATURE.search(html)
+    if match is None:
+        return html
+    tag = re.match(r"<\s*(\w+)", html[match.start() :])
+    end = _element_end(html, match.start(), tag.group(1).lower() if tag else "")
+    if end is None or "_MailAutoSig" in html[match.start() : match.start() + 300]:
+        quote = _HTML_QUOTE.search(html, match.start())
+        end = quote.start() if quote else len(html)
+    return html[: match.start()] + html[end:]
+
+
+def _element_end(html: str, start: int, name: str) -> int | None:
+    """Where the element opened at `start` closes, counting nested elements of its name."""
+    if not name or name in ("a", "br", "img"):
+        return None
+    depth = 0
+    for tag in re.finditer(rf"<(/?)\s*{name}\b[^>]*>", html[start:], re.IGNORECASE):
+        depth += -1 if tag.group(1) else 1
+        if depth == 0:
+            return start + tag.end()
+    return None
 
 
 # -- text markers --------------------------------------------------------------------------
@@ -55,7 +100,8 @@ def _html_before_quote(html: str) -> str:
 _WROTE_VERBS = (
     r"wrote|writes|schrieb|a écrit|a ecrit|escribió|escribio|ha scritto|schreef|skrev"
     r"|escreveu|napisał\(a\)|napisał|napisal|napsal\(a\)|kirjoitti|написал(?:\(а\))?"
-    r"|пише|писал|yazdı|írta"
+    r"|написала|написав|пише|писал|yazdı|írta|ha escrit|va escriure|pisze|nadesłał"
+    r"|写道|寫道|작성|のメッセージ"
 )
 # "On Tue, 3 Mar 2026 at 10:00, Ana <ana@x.com> wrote:" in the common languages.
 _ON_WROTE = re.compile(
@@ -65,22 +111,26 @@ _ON_WROTE = re.compile(
 )
 # "Ana <ana@x.com> wrote:" and "At 6/16/2016 08:32 PM, you wrote:".
 _SOMEONE_WROTE = re.compile(
-    rf"^\s*\S.{{0,200}}\b(?:{_WROTE_VERBS})(?:\s+(?:am|le|on|el|il|op|den)\b.{{0,80}})?\s*:\s*$",
+    rf"^\s*\S.{{0,200}}\b(?:{_WROTE_VERBS})(?:\s+(?:am|le|on|el|il|op|den)\b.{{0,80}})?\s*[:：]\s*$",
     re.IGNORECASE,
 )
+_ENDS_WITH_VERB = re.compile(rf"\b(?:{_WROTE_VERBS})\s*$", re.IGNORECASE)
 # Gmail in some locales: "2016-03-03 17:21 GMT+01:00 Ana <ana@x.com>:" or "2013/7/20 Ana <a@x>".
 _DATED_SENDER = re.compile(
     r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.{0,40}(?:GMT[+-]\d{1,2}:?\d{2}\b.*|.*<[^>\s]+@[^>\s]+>:?)$"
 )
 # Yandex, Mail.ru and others: "26.06.2014, 14:41, "Ana" <ana@x.com>:" (a date, an address).
-_DATED_ADDRESS_COLON = re.compile(r"^(?=.{0,300}$)(?=.*\d{1,2}:\d{2}).*<[^<>\s]+@[^<>\s]+>\s*:\s*$")
+_DATED_ADDRESS_COLON = re.compile(
+    r"^(?=.{0,300}$)(?=.*\d{1,2}[:.]\d{2}).*<[^<>\s]+@[^<>\s]+>\s*[:：]\s*$"
+)
 _SEPARATOR_TITLES = (
     r"original message|forwarded message|ursprüngliche nachricht|weitergeleitete nachricht"
     r"|message d'origine|message transféré|mensaje original|mensaje reenviado"
     r"|messaggio originale|messaggio inoltrato|oorspronkelijk bericht|doorgestuurd bericht"
     r"|oprindelig meddelelse|videresendt meddelelse|ursprungligt meddelande|mensagem original"
     r"|mensagem encaminhada|wiadomość oryginalna|исходное сообщение|пересылаемое сообщение"
-    r"|перенаправленное сообщение|original"
+    r"|перенаправленное сообщение|oprindelig besked|videresendt besked|opprinnelig melding"
+    r"|alkuperäinen viesti|missatge original|původní zpráva|original"
 )
 _ORIGINAL_SEPARATOR = re.compile(
     rf"^\s*[-_=*]{{2,}}\s*(?:{_SEPARATOR_TITLES})\s*[-_=*]{{2,}}", re.IGNORECASE
@@ -92,12 +142,22 @@ _FORWARD_INTRO = re.compile(
     re.IGNORECASE,
 )
 _UNDERSCORE_RULE = re.compile(r"^\s*_{20,}\s*$")
+# "-------- Oprindelig besked --------" in a language we have no title for, above a header block.
+_TITLED_RULE = re.compile(r"^\s*[-_=*]{3,}\s*\w[\w' ]{2,40}\s*[-_=*]{3,}\s*$")
+# Help desks and forums put this line above the history of the mail they send.
+_REPLY_ABOVE = re.compile(
+    r"(?:reply|write|type|respond|answer)\b.{0,40}\babove this line|oberhalb dieser zeile"
+    r"|au-dessus de cette ligne|encima de esta l[ií]nea|boven deze (?:regel|lijn)"
+    r"|sopra questa riga",
+    re.IGNORECASE,
+)
 _HEADER_FROM = (
     r"from|von|de|da|van|fra|från|od|от кого|от|差出人|发件人|寄件者|보낸 사람|reply-to|antwort an"
 )
 _HEADER_OTHER = (
     r"sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|envoye|à|a|objet|enviado|fecha"
-    r"|para|asunto|inviato|data|oggetto|risposta|verzonden|aan|onderwerp|sendt|til|emne"
+    r"|para|asunto|inviato|data|oggetto|risposta|verzonden|aan|onderwerp|sendt|til|emne|dato"
+    r"|message du|copie à|copie|sujet|kopie|cco|ccn"
     r"|skickat|till|ämne|temat|do|wysłano|отправлено|кому|тема|дата|送信日時|宛先|件名"
     r"|发送时间|收件人|主题|organization"
 )
@@ -111,6 +171,7 @@ _SIGNATURE_DELIMITER = re.compile(r"^(?:--|-- |__|—|--\s*—)\s*$")
 _DASH_NAME = re.compile(r"^-\s?[A-Z][\w.'-]+(?: [\w.'-]+){0,3}$")
 _OWN_SENT_FROM = (
     r"sent from|sent via|sent with|get outlook for|envoyé de|envoyé depuis|envoyé avec"
+    r"|envoyé à partir de|obtenir outlook pour|holen sie sich outlook für|descargar outlook para"
     r"|von meinem|gesendet von|enviado desde|enviado do|enviado de|inviato da|verzonden vanaf"
     r"|verstuurd vanaf|sendt fra|skickat från|wysłano z|odesláno z|отправлено с"
 )
@@ -129,6 +190,15 @@ def _library_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     return wrote_header, sent_from
 
 
+_TRAILING_LINK = re.compile(r"\s*<(?:https?://|mailto:)[^<>\s]*>\s*$", re.IGNORECASE)
+
+
+def is_sent_from(line: str) -> bool:
+    """ "Sent from my iPhone", "Envoyé à partir de Outlook pour iOS<https://aka.ms/...>"."""
+    _, sent_from = _library_patterns()
+    return bool(sent_from.match(_TRAILING_LINK.sub("", line)))
+
+
 # -- public --------------------------------------------------------------------------------
 
 
@@ -142,7 +212,9 @@ def new_text(text: str, *, html: str = "") -> str:
     """
     has_html = bool(html.strip())
     if has_html and (not text.strip() or text.strip() == html_to_text(html)):
-        return _new_text_of_html(html)
+        # Exchange can wrap the whole reply in a reply-section marker: when cutting at the
+        # HTML's marks leaves nothing, the text read by its own marks is the better guess.
+        return _new_text_of_html(html) or _trim(text or html_to_text(html))
     found = _trim(text)
     return found or (_new_text_of_html(html) if has_html else "")
 
@@ -186,7 +258,9 @@ def _before_history(lines: list[str]) -> list[str]:
             continue
         if written_above:
             return done + _drop_trailing_delimiters(head)
-        if attribution:
+        if attribution and _answered_inline(lines[after:]) and _interleaved(lines[after:]):
+            lines = lines[after:]  # inline answers: the quote above the first one is context
+        elif attribution:
             lines = _without_leading_quote(lines[after:])
         elif _HEADER_FIELD.match(lines[first]):
             lines = lines[after:]
@@ -199,25 +273,64 @@ def _answered_inline(lines: list[str]) -> bool:
     index = _first_content(lines)
     if index == len(lines) or not lines[index].lstrip().startswith(">"):
         return False
-    while index < len(lines) and (not lines[index].strip() or lines[index].startswith(">")):
-        index += 1
+    index = _quote_end(lines, index)
     rest = lines[index:]
     if not any(line.strip() for line in rest):
         return False
-    _, sent_from = _library_patterns()
     opening = rest[_first_content(rest)]
     return not (
         _SIGNATURE_DELIMITER.match(opening)
-        or sent_from.match(opening)
+        or is_sent_from(opening)
         or _DELIMITER_LINE.match(opening)
         or _mark_end(rest, _first_content(rest)) is not None
     )
 
 
-def _without_leading_quote(lines: list[str]) -> list[str]:
-    index = 0
-    while index < len(lines) and (not lines[index].strip() or lines[index].startswith(">")):
+def _interleaved(lines: list[str]) -> bool:
+    """Two or more quoted passages each followed by the sender's words (not bottom-posting)."""
+    answered = 0
+    index = _first_content(lines)
+    while index < len(lines):
+        if not _is_quoted(lines[index]):
+            return answered >= 2
+        index = _quote_end(lines, index)
+        own = index
+        while own < len(lines) and not _is_quoted(lines[own]):
+            own += 1
+        if any(line.strip() for line in lines[index:own]):
+            answered += 1
+        index = own
+    return answered >= 2
+
+
+def _quote_end(lines: list[str], index: int) -> int:
+    """The index after the quote starting at `index` (blank lines and wrapped pieces included)."""
+    while index < len(lines) and (
+        not lines[index].strip() or _is_quoted(lines[index]) or _continues_quote(lines, index)
+    ):
         index += 1
+    return index
+
+
+def _is_quoted(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+_WRAP_WIDTH = 60
+
+
+def _continues_quote(lines: list[str], index: int) -> bool:
+    """A quoted line the client re-wrapped without its `>`: "> ... Nullam pharetra d" then
+    "ignissim odio?". People start what they write with a capital; the broken tail of a
+    long quoted line starts in the middle of a sentence."""
+    if index == 0 or not _is_quoted(lines[index - 1]):
+        return False
+    above, line = lines[index - 1].strip(), lines[index].strip()
+    return len(above) >= _WRAP_WIDTH and bool(line) and (line[0].islower() or line[0] in "\"')")
+
+
+def _without_leading_quote(lines: list[str]) -> list[str]:
+    index = _quote_end(lines, 0)
     return lines[index:] if index < len(lines) else lines
 
 
@@ -240,8 +353,10 @@ def _history_start(lines: list[str]) -> tuple[int, int] | None:
 def _mark_end(lines: list[str], index: int) -> int | None:
     """If a history mark starts at `index`, the index just after its last line."""
     line = lines[index]
-    if _ORIGINAL_SEPARATOR.match(line) or _FORWARD_INTRO.match(line):
+    if _ORIGINAL_SEPARATOR.match(line) or _FORWARD_INTRO.match(line) or _REPLY_ABOVE.search(line):
         return index + 1
+    if _TITLED_RULE.match(line) and _header_block_end(lines, index + 1) is not None:
+        return _header_block_end(lines, index + 1)
     if _UNDERSCORE_RULE.match(line):
         return index + 1
     header_end = _header_block_end(lines, index)
@@ -251,9 +366,26 @@ def _mark_end(lines: list[str], index: int) -> int | None:
         window = lines[index : index + span]
         if len(window) < span or (span > 1 and not window[-1].strip()):
             break
-        if _is_attribution(window):
+        if _is_attribution(window) and (
+            _names_when_or_whom(window) or _quote_follows(lines, index + span)
+        ):
             return index + span
     return None
+
+
+_ADDRESS_OR_TIME = re.compile(r"@|\d{1,2}[:.]\d{2}|\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}")
+
+
+def _names_when_or_whom(window: list[str]) -> bool:
+    """Real attributions carry a date, a time or an address; "Something wrote:" alone, with
+    no quote below it, is a sentence of the reply."""
+    joined = " ".join(window)
+    return bool(_ADDRESS_OR_TIME.search(joined)) or bool(_ON_WROTE.match(joined))
+
+
+def _quote_follows(lines: list[str], index: int) -> bool:
+    following = _first_content(lines[index:])
+    return index + following < len(lines) and _is_quoted(lines[index + following])
 
 
 def _is_attribution(window: list[str]) -> bool:
@@ -266,14 +398,23 @@ def _is_attribution(window: list[str]) -> bool:
     if len(window) > 1 and not _wraps_one_header(window):
         return False
     if not window[-1].rstrip().endswith((":", "：", "----")):
-        return False
+        # Some clients leave out the colon: "On Wed, 14 Nov 2018 08:14 Ana <a@x.com> wrote".
+        return bool(_ON_WROTE.match(joined)) and bool(_ENDS_WITH_VERB.search(joined)) and (
+            "@" in joined or bool(re.search(r"\d{1,2}[:.]\d{2}", joined)))
     if _ON_WROTE.match(joined):
         return True
     # A line that merely ends in "wrote:" counts alone, or wrapped around an address.
     if _SOMEONE_WROTE.match(joined):
         # Only an attribution that names an address is wrapped ("Ana <ana@x.com> schrieb am
         # Fr., 28.\nApr. 2017:"); otherwise a sentence above would be swallowed with it.
-        return len(window) == 1 or (len(window) == 2 and bool(re.search(r"[<@\"]", window[0])))
+        return len(window) == 1 or (
+            len(window) == 2
+            and (
+                bool(re.search(r"[<@\"]", window[0]))
+                or (bool(re.search(r"<[^<>\s]+@", window[1]))
+                    and not window[0].rstrip().endswith((".", "!", "?")))
+            )
+        )
     wrote_header, _ = _library_patterns()
     return bool(wrote_header.fullmatch(joined))
 
@@ -327,7 +468,11 @@ def _drop_trailing_delimiters(lines: list[str]) -> list[str]:
 def _without_trailing_quote(lines: list[str]) -> list[str]:
     """Drop `>` lines after the last line the sender wrote; inline answers keep theirs."""
     end = len(lines)
-    while end and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith(">")):
+    while end and (
+        not lines[end - 1].strip()
+        or _is_quoted(lines[end - 1])
+        or _continues_quote(lines, end - 1)
+    ):
         end -= 1
     if end:
         return lines[:end]
@@ -337,16 +482,62 @@ def _without_trailing_quote(lines: list[str]) -> list[str]:
 
 
 def _without_signature(lines: list[str]) -> list[str]:
-    _, sent_from = _library_patterns()
     first = _first_content(lines)
     for index in range(first + 1, len(lines)):
         line = lines[index]
-        if _SIGNATURE_DELIMITER.match(line) or sent_from.match(line):
+        if _SIGNATURE_DELIMITER.match(line) or is_sent_from(line):
             return _drop_trailing_delimiters(lines[:index])
     trimmed = _drop_trailing_delimiters(lines)
     if len(trimmed) > 1 and _DASH_NAME.match(trimmed[-1].strip()):
         return _drop_trailing_delimiters(trimmed[:-1])
-    return _without_contact_block(trimmed)
+    return _without_closing(_without_contact_block(trimmed))
+
+
+# Closings people end a mail with, in the languages of our users. The closing and the short
+# lines below it (name, title, company, phone) are the signature, not part of the answer.
+CLOSINGS = (
+    r"thanks|thank you|thanks again|many thanks|thanks a lot|thx|ty|cheers|best|all the best"
+    r"|best regards|kind regards|warm regards|warmest regards|regards|best wishes|sincerely"
+    r"|yours sincerely|yours truly|yours|respectfully|warmly|take care|talk soon|speak soon"
+    r"|have a (?:nice|good|great) (?:day|weekend|one)|br|kr|rgds"
+    r"|viele grüße|viele grüsse|beste grüße|beste grüsse|liebe grüße|liebe grüsse|lg|vg|mfg"
+    r"|mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|freundliche grüsse"
+    r"|herzliche grüße|herzliche grüsse|schöne grüße|gruß|gruss|grüße|grüsse|danke|vielen dank"
+    r"|danke schön|besten dank|schönen tag noch"
+    r"|cordialement|bien cordialement|bien à vous|salutations|meilleures salutations"
+    r"|sincères salutations|bonne journée|bonne soirée|merci|merci beaucoup|amicalement|bises"
+    r"|à bientôt|belle journée"
+    r"|saludos|saludos cordiales|un saludo|un cordial saludo|atentamente|cordialmente|gracias"
+    r"|muchas gracias|abrazos|un abrazo|hasta pronto"
+    r"|groeten|met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|hartelijke groet"
+    r"|hartelijke groeten|groetjes|mvg|bedankt|dank je|dank u|alvast bedankt|fijne dag"
+    r"|cordiali saluti|distinti saluti|saluti|grazie|grazie mille|un saluto|buona giornata"
+    r"|med venlig hilsen|venlig hilsen|mvh|hilsen|kh|kærlig hilsen|vänliga hälsningar"
+    r"|med vänliga hälsningar|hälsningar|mvh|med vennlig hilsen|vennlig hilsen"
+    r"|pozdrawiam|z poważaniem|s pozdravem|atenciosamente|obrigado|obrigada|abraços"
+    r"|с уважением|спасибо|ystävällisin terveisin|terveisin"
+)
+_CLOSING = re.compile(rf"^\s*(?:{CLOSINGS})\b[\s,.!:;-]*$", re.IGNORECASE)
+_SIGNATURE_LINES = 6
+_SIGNATURE_LINE_LENGTH = 60
+
+
+def _without_closing(lines: list[str]) -> list[str]:
+    """Drop a closing ("Best regards,") and the short signature lines below it."""
+    content = [i for i, line in enumerate(lines) if line.strip()]
+    if len(content) < 2:
+        return lines
+    for position, index in enumerate(content[1:], start=1):
+        tail = content[position + 1 :]
+        # "Thanks,\nAna" stays: a sign-off is part of what the person wrote. A closing above a
+        # name and a title, company or phone is a signature.
+        if len(tail) > _SIGNATURE_LINES or len(tail) < 2:
+            continue
+        if _CLOSING.match(lines[index]) and all(
+            len(lines[i].strip()) <= _SIGNATURE_LINE_LENGTH for i in tail
+        ):
+            return _drop_trailing_delimiters(lines[:index])
+    return lines
 
 
 _CONTACT_DETAIL = re.compile(
