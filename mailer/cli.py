@@ -1,16 +1,81 @@
-"""The `mailer` command: run, demo, status, check, deliver."""
+"""The `mailer` command: run, demo, status, check, deliver.
+
+Ordinary mistakes (a missing file, a wrong setting, a server that cannot be reached, an
+unknown transition id) end in one line on stderr and a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 from mailer.config.settings import Settings, load_settings
 from mailer.errors import ConfigError, ConfigErrors, MailerError
+
+DISTRIBUTION = "handover-mailer"
+
+# What each environment variable means, for the "environment:" part of each command's help.
+ENVIRONMENT = {
+    "MAILER_ADDRESS": "the assistant's own address (default transitions@localhost)",
+    "MAILER_IMAP_URL": "the inbox, imap://user@host:port/INBOX or imaps://... "
+                       "(unset: the embedded maildir)",
+    "MAILER_IMAP_PASSWORD": "the IMAP password (never logged)",
+    "MAILER_SMTP_URL": "the outgoing server, smtp://user@host:587 or smtps://... "
+                       "(unset: mail waits in the outbox)",
+    "MAILER_SMTP_PASSWORD": "the SMTP password (never logged)",
+    "MAILER_OAUTH2_TOKEN_COMMAND": "a command printing an OAuth2 access token; "
+                                   "IMAP and SMTP then sign in with XOAUTH2",
+    "MAILER_DATA_DIR": "the database, workbooks and archive (default ./var)",
+    "MAILER_OUTBOX": "the outbound spool (default ./outbox)",
+    "MAILER_RULES": "inbox_rules.yaml (default ./inbox_rules.yaml, else the shipped one)",
+    "MAILER_PLAYBOOKS": "the playbooks folder (default ./playbooks, else the shipped one)",
+    "MAILER_TEMPLATES": "the templates folder (default ./templates, else the shipped one)",
+    "MAILER_TIMEZONE": "the team's time zone, e.g. Europe/Berlin (default UTC)",
+    "MAILER_BUSINESS_HOURS": "when customer mail may leave (default 09:00-17:00)",
+    "MAILER_HOLIDAYS": "dates with no business, e.g. 2026-12-24,2026-12-25",
+    "MAILER_DIGEST_RECIPIENTS": "the leads who get the weekly digest",
+    "MAILER_DIGEST_DAY": "the digest's weekday (default monday)",
+    "MAILER_DIGEST_TIME": "the digest's time of day (default 08:00)",
+    "MAILER_WATCHDOG_MINUTES": "how often a canary mail tests the round trip (default 15, "
+                               "0 turns it off)",
+    "MAILER_LOG_FORMAT": "json for one JSON object per log line (default: plain text)",
+}
+_CONFIGURATION = ("MAILER_RULES", "MAILER_PLAYBOOKS", "MAILER_TEMPLATES")
+_SERVERS = ("MAILER_IMAP_URL", "MAILER_IMAP_PASSWORD", "MAILER_SMTP_URL",
+            "MAILER_SMTP_PASSWORD", "MAILER_OAUTH2_TOKEN_COMMAND")
+_READS = {
+    "run": tuple(ENVIRONMENT),
+    "check": ("MAILER_ADDRESS", *_SERVERS, "MAILER_DATA_DIR", *_CONFIGURATION,
+              "MAILER_TIMEZONE"),
+    "status": ("MAILER_DATA_DIR", "MAILER_OUTBOX", *_CONFIGURATION, "MAILER_TIMEZONE",
+               "MAILER_IMAP_URL", "MAILER_SMTP_URL", "MAILER_WATCHDOG_MINUTES"),
+    "deliver": ("MAILER_DATA_DIR",),
+    "demo": _CONFIGURATION,
+}
+# Names the product's own log lines carry as fields (see pipeline.handle): JSON output keeps them.
+LOG_FIELDS = ("sender", "subject", "outcome", "transition", "reason", "source")
+
+
+def version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: run it through ./dev or pip install)"
+
+
+def _environment_help(command: str) -> str:
+    names = _READS[command]
+    width = max(len(name) for name in names)
+    lines = [f"  {name:<{width}}  {ENVIRONMENT[name]}" for name in names]
+    return ("environment (also read from a .env file in the working directory):\n"
+            + "\n".join(lines))
 
 
 def _instant(text: str) -> datetime:
@@ -24,40 +89,109 @@ def _instant(text: str) -> datetime:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mailer", description="An email-driven assistant for customer account transitions.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="watch the inbox, run due steps, send the outbox")
-    run.add_argument("--once", action="store_true", help="handle what waits now, then exit")
-    run.add_argument("--now", type=_instant, help="act as if it were this instant (with --once)")
+        prog="mailer",
+        description="An email-driven assistant that runs the hand-over of a customer account "
+                    "from one CSM to another.",
+        epilog="Run `mailer COMMAND --help` for a command's options and the environment "
+               "variables it reads.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show the assistant's own debug lines")
+    # `-v` after the command works too; SUPPRESS keeps it from undoing a `-v` given before.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="also show the assistant's own debug lines")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=summary, description=description, parents=[verbose],
+            epilog=_environment_help(name), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    run = command("run", "watch the inbox, run due steps, send the outbox",
+                  "Run the service: read new mail (IMAP IDLE or the embedded maildir), run the "
+                  "playbook steps that fall due and send the outbox, until stopped (SIGTERM).")
+    run.add_argument("--once", action="store_true",
+                     help="handle what waits now, run what is due, send, then exit")
+    run.add_argument("--now", type=_instant, metavar="ISO-TIME",
+                     help="with --once: act as if it were this instant, e.g. "
+                          "2027-01-15T09:00:00+00:00")
     run.add_argument("--dry-run", action="store_true",
-                     help="write to the outbox but send nothing")
-    demo = commands.add_parser("demo", help="play a whole transition on the embedded default")
+                     help="write mail to the outbox but send nothing")
+    demo = command("demo", "play a whole transition on the embedded default",
+                   "Play a whole soft transition with scripted replies and simulated time. "
+                   "Nothing is sent: every email is written to DIR/outbox.")
     demo.add_argument("--dir", type=Path, default=Path("demo"),
                       help="where the demo keeps its data and outbox (default: ./demo)")
-    status = commands.add_parser("status", help="all transitions, or one transition's timeline")
-    status.add_argument("transition", nargs="?", help="a transition id, e.g. TR-0042")
-    commands.add_parser("check", help="validate the configuration and the connections")
-    deliver = commands.add_parser(
-        "deliver", help="put .eml files into the embedded maildir inbox (no IMAP configured)")
-    deliver.add_argument("files", nargs="+", type=Path)
+    status = command("status", "all transitions, or one transition's timeline",
+                     "List every transition with its state and next step, or show one "
+                     "transition's plan and timeline.")
+    status.add_argument("transition", nargs="?", metavar="TR-ID",
+                        help="a transition id, e.g. TR-0042")
+    command("check", "validate the configuration and the connections",
+            "Check inbox_rules.yaml, every playbook and every template together and report "
+            "each problem as file:line: what is wrong (fix: ...); then sign in to the IMAP "
+            "and SMTP servers when they are configured. Exits 1 when anything is wrong.")
+    deliver = command("deliver", "put .eml files into the embedded maildir inbox",
+                      "Put messages into the embedded maildir inbox, as a mail server would "
+                      "(for trying the assistant without IMAP). `mailer run --once` then "
+                      "handles them.")
+    deliver.add_argument("files", nargs="+", type=Path, metavar="FILE.eml",
+                         help="raw messages, as saved by a mail client")
     return parser
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line, for log collectors; the message's fields kept as keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(), "logger": record.name,
+            "message": record.getMessage()}
+        entry.update({name: getattr(record, name) for name in LOG_FIELDS
+                      if getattr(record, name, None) is not None})
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(*, verbose: bool, log_format: str | None) -> None:
+    """INFO from the assistant; its DEBUG lines with -v; only warnings from libraries, whose
+    debug output is noise to an operator (and imapclient's carries whole messages)."""
+    handler = logging.StreamHandler()
+    if (log_format or "").strip().lower() == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("mailer").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # imapclient's DEBUG log carries whole messages, reply tokens included: never show it.
-    logging.getLogger("imapclient").setLevel(logging.INFO)
+    configure_logging(verbose=getattr(args, "verbose", False),
+                      log_format=os.environ.get("MAILER_LOG_FORMAT"))
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, while it can still be handled
+        return code
     except (ConfigError, ConfigErrors) as exc:
-        print(f"Configuration problem:\n{exc}", file=sys.stderr)
+        print(f"mailer: configuration problem:\n{exc}", file=sys.stderr)
         return 2
     except MailerError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"mailer: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `mailer status | head`: the reader has all it wanted. Send the rest nowhere, so the
+        # interpreter's final flush cannot fail too, and exit as a program killed by SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        return 130
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -75,26 +209,38 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return print_status(settings, args.transition)
     if args.command == "deliver":
-        from mailer.mail.sources import MaildirSource
-
-        box = MaildirSource(settings.maildir_path)
-        for path in args.files:
-            box.deliver(path.read_bytes())
-            print(f"delivered {path} into {settings.maildir_path}")
-        return 0
+        return _deliver(settings, args.files)
     return _run(settings, once=args.once, now=args.now, dry_run=args.dry_run)
+
+
+def _deliver(settings: Settings, files: list[Path]) -> int:
+    from mailer.mail.sources import MaildirSource
+
+    # Read every file first: a typo in the third name should not leave two delivered.
+    messages: list[tuple[Path, bytes]] = []
+    for path in files:
+        try:
+            messages.append((path, path.read_bytes()))
+        except OSError as exc:
+            print(f"mailer deliver: cannot read {path}: {exc.strerror or exc}; nothing was "
+                  "delivered", file=sys.stderr)
+            return 1
+    box = MaildirSource(settings.maildir_path)
+    for path, raw in messages:
+        box.deliver(raw)
+        print(f"delivered {path} into {settings.maildir_path}")
+    return 0
 
 
 def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool) -> int:
     from mailer.app import Service, build_sender, build_source
+    from mailer.flows.runtime import system_clock
     from mailer.mail.sources import CONNECTION_ERRORS
     from mailer.runtime import build_runtime
 
     if now is not None and not once:
-        print("--now only makes sense with --once", file=sys.stderr)
+        print("mailer run: --now only makes sense with --once", file=sys.stderr)
         return 2
-    from mailer.flows.runtime import system_clock
-
     rt = build_runtime(settings, clock=(lambda: now) if now else system_clock)
     service = Service(rt=rt, source=build_source(rt), sender=build_sender(settings),
                       dry_run=dry_run)
@@ -103,7 +249,7 @@ def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool)
             try:
                 report = service.run_once()
             except CONNECTION_ERRORS as exc:
-                print(f"Error: a mail server could not be used: {exc}", file=sys.stderr)
+                print(f"mailer run: {_server_problem(settings, exc)}", file=sys.stderr)
                 return 1
             counts = rt.outbox.counts(rt.store)
             print(f"handled {len(report.handled)} message(s), ran {report.steps_sent} step(s), "
@@ -117,3 +263,9 @@ def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool)
         return 0
     finally:
         service.close()
+
+
+def _server_problem(settings: Settings, exc: BaseException) -> str:
+    servers = " / ".join(url.redacted() for url in (settings.imap, settings.smtp) if url)
+    detail = str(exc) or exc.__class__.__name__
+    return f"a mail server could not be used ({servers}): {detail}"

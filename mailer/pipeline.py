@@ -12,10 +12,14 @@ the queue and nothing is half-written.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
 
 from mailer.config.inbox_rules import first_objection
 from mailer.errors import MailerError, MessageParseError
@@ -68,8 +72,11 @@ def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
     previous = rt.store.one("SELECT outcome, reason, transition_id FROM inbound "
                             "WHERE source_key=?", source_key)
     if previous is not None:
+        log.debug("%s was handled before (%s); skipped", redact(source_key),
+                  previous["outcome"])
         return Outcome("duplicate", f"already handled ({previous['outcome']})",
                        previous["transition_id"])
+    msg: InboundMessage | None = None
     try:
         archive_path = _archive(rt, raw, now)
         with rt.store.transaction():
@@ -88,8 +95,33 @@ def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
             raise StorageUnavailable(
                 f"the data directory cannot be written ({storage_exc})") from storage_exc
         _tell_sender_of_quarantine(rt, raw, now)
-    log.info("%s: %s (%s)", redact(source_key), outcome.outcome, redact(outcome.reason))
+    _log_outcome(source_key, msg, raw, outcome)
     return outcome
+
+
+def _log_outcome(source_key: str, msg: InboundMessage | None, raw: bytes,
+                 outcome: Outcome) -> None:
+    """One line per message, saying what happened to whom: sender, subject, outcome,
+    transition. Reply tokens are redacted, as a log is read by more people than the mail."""
+    sender, subject = (msg.from_email, msg.subject) if msg else _sender_and_subject(raw)
+    subject = redact(" ".join(subject.split()))
+    shown = subject if len(subject) <= 100 else subject[:99] + "…"
+    transition = f" {outcome.transition_id}" if outcome.transition_id else ""
+    log.info("from %s %s: %s%s (%s)", sender or "(no sender)", json.dumps(shown,
+             ensure_ascii=False), outcome.outcome, transition, redact(outcome.reason),
+             extra={"sender": sender, "subject": subject, "outcome": outcome.outcome,
+                    "transition": outcome.transition_id, "reason": redact(outcome.reason),
+                    "source": redact(source_key)})
+
+
+def _sender_and_subject(raw: bytes) -> tuple[str, str]:
+    """From and Subject of a message that could not be parsed in full, as far as they go."""
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        addresses = getaddresses([str(headers.get("from", ""))])
+        return (addresses[0][1].lower() if addresses else "", str(headers.get("subject", "")))
+    except Exception:  # noqa: BLE001 - only for the log line; the message is kept whole
+        return ("", "")
 
 
 def _tell_sender_of_quarantine(rt: Runtime, raw: bytes, now: datetime) -> None:
@@ -155,6 +187,11 @@ def _decide_and_act(rt: Runtime, raw: bytes,
         log.warning("refused a message whose sender is ambiguous: %s", msg.from_problem)
         return Outcome("rejected", f"ambiguous sender: {msg.from_problem}"), msg
     correlation = correlate(rt, msg)
+    if correlation.via:
+        log.debug("%s is about %s (found by its %s)", redact(msg.message_id),
+                  correlation.transition.id if correlation.transition else "no open transition",
+                  {"token": "reply address", "thread": "thread headers",
+                   "subject": "subject line"}[correlation.via])
     vouched = sender_verdict(rt, msg)
     machine = automation_reason(msg, own_addresses=[rt.address])
     if machine is not None:

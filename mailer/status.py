@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from datetime import UTC, datetime
 
 from mailer.config.settings import Settings
@@ -88,7 +89,8 @@ def storage_health(settings: Settings) -> str:
 def _one(rt: Runtime, transition_id: str) -> int:
     t = load_transition(rt.store, transition_id)
     if t is None:
-        print(f"No transition {transition_id}.")
+        print(f"mailer status: there is no transition {transition_id} (`mailer status` lists "
+              "them all)", file=sys.stderr)
         return 1
     print(f"{t.id}: {t.account} ({t.type.value}, {t.status}), playbook {t.playbook}")
     print(f"  manager {t.manager.formatted()}; outgoing {t.outgoing.formatted()}; "

@@ -147,12 +147,17 @@ def execute_step(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datet
     step = planned.step
     if step.approval and not forced:
         _send_draft(rt, t, planned, now=now)
-        return StepResult("draft", f"the draft went to {display_name(approver_of(t, step))} "
-                                   "to approve")
+        approver = display_name(approver_of(t, step))
+        log.info("%s: step '%s': draft sent to %s to approve", t.id, step.id, approver)
+        return StepResult("draft", f"the draft went to {approver} to approve")
     mail = step_mail(rt, t, planned, now=now)
     queue_outgoing(rt, mail, transition_id=t.id, now=now)
     save_step_state(rt.store, t.id, step.id, StepState(status="sent", completed_at=now))
-    return StepResult("sent", _when_it_leaves(rt, mail, now))
+    leaves = _when_it_leaves(rt, mail, now)
+    log.info("%s: step '%s' for %s queued in the outbox%s", t.id, step.id,
+             ", ".join(person.email for person in mail.to),
+             "" if leaves == "sent" else leaves.removeprefix("queued"))
+    return StepResult("sent", leaves)
 
 
 def _when_it_leaves(rt: Runtime, mail: Outgoing, now: datetime) -> str:

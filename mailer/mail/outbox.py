@@ -9,6 +9,7 @@ failures to `outbox/failed/` with a `.reason.txt` beside them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from mailer.mail.compose import ComposedEmail
 from mailer.state.store import Store, iso
+
+log = logging.getLogger(__name__)
 
 RETRY_BASE = timedelta(seconds=20)
 RETRY_CAP = timedelta(hours=1)
@@ -48,6 +51,8 @@ def queue_mail(store: Store, mail: ComposedEmail, *, transition_id: str | None, 
         mail.message_id, transition_id, kind, mail.envelope_from,
         json.dumps(list(mail.recipients)), mail.subject, mail.raw, iso(now),
         iso(max(send_at, now) if send_at else now), int(holdable))
+    log.debug("queued %s mail (%s) for %s: %r", kind, transition_id or "no transition",
+              ", ".join(mail.recipients), mail.subject)
     return int(cursor.lastrowid or 0)
 
 

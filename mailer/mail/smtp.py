@@ -133,6 +133,8 @@ def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedM
         log.warning("SMTP unavailable (%s); will retry", exc.__class__.__name__)
         return _retry_or_fail(store, outbox, mail, f"connection problem: {exc}", now)
     outbox.mark_sent(store, mail, now())
+    log.debug("sent %s mail of %s to %s", mail.kind, mail.transition_id or "no transition",
+              ", ".join(mail.recipients))
     if refused:
         reason = "; ".join(f"{a}: {r}" for a, r in refused.items())
         return DeliveryFailure(mail, reason, tuple(refused), partial=True)

@@ -66,6 +66,7 @@ class MaildirSource:
     def fetch_new(self) -> Iterator[FetchedMessage]:
         self.box = mailbox.Maildir(str(self.path), create=True)
         keys = sorted(self.box.keys(), key=self._arrival)
+        log.debug("%d message(s) waiting in the maildir inbox %s", len(keys), self.path)
         for key in keys:
             try:
                 raw = self.box.get_bytes(key)
@@ -211,6 +212,7 @@ class ImapSource:
         # failed move leaves some behind: those are skipped by the source-key dedupe.
         uids = sorted(u for u in client.search(["ALL"]) if u > 0)
         pending = [u for u in uids if u > last] + [u for u in uids if u <= last]
+        log.debug("%d message(s) waiting in %s", len(pending), self.url.path)
         for start in range(0, len(pending), FETCH_BATCH):
             batch = pending[start:start + FETCH_BATCH]
             fetched = client.fetch(batch, ["BODY.PEEK[]"])

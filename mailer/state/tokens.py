@@ -52,11 +52,13 @@ def new_message_id(domain: str, tag: str, random_bytes: TokenSource = secrets.to
 
 
 _TOKEN_IN_TEXT = re.compile(r"\+[a-z2-7]{26}@", re.IGNORECASE)
+# A token pasted on its own (a forwarded reply address, a subject): 26 letters and digits 2-7.
+_BARE_TOKEN = re.compile(r"(?<![A-Za-z0-9])[a-z2-7]{26}(?![A-Za-z0-9])", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """Remove reply tokens from text meant for logs."""
-    return _TOKEN_IN_TEXT.sub("+[token]@", text)
+    """Remove reply tokens from text meant for logs: in an address, or standing alone."""
+    return _BARE_TOKEN.sub("[token]", _TOKEN_IN_TEXT.sub("+[token]@", text))
 
 
 @dataclass(frozen=True)
