@@ -18,7 +18,13 @@ from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
 from mailer.flows.runtime import Runtime
 from mailer.flows.watchdog import WATCHDOG_GRACE, check_canary, send_canary_if_due
 from mailer.mail.smtp import DeliveryFailure, SmtpSender, drain
-from mailer.mail.sources import CONNECTION_ERRORS, ImapSource, MaildirSource, MailSource
+from mailer.mail.sources import (
+    CONNECTION_ERRORS,
+    FetchedMessage,
+    ImapSource,
+    MaildirSource,
+    MailSource,
+)
 from mailer.pipeline import STORAGE_ERRORS, StorageUnavailable
 from mailer.state.transition_records import load_transition
 
@@ -84,10 +90,19 @@ class Service:
         for fetched in self.source.fetch_new():
             outcome = pipeline.handle(self.rt, fetched.raw, source_key=fetched.source_key)
             report.handled.append(outcome)
-            self.source.file(fetched, pipeline.folder_for(self.rt, outcome))
+            self.file(fetched, outcome)
             self.send_outbox(report)  # answer within seconds, even inside a backlog
             if self.stopping.is_set():
                 return
+
+    def file(self, fetched: FetchedMessage, outcome: Outcome) -> None:
+        """Move a handled message to its folder. Never raises for one message: the outcome is
+        committed, so a message left behind is only seen again and recognised."""
+        try:
+            self.source.file(fetched, pipeline.folder_for(self.rt, outcome))
+        except Exception:  # noqa: BLE001 - filing is best effort by design
+            log.exception("could not file a handled message (%s); it stays in the inbox",
+                          outcome.outcome)
 
     def send_outbox(self, report: PassReport) -> None:
         try:
@@ -166,6 +181,10 @@ class Service:
                 self.stopping.wait(STORAGE_RETRY_SECONDS)
             except CONNECTION_ERRORS as exc:
                 self._reconnect_after(exc)
+            except Exception:  # noqa: BLE001 - the service outlives any one bug
+                log.exception("unexpected error in the service loop; carrying on in %d s",
+                              STORAGE_RETRY_SECONDS)
+                self.stopping.wait(STORAGE_RETRY_SECONDS)
         log.info("stopped")
 
     def _reconnect_after(self, exc: BaseException) -> None:

@@ -17,7 +17,8 @@ BUILT_IN_TEMPLATES = (
     "request_accepted", "request_problems", "questionnaire", "incoming_notice", "rejection",
     "delivery_failed", "questionnaire_receipt", "text_receipt", "note_receipt",
     "workbook_ready", "approval_request", "approval_done", "approval_closed", "edited_message",
-    "command_unknown", "command_result", "status", "canary",
+    "command_unknown", "command_result", "status", "canary", "transition_problem",
+    "workbook_confirm",
     # books of business and the leads' digest
     "book_answer", "book_incoming_notice", "combined_questionnaire", "grouped_reminder",
     "grouped_intro_prompt", "book_receipt", "book_text_receipt", "digest",

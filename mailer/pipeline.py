@@ -28,7 +28,7 @@ from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, queue_outgoing
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import mark_for_visit
-from mailer.flows.watchdog import CANARY_HEADER
+from mailer.flows.watchdog import CANARY_HEADER, is_our_canary
 from mailer.handoff.commands import parse_command, subject_transition_id
 from mailer.handoff.model import InboundMessage, Person
 from mailer.handoff.transitions import Transition
@@ -50,6 +50,14 @@ class Correlation:
     token: ReplyToken | None = None
     transition: Transition | None = None
     via: str = ""  # "token" | "thread" | "subject" | ""
+    thread_recipients: tuple[str, ...] = ()  # who our mail that this answers went to
+
+    def owned_by(self, email: str) -> bool:
+        """Did this sender reach the transition through their own token or a mail to them?
+        A `[TR-0042]` in a subject anyone can type does not count."""
+        if self.token is not None:
+            return self.token.person_email == email
+        return self.via == "thread" and email in self.thread_recipients
 
 
 STORAGE_ERRORS = (OSError, sqlite3.OperationalError, sqlite3.DatabaseError)
@@ -174,9 +182,10 @@ def _decide_and_act(rt: Runtime, raw: bytes,
         msg = parse_message(raw)
     except MessageParseError as exc:
         return Outcome("quarantined", f"not a readable email: {exc}"), None
-    if msg.header(CANARY_HEADER) and msg.from_email == rt.address:
+    canary = msg.header(CANARY_HEADER)
+    if canary and msg.from_email == rt.address and is_our_canary(rt, canary):
         rt.store.set_meta("canary_seen_at", iso(now) or "")
-        rt.store.set_meta("canary_seen_id", msg.header(CANARY_HEADER) or "")
+        rt.store.set_meta("canary_seen_id", canary)
         return Outcome("canary", "the watchdog's canary came back"), msg
     seen = rt.store.one("SELECT outcome FROM inbound WHERE message_id=? AND outcome != "
                         "'duplicate' LIMIT 1", msg.message_id)
@@ -254,10 +263,12 @@ def correlate(rt: Runtime, msg: InboundMessage) -> Correlation:
     for ref in [msg.in_reply_to, *reversed(msg.references)]:
         if not ref:
             continue
-        row = rt.store.one("SELECT transition_id FROM outbound WHERE message_id=?", ref)
+        row = rt.store.one("SELECT transition_id, recipients_json FROM outbound "
+                           "WHERE message_id=?", ref)
         if row is not None and row["transition_id"]:
             return Correlation(transition=load_transition(rt.store, row["transition_id"]),
-                               via="thread")
+                               via="thread",
+                               thread_recipients=tuple(json.loads(row["recipients_json"])))
     tid = subject_transition_id(msg.subject)
     if tid:
         return Correlation(transition=load_transition(rt.store, tid), via="subject")
@@ -268,7 +279,10 @@ def _automated(rt: Runtime, msg: InboundMessage, correlation: Correlation, reaso
                now: datetime, *, vouched: bool) -> Outcome:
     """Never answer a machine; but an out-of-office from the outgoing CSM moves reminders."""
     t = correlation.transition
-    if t is not None and vouched and is_out_of_office(msg):
+    # Only the away person's own notice moves their reminders: a stranger's mail dressed as
+    # an out-of-office, or one tied to the transition only by a subject tag, moves nothing.
+    if t is not None and vouched and correlation.owned_by(msg.from_email) \
+            and is_out_of_office(msg):
         note = answer.note_out_of_office(rt, t, msg, now=now)
         return Outcome("ignored", f"{reason}; {note}", t.id)
     return Outcome("ignored", reason, t.id if t else None)
@@ -318,6 +332,12 @@ def _route_token(rt: Runtime, msg: InboundMessage, token: ReplyToken,
         return request.handle_request_fix(rt, msg, token, now=now)
     if t is None:
         return Outcome("rejected", "token without a transition")
+    if token.purpose == command.CONFIRM_WORKBOOK:
+        if msg.from_email != token.person_email:  # only the manager it was sent to
+            return reject(rt, msg, "this reply address belongs to someone else",
+                          advice="Please reply from the address the assistant wrote to.",
+                          now=now, transition_id=t.id)
+        return command.confirm_workbook(rt, msg, t, token, now=now)
     if token.purpose == "manager" or (
             msg.from_email == t.manager.email and token.purpose != "approval"
             and parse_command(new_text(msg.text, html=msg.html)) is not None):

@@ -38,8 +38,12 @@ def print_status(settings: Settings, transition_id: str | None) -> int:
         for row in rows:
             outgoing = display_name(Person(row["outgoing_name"], row["outgoing_email"]))
             incoming = display_name(Person(row["incoming_name"], row["incoming_email"]))
+            try:
+                upcoming = _upcoming(settings, row, planner)
+            except Exception as exc:  # noqa: BLE001 - one bad row never hides the others
+                upcoming = f"stopped: {exc.__class__.__name__}: {exc}"
             print(f"{row['id']}  {row['account']:<28.28} {row['status']:<9} {row['type']:<6} "
-                  f"{outgoing} -> {incoming}  next: {_upcoming(settings, row, planner)}")
+                  f"{outgoing} -> {incoming}  next: {upcoming}")
         counts = {r["status"]: r["n"] for r in store.all(
             "SELECT status, COUNT(*) AS n FROM outbound GROUP BY status")}
         print(f"outbox: {counts.get('queued', 0)} waiting, {counts.get('sent', 0)} sent, "
@@ -96,8 +100,11 @@ def _one(rt: Runtime, transition_id: str) -> int:
     print(f"  manager {t.manager.formatted()}; outgoing {t.outgoing.formatted()}; "
           f"incoming {t.incoming.formatted()}")
     print("Plan:")
-    for row in plan_rows(rt, t):
-        print(f"  [{row.status:<17}] {row.due:<24} {row.title} ({row.who})")
+    try:
+        for row in plan_rows(rt, t):
+            print(f"  [{row.status:<17}] {row.due:<24} {row.title} ({row.who})")
+    except Exception as exc:  # noqa: BLE001 - the timeline below is still worth showing
+        print(f"  the plan cannot be worked out: {exc.__class__.__name__}: {exc}")
     print("Timeline:")
     for row in rt.store.all("SELECT * FROM history WHERE transition_id=? ORDER BY id", t.id):
         arrow = {"in": "<-", "out": "->"}.get(row["direction"], "..")

@@ -36,7 +36,9 @@ def assistant_at(mail: MailServers, home: Path, address: str, requester_domain: 
     rules = home / "inbox_rules.yaml"
     home.mkdir(parents=True)
     rules.write_text(f"requesters:\n  domains: [{requester_domain}]\n"
-                     f"internal_domains: [{address.split('@')[1]}]\n")
+                     # Both companies count as colleagues, so each may be named as a CSM
+                     # and the loop has a path to try.
+                     "internal_domains: [example.com, example.org]\n")
     env = mail.mailer_environment(address) | {"MAILER_RULES": str(rules)}
     return Assistant(home, mail, extra_env=env)
 

@@ -189,6 +189,10 @@ def test_a_new_incoming_csm_is_briefed_and_asked_for_their_own_introduction(mail
         sim.at(jan(4, 9, 30))
         assert "taking over Acme Corp" in str(the_one(mail, NINA, "incoming_notice")["Subject"])
         prompt = the_one(mail, NINA, "intro_text_prompt")
+        # The workbook already went to Rita: it reaches Nina only on Dana's own confirmation.
+        assert "workbook" not in steps_in(mail, NINA)
+        reply(mail, the_one(mail, DANA, "workbook_confirm"), "send")
+        sim.at(jan(4, 9, 40))
         assert the_one(mail, NINA, "workbook")["Cc"] == "Dana Reyes <dana@example.com>"
 
         # Rita's old reply address no longer counts; Nina's words go into the introduction.

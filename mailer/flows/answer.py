@@ -7,7 +7,7 @@ Every reply gets a receipt saying what was understood and what is still missing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
@@ -42,6 +42,7 @@ from mailer.state.store import iso
 from mailer.state.tokens import ReplyToken
 from mailer.state.transition_records import save_form_contacts, save_transition
 
+MAX_AWAY = timedelta(days=365)  # an out-of-office "until" further out is not believed
 XLSX_TYPES = ("spreadsheetml", "excel", "officedocument")
 TEXT_PURPOSES = {"intro_text": "intro_text", "call_notes": "call_notes",
                  "debrief": "debrief_text"}
@@ -260,12 +261,16 @@ def note_out_of_office(rt: Runtime, t: Transition, msg: InboundMessage, *,
     """Hold the reminders to an away person until after their return date."""
     role = {t.outgoing.email: "outgoing", t.incoming.email: "incoming",
             t.manager.email: "manager"}.get(msg.from_email)
-    back_on = return_date(msg, today=now.astimezone(rt.settings.timezone).date())
+    today = now.astimezone(rt.settings.timezone).date()
+    back_on = return_date(msg, today=today)
     rt.store.add_history(t.id, at=now, direction="in", sender=msg.from_email, recipients=[],
                          subject=msg.subject, note="out-of-office reply",
                          message_id=msg.message_id)
     if role is None or back_on is None:
         return "out-of-office noted (no return date)"
+    if not today <= back_on <= today + MAX_AWAY:
+        # A return date in the past or over a year out is a typo or a trick: reminders stay.
+        return f"out-of-office noted (return date {back_on.isoformat()} not believed)"
     changed = postpone_for_out_of_office(playbook_of(rt, t), step_states(rt.store, t.id),
                                          away=role, back_on=back_on, calendar=rt.calendar)
     for step_id, state in changed.items():

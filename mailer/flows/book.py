@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mailer.flows.opening import XLSX, open_transition, questionnaire_mail, with_playbook_check
+from mailer.flows.opening import XLSX, checked_request, open_transition, questionnaire_mail
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
@@ -90,7 +90,7 @@ def handle_book(rt: Runtime, msg: InboundMessage, attachment: Attachment, *,
     defaults = _body_fields(msg)
     decisions = decide_rows(table, defaults, today=now.astimezone(rt.settings.timezone).date(),
                             open_keys=_open_keys(rt),
-                            check=lambda parsed: with_playbook_check(rt, parsed))
+                            check=lambda parsed: checked_request(rt, parsed))
     book_id = rt.store.run("INSERT INTO books(manager_email, message_id, filename, received_at)"
                            " VALUES(?,?,?,?)", msg.from_email, msg.message_id,
                            attachment.filename, iso(now)).lastrowid

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mailer.flows.due_steps import approver_of, execute_step, planned_for, send_draft_as_is
+from mailer.flows.opening import checked_request, questionnaire_mail
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
@@ -43,7 +44,7 @@ from mailer.handoff.transitions import (
 )
 from mailer.mail.reply_text import new_text
 from mailer.state.store import from_iso
-from mailer.state.tokens import issue_token, revoke_tokens
+from mailer.state.tokens import ReplyToken, issue_token, revoke_person, revoke_tokens
 from mailer.state.transition_records import save_transition
 
 
@@ -152,7 +153,8 @@ def _set_field(rt: Runtime, msg: InboundMessage, t: Transition, command: Command
     fields = transition_fields(t)
     fields.pop("Share reason with the customer", None)
     fields[command.field] = command.value
-    parsed = request_from_fields(fields, today=now.astimezone(rt.settings.timezone).date())
+    parsed = checked_request(rt, request_from_fields(
+        fields, today=now.astimezone(rt.settings.timezone).date()))
     if parsed.request is None:
         problems = [p for p in parsed.problems if p.field == command.field] or \
             list(parsed.problems)
@@ -165,12 +167,17 @@ def _set_field(rt: Runtime, msg: InboundMessage, t: Transition, command: Command
     note = ""
     if updated.incoming.email != t.incoming.email:
         updated, note = _hand_to_new_incoming(rt, t, updated, now=now)
+    if updated.outgoing.email != t.outgoing.email:
+        revoke_person(rt.store, t.id, t.outgoing.email)
     save_transition(rt.store, updated, now=now)
+    if updated.outgoing.email != t.outgoing.email:
+        _send_questionnaire_to_new_outgoing(rt, updated, now=now)
     if updated.incoming.email != t.incoming.email:
         _notify_new_incoming(rt, updated, now=now)
         if updated.workbook_version:
-            updated = deliver_workbook(rt, updated, now=now, change_summary=(
-                f"handed to {display_name(updated.incoming)}, the new incoming CSM"))
+            _ask_before_sending_workbook(rt, old=t, new=updated, now=now)
+            note += (f" The workbook goes to {display_name(updated.incoming)} once you "
+                     "confirm it: I sent you a separate email for that.")
     _answer(rt, msg, updated, "command_result", now=now, show_plan=True,
             result=f"{command.field} is now {command.value}. Every step that depends on it "
                    f"is rescheduled; the plan below is the new one.{note}")
@@ -186,8 +193,7 @@ def _hand_to_new_incoming(rt: Runtime, old: Transition, new: Transition, *,
                           now: datetime) -> tuple[Transition, str]:
     """A different incoming CSM: the old one's replies stop counting, and what only they were
     asked (their introduction, call notes) is asked again of the new one."""
-    rt.store.run("UPDATE tokens SET revoked=1 WHERE transition_id=? AND person_email=?",
-                 old.id, old.incoming.email.lower())
+    revoke_person(rt.store, old.id, old.incoming.email)
     states = step_states(rt.store, old.id)
     playbook = playbook_of(rt, old)
     introduced = any(states.get(s.id, StepState()).status == "sent"
@@ -213,6 +219,52 @@ def _notify_new_incoming(rt: Runtime, t: Transition, *, now: datetime) -> None:
         template="incoming_notice", to=[t.incoming], kind="incoming_notice",
         context=transition_context(rt, t) | {"plan": plan_rows(rt, t)}, reply_token=token,
         auto_submitted="auto-generated"), transition_id=t.id, now=now)
+
+
+def _send_questionnaire_to_new_outgoing(rt: Runtime, t: Transition, *, now: datetime) -> None:
+    """A new outgoing CSM answers the questions from here on, with a reply address of their own."""
+    token = issue_token(rt.store, transition_id=t.id, person_email=t.outgoing.email,
+                        purpose="questionnaire", now=now, random_bytes=rt.random_bytes)
+    context = transition_context(rt, t) | {"plan": plan_rows(rt, t), "fields": request_rows(t)}
+    queue_outgoing(rt, questionnaire_mail(rt, t, context, token), transition_id=t.id, now=now)
+
+
+CONFIRM_WORKBOOK = "confirm_workbook"
+
+
+def _ask_before_sending_workbook(rt: Runtime, *, old: Transition, new: Transition,
+                                 now: datetime) -> None:
+    """The workbook holds the account's secrets: a new recipient needs the manager's own
+    reply to a mail only the manager got (a one-time token bound to that recipient)."""
+    token = issue_token(rt.store, transition_id=new.id, person_email=new.manager.email,
+                        purpose=CONFIRM_WORKBOOK, step_id=new.incoming.email, now=now,
+                        random_bytes=rt.random_bytes)
+    queue_outgoing(rt, Outgoing(
+        template="workbook_confirm", to=[new.manager], kind="workbook_confirm",
+        context=transition_context(rt, new) | {"new_incoming": person_view(new.incoming),
+                                               "old_incoming": person_view(old.incoming)},
+        reply_token=token, auto_submitted="auto-generated"), transition_id=new.id, now=now)
+
+
+def confirm_workbook(rt: Runtime, msg: InboundMessage, t: Transition, token: ReplyToken, *,
+                     now: datetime) -> Outcome:
+    """The manager's answer to `workbook_confirm`: `send` sends it, once, to that person only."""
+    command = parse_command(new_text(msg.text, html=msg.html))
+    rt.store.run("UPDATE tokens SET revoked=1 WHERE token=?", token.token)  # one time only
+    if command is None or command.verb != SEND:
+        _answer(rt, msg, t, "command_result", now=now,
+                result="I did not send the workbook: your reply did not say `send`. To send "
+                       "it now, write `send workbook` in the transition's thread.")
+        return Outcome("processed", "workbook confirmation declined", t.id)
+    if t.incoming.email != token.step_id or not t.is_open:
+        _answer(rt, msg, t, "command_result", now=now,
+                result="I did not send the workbook: the incoming CSM has changed again since "
+                       "I asked. Write `send workbook` in the transition's thread to send it "
+                       f"to {display_name(t.incoming)}.")
+        return Outcome("processed", "workbook confirmation out of date", t.id)
+    deliver_workbook(rt, t, now=now, in_reply_to=msg.message_id, change_summary=(
+        f"handed to {display_name(t.incoming)}, the new incoming CSM"))
+    return Outcome("processed", "workbook sent to the new incoming CSM on confirmation", t.id)
 
 
 def find_step(rt: Runtime, t: Transition, name: str) -> StepSpec | None:

@@ -15,6 +15,7 @@ from typing import Any
 from mailer.flows.book_reminders import send_grouped_steps
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
+from mailer.flows.problems import isolated
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import (
     anchors_of,
@@ -111,25 +112,33 @@ def reason_sentence(t: Transition, *, speaker: Person) -> str:
 def run_due_steps(rt: Runtime, now: datetime) -> int:
     """Send every step due at `now` across all active transitions; returns how many."""
     visits = transitions_to_visit(rt, now)
-    done = send_grouped_steps(rt, now, visits)
+    # A transition whose data breaks its work is set aside with the reason; the rest run.
+    done = isolated(rt, "grouped steps", lambda: send_grouped_steps(rt, now, visits), now=now,
+                    fallback=0)
     for t in visits:
         if t.status != ACTIVE:
             continue
-        done += _settle_silences(rt, t, now)
-        for planned in due_steps(playbook_of(rt, t), anchors_of(t), calendar=rt.calendar,
-                                 states=step_states(rt.store, t.id),
-                                 conditions=conditions_of(rt, t), now=now):
-            with rt.store.transaction():
-                fresh = load_transition(rt.store, t.id)
-                state = step_states(rt.store, t.id).get(planned.step.id)
-                if fresh is None or fresh.status != ACTIVE or (state and state.status != "pending"):
-                    continue
-                execute_step(rt, fresh, planned, now=now)
-                done += 1
+        done += isolated(rt, t.id, lambda t=t: _run_transition(rt, t, now), now=now,
+                         fallback=0)
+    return done
+
+
+def _run_transition(rt: Runtime, t: Transition, now: datetime) -> int:
+    done = _settle_silences(rt, t, now)
+    for planned in due_steps(playbook_of(rt, t), anchors_of(t), calendar=rt.calendar,
+                             states=step_states(rt.store, t.id),
+                             conditions=conditions_of(rt, t), now=now):
         with rt.store.transaction():
             fresh = load_transition(rt.store, t.id)
-            if fresh is not None:
-                remember_next_due(rt, fresh)
+            state = step_states(rt.store, t.id).get(planned.step.id)
+            if fresh is None or fresh.status != ACTIVE or (state and state.status != "pending"):
+                continue
+            execute_step(rt, fresh, planned, now=now)
+            done += 1
+    with rt.store.transaction():
+        fresh = load_transition(rt.store, t.id)
+        if fresh is not None:
+            remember_next_due(rt, fresh)
     return done
 
 

@@ -16,7 +16,7 @@ from mailer.handoff.playbooks import choose_playbook
 from mailer.handoff.questionnaire import questionnaire_markdown
 from mailer.handoff.questionnaire_form import build_form
 from mailer.handoff.request import RequestParse
-from mailer.handoff.request_fields import PLAYBOOK
+from mailer.handoff.request_fields import CUSTOMER_CONTACTS, INCOMING_CSM, OUTGOING_CSM, PLAYBOOK
 from mailer.handoff.scheduling import StepState
 from mailer.handoff.transitions import Transition, start_transition
 from mailer.mail.compose import OutgoingAttachment
@@ -35,6 +35,49 @@ def with_playbook_check(rt: Runtime, parsed: RequestParse) -> RequestParse:
                              fix_line=f"Playbook: {sorted(rt.playbooks)[0]}")
     return RequestParse(request=None, fields=parsed.fields,
                         problems=(*parsed.problems, problem), unknown_lines=parsed.unknown_lines)
+
+
+MAX_CUSTOMER_CONTACTS = 20  # customer mail goes to all of them at once; more is a mistake
+
+
+def checked_request(rt: Runtime, parsed: RequestParse) -> RequestParse:
+    """The parse with the company's own rules applied: a playbook that exists, CSMs who are
+    colleagues (`internal_domains`), and no more customer contacts than one mail should carry."""
+    parsed = with_playbook_check(rt, parsed)
+    request = parsed.request
+    if request is None:
+        return parsed
+    problems = [*company_problems(rt, request.outgoing, request.incoming)]
+    if len(request.customer_contacts) > MAX_CUSTOMER_CONTACTS:
+        problems.append(RequestProblem(
+            field=CUSTOMER_CONTACTS,
+            message=f"{len(request.customer_contacts)} customer contacts are more than the "
+                    f"{MAX_CUSTOMER_CONTACTS} one transition can write to; name the people "
+                    "who should hear about the change (the others can be listed in the "
+                    "questionnaire)",
+            fix_line=f"{CUSTOMER_CONTACTS}: Name <name@customer.com>, Name <name@customer.com>"))
+    if not problems:
+        return parsed
+    return RequestParse(request=None, fields=parsed.fields,
+                        problems=(*parsed.problems, *problems),
+                        unknown_lines=parsed.unknown_lines)
+
+
+def company_problems(rt: Runtime, outgoing: Person, incoming: Person) -> list[RequestProblem]:
+    """CSMs must be colleagues: the questionnaire and the workbook hold the account's secrets."""
+    domains = rt.rules.internal_domains
+    if not domains:
+        return []
+    problems = []
+    for label, person in ((OUTGOING_CSM, outgoing), (INCOMING_CSM, incoming)):
+        if not rt.rules.is_internal(person.email):
+            problems.append(RequestProblem(
+                field=label,
+                message=f"{person.email} is not an address of the company "
+                        f"({', '.join(domains)}); the {label.lower()} gets the account's "
+                        "handoff notes, so it must be a colleague's address",
+                fix_line=f"{label}: Name <name@{domains[0]}>"))
+    return problems
 
 
 def open_transition(rt: Runtime, request: TransitionRequest, msg: InboundMessage, *,

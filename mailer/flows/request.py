@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from mailer.flows.opening import open_transition, questionnaire_mail, with_playbook_check
+from mailer.flows.opening import checked_request, open_transition, questionnaire_mail
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
@@ -27,7 +27,7 @@ from mailer.state.transition_records import load_transition
 
 def handle_request(rt: Runtime, msg: InboundMessage, *, now: datetime) -> Outcome:
     today = now.astimezone(rt.settings.timezone).date()
-    parsed = with_playbook_check(rt, parse_request(msg.text, html=msg.html, today=today))
+    parsed = checked_request(rt, parse_request(msg.text, html=msg.html, today=today))
     if parsed.request is None:
         _answer_problems(rt, msg, parsed, now=now, token=None)
         return Outcome("processed", f"request with {len(parsed.problems)} problem(s) answered")
@@ -52,7 +52,7 @@ def handle_request_fix(rt: Runtime, msg: InboundMessage, token: ReplyToken, *,
     today = now.astimezone(rt.settings.timezone).date()
     fixes = extract_fields(new_text(msg.text, html=msg.html))
     fields = merge_fields(json.loads(pending["fields_json"]), fixes)
-    parsed = with_playbook_check(rt, request_from_fields(fields, today=today))
+    parsed = checked_request(rt, request_from_fields(fields, today=today))
     if parsed.request is None:
         _answer_problems(rt, msg, parsed, now=now, token=token.token)
         return Outcome("processed", f"request still has {len(parsed.problems)} problem(s)")

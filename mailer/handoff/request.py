@@ -171,7 +171,15 @@ class _Checker:
         parsed = parse_date(raw, today=self.today)
         if parsed.problem:
             self.problem(name, f"{name}: {parsed.problem}", f"{name}: {DATE_PLACEHOLDER}")
-        return parsed.value
+        value = parsed.value
+        if value is not None and not (self.today - timedelta(days=MAX_YEARS_AWAY * 366)
+                                      <= value <= self.today
+                                      + timedelta(days=MAX_YEARS_AWAY * 366)):
+            # A date decades away is a typo, and would push the schedule past the calendar.
+            self.problem(name, f"{name}: {value.isoformat()} is more than {MAX_YEARS_AWAY} "
+                         "years away; please check the year.", f"{name}: {DATE_PLACEHOLDER}")
+            return None
+        return value
 
     def effective_date(self) -> date | None:
         effective = self.date_field(EFFECTIVE_DATE)
@@ -212,6 +220,9 @@ _YES_NO = {
     "false": False,
     "0": False,
 }
+
+
+MAX_YEARS_AWAY = 5  # dates read from mail further from today than this are not believed
 
 
 def request_from_fields(fields: dict[str, str], *, today: date) -> RequestParse:

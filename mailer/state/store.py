@@ -188,6 +188,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE transitions ADD COLUMN next_step TEXT NOT NULL DEFAULT '';
     """,
+    # 6: a transition whose data broke the scheduler: recorded, its manager told once
+    """
+    CREATE TABLE transition_problems (
+        transition_id TEXT PRIMARY KEY,
+        problem TEXT NOT NULL,
+        first_at TEXT NOT NULL,
+        last_at TEXT NOT NULL,
+        told INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 )
 
 

@@ -96,3 +96,13 @@ def record_use(store: Store, token: str) -> None:
 
 def revoke_tokens(store: Store, transition_id: str) -> None:
     store.run("UPDATE tokens SET revoked=1 WHERE transition_id=?", transition_id)
+
+
+def revoke_person(store: Store, transition_id: str, email: str) -> None:
+    """Someone was replaced on a transition: none of their reply addresses works for it any
+    more, including mails that covered several accounts of a book."""
+    email = email.lower()
+    store.run("UPDATE tokens SET revoked=1 WHERE transition_id=? AND person_email=?",
+              transition_id, email)
+    store.run("DELETE FROM token_groups WHERE transition_id=? AND token IN "
+              "(SELECT token FROM tokens WHERE person_email=?)", transition_id, email)
