@@ -95,6 +95,7 @@ class InboundMessage:
     # Why the From cannot name one sender (two From headers, several mailboxes, an encoded
     # word inside the address); "" when it is plain. Such mail is refused, never guessed at.
     from_problem: str = ""
+    part_types: tuple[str, ...] = ()  # every content type in the MIME tree (capped)
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

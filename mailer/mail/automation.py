@@ -141,10 +141,48 @@ def _report(context: _Context) -> str | None:
     msg = context.message
     if msg.content_type in _REPORT_TYPES:
         return msg.content_type
-    for attachment in msg.attachments:
-        if attachment.content_type in _REPORT_TYPES[1:]:
-            return attachment.content_type
+    for content_type in (*msg.part_types, *(a.content_type for a in msg.attachments)):
+        if content_type in _REPORT_TYPES[1:]:
+            return f"{content_type} part"
     return None
+
+
+def _no_sender(context: _Context) -> str | None:
+    """No From at all, or From: <>: only a machine sends mail that cannot be answered."""
+    value = context.message.header("from")
+    if value is not None:
+        return "empty From" if value.strip() in ("", "<>") else None
+    return None if context.message.from_email else "no From"
+
+
+def _loop_headers(context: _Context) -> str | None:
+    """X-Loop, whatever its value (help desks and list managers set it on what they send), and
+    Exchange's out-of-office form: made by an inbox rule (X-MS-Exchange-Inbox-Rules-Loop) and
+    asking for no answer at all. The rules marker alone is a person's mail forwarded by a rule."""
+    msg = context.message
+    if msg.header("x-loop") is not None:
+        return "X-Loop present"
+    if msg.header("x-ms-exchange-inbox-rules-loop") is not None and _suppresses_all(msg):
+        return "Exchange inbox rule reply (X-MS-Exchange-Inbox-Rules-Loop)"
+    return None
+
+
+def _suppresses_all(msg: InboundMessage) -> bool:
+    value = (msg.header("x-auto-response-suppress") or "").lower()
+    return "all" in value or "oof" in value
+
+
+# Subjects that only machines write, whatever the headers say.
+_MACHINE_SUBJECT = re.compile(
+    r"^\s*\[auto[- ]?generated\]|^\s*delivery status\b|complaint about message from"
+    r"|^\s*(?:abuse|spam) (?:report|complaint)\b",
+    re.IGNORECASE,
+)
+
+
+def _machine_subject(context: _Context) -> str | None:
+    subject = context.message.subject
+    return subject if _MACHINE_SUBJECT.search(subject) else None
 
 
 def _precedence(context: _Context) -> str | None:
@@ -199,12 +237,15 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("own address", _from_ourselves),
     _Rule("auto-submitted", _auto_submitted),
     _Rule("null sender", _null_return_path),
+    _Rule("no sender", _no_sender),
+    _Rule("loop header", _loop_headers),
     _Rule("report", _report),
     _Rule("precedence", _precedence),
     _Rule("mailing list", _mailing_list),
     _Rule("machine sender", _machine_sender),
     _Rule("auto-reply header", _vendor_auto_reply_header),
     _Rule("bounce subject", _bounce_subject),
+    _Rule("machine subject", _machine_subject),
     _Rule("out-of-office subject", _out_of_office_subject),
 )
 
@@ -221,7 +262,10 @@ def is_out_of_office(msg: InboundMessage) -> bool:
         return True
     # A personal responder (Sieve vacation, Exchange) that is not a bounce is an away notice.
     auto = (msg.header("auto-submitted") or "").strip().lower()
-    return auto.startswith("auto-replied") or _vendor_auto_reply_header(context) is not None
+    # Exchange's out-of-office: made by an inbox rule, with its "suppress all" marker.
+    exchange = msg.header("x-ms-exchange-inbox-rules-loop") is not None and _suppresses_all(msg)
+    return auto.startswith("auto-replied") or exchange or \
+        _vendor_auto_reply_header(context) is not None
 
 
 # The phrase that introduces the day someone is back, per language.

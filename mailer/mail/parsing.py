@@ -109,6 +109,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         headers=headers,
         size=len(raw),
         from_problem=from_problem(message),
+        part_types=part_types(message),
     )
 
 
@@ -406,14 +407,37 @@ def _is_flowed(part: Message) -> bool:
     return _param(part, "format") == "flowed"
 
 
-def _leaf_parts(part: Message) -> Iterator[Message]:
+# Real clients nest a few levels (mixed > related > alternative, a forwarded message inside);
+# anything deeper than this is built to make a reader work, and is not read.
+MAX_MIME_DEPTH = 12
+MAX_MIME_PARTS = 500
+
+
+def _leaf_parts(part: Message, depth: int = 0) -> Iterator[Message]:
     """Leaves of the MIME tree; an embedded message counts as one leaf, not its insides."""
     if part.is_multipart() and not part.get_content_type().startswith("message/"):
-        for child in part.get_payload():
+        if depth >= MAX_MIME_DEPTH:
+            return
+        for child in part.get_payload()[:MAX_MIME_PARTS]:
             if isinstance(child, Message):
-                yield from _leaf_parts(child)
+                yield from _leaf_parts(child, depth + 1)
         return
     yield part
+
+
+def part_types(message: Message) -> tuple[str, ...]:
+    """Every content type in the tree, embedded messages included, within the same caps: a
+    delivery report can sit anywhere, not only at the top of a multipart/report."""
+    found: list[str] = []
+    pending: list[tuple[Message, int]] = [(message, 0)]
+    while pending and len(found) < MAX_MIME_PARTS:
+        part, depth = pending.pop()
+        found.append(part.get_content_type())
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list) and depth < MAX_MIME_DEPTH:
+            pending.extend((child, depth + 1) for child in payload[:MAX_MIME_PARTS]
+                           if isinstance(child, Message))
+    return tuple(dict.fromkeys(found))
 
 
 def _part_text(part: Message) -> str:
