@@ -16,7 +16,7 @@ from mailer.flows.due_steps import run_due_steps
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
 from mailer.flows.runtime import Runtime
-from mailer.flows.watchdog import WATCHDOG_GRACE, check_canary, send_canary_if_due
+from mailer.flows.watchdog import check_canary, send_canary_if_due
 from mailer.mail.smtp import DeliveryFailure, SmtpSender, drain
 from mailer.mail.sources import (
     CONNECTION_ERRORS,
@@ -26,6 +26,7 @@ from mailer.mail.sources import (
     MailSource,
 )
 from mailer.pipeline import STORAGE_ERRORS, StorageUnavailable
+from mailer.state.canary import WATCHDOG_GRACE
 from mailer.state.transition_records import load_transition
 
 log = logging.getLogger(__name__)

@@ -205,9 +205,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_check(settings)
     if args.command == "status":
-        from mailer.status import print_status
-
-        return print_status(settings, args.transition)
+        return _status(settings, args.transition)
     if args.command == "deliver":
         return _deliver(settings, args.files)
     return _run(settings, once=args.once, now=args.now, dry_run=args.dry_run)
@@ -230,6 +228,32 @@ def _deliver(settings: Settings, files: list[Path]) -> int:
         box.deliver(raw)
         print(f"delivered {path} into {settings.maildir_path}")
     return 0
+
+
+def _status(settings: Settings, transition_id: str | None) -> int:
+    # The overview imports only the store: playbooks and templates (and the libraries behind
+    # them) are loaded for one transition's timeline, or for a transition not yet planned.
+    if transition_id:
+        from mailer.timeline import print_timeline
+
+        return print_timeline(settings, transition_id)
+    from mailer.status import print_status
+
+    planner = None
+
+    def plan_next(unplanned_id: str) -> str:
+        nonlocal planner
+        if planner is None:
+            from mailer.timeline import NextStepPlanner
+
+            planner = NextStepPlanner(settings)
+        return planner(unplanned_id)
+
+    try:
+        return print_status(settings, plan_next=plan_next)
+    finally:
+        if planner is not None:
+            planner.close()
 
 
 def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool) -> int:

@@ -14,7 +14,7 @@ from letters import REQUEST, plain
 
 from mailer.app import PassReport
 from mailer.errors import MailerError
-from mailer.flows.watchdog import watchdog_state
+from mailer.state.canary import watchdog_state
 
 T0 = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)  # a Monday, inside business hours
 
@@ -131,7 +131,7 @@ def test_the_watchdog_canary_comes_back_and_an_overdue_one_raises_the_alarm(
         service.send_outbox(PassReport())
         mail.wait_for_messages(ADDRESS, 1)
         service.run_once()  # the canary comes back and is removed
-        assert "OK" in watchdog_state(service.rt, T0, grace=timedelta(minutes=5)).describe(T0)
+        assert "OK" in watchdog_state(service.rt.store, T0, grace=timedelta(minutes=5)).describe(T0)
         with mail.imap(ADDRESS) as imap:
             imap.select_folder("INBOX")
             assert imap.search(["ALL"]) == []

@@ -8,43 +8,17 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailer.flows.outgoing import Outgoing, queue_outgoing
 from mailer.flows.runtime import Runtime
 from mailer.handoff.model import Person
+from mailer.state.canary import WatchdogState, watchdog_state
 from mailer.state.store import from_iso, iso
 
 log = logging.getLogger(__name__)
 
 CANARY_HEADER = "X-Mailer-Canary"
-WATCHDOG_GRACE = timedelta(minutes=5)  # how long a canary may take to come back
-
-
-@dataclass(frozen=True)
-class WatchdogState:
-    sent_at: datetime | None
-    seen_at: datetime | None
-    overdue: bool
-
-    def describe(self, now: datetime) -> str:
-        if self.sent_at is None:
-            return "watchdog: no canary sent yet"
-        if self.overdue:
-            return (f"WATCHDOG ALARM: the canary sent {self.sent_at:%Y-%m-%d %H:%M} UTC has not "
-                    "come back through IMAP; mail may not be flowing (check SMTP delivery "
-                    "to the assistant's address and the IMAP connection)")
-        if self.seen_at is None or self.seen_at < self.sent_at:
-            return f"watchdog: canary sent {self.sent_at:%H:%M} UTC, waiting for it"
-        return f"watchdog: OK, canary came back {self.seen_at:%Y-%m-%d %H:%M} UTC"
-
-
-def watchdog_state(rt: Runtime, now: datetime, *, grace: timedelta) -> WatchdogState:
-    sent = from_iso(rt.store.meta("canary_sent_at") or None)
-    seen = from_iso(rt.store.meta("canary_seen_at") or None)
-    overdue = sent is not None and (seen is None or seen < sent) and now - sent > grace
-    return WatchdogState(sent_at=sent, seen_at=seen, overdue=overdue)
 
 
 def _secret(rt: Runtime) -> bytes:
@@ -88,7 +62,7 @@ def send_canary_if_due(rt: Runtime, now: datetime, *, every: timedelta) -> bool:
 
 def check_canary(rt: Runtime, now: datetime, *, grace: timedelta) -> WatchdogState:
     """Log loudly, once per canary, when it is overdue."""
-    state = watchdog_state(rt, now, grace=grace)
+    state = watchdog_state(rt.store, now, grace=grace)
     if state.overdue and rt.store.meta("canary_alarm_for") != iso(state.sent_at):
         log.error(state.describe(now))
         with rt.store.transaction():

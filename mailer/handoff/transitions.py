@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from mailer.handoff.model import Person, TransitionRequest, TransitionType
+from mailer.handoff.names import name_to_show
 
 ACTIVE, PAUSED, CANCELLED, COMPLETED = "active", "paused", "cancelled", "completed"
 
@@ -80,11 +80,7 @@ def with_request(transition: Transition, request: TransitionRequest) -> Transiti
 
 def display_name(person: Person) -> str:
     """A name to greet someone by; derived from the address when none was given."""
-    if person.name:
-        return person.name
-    local = person.email.split("@", 1)[0]
-    parts = [p for p in re.split(r"[._\-+]+", local) if p and not p.isdigit()]
-    return " ".join(p.capitalize() for p in parts) or person.email
+    return name_to_show(person.name, person.email)
 
 
 def first_name(person: Person) -> str:
