@@ -19,7 +19,9 @@ from mailer.handoff.request import RequestParse
 from mailer.handoff.request_fields import CUSTOMER_CONTACTS, INCOMING_CSM, OUTGOING_CSM, PLAYBOOK
 from mailer.handoff.scheduling import StepState
 from mailer.handoff.transitions import Transition, start_transition
+from mailer.handoff.workbook_content import form_filename
 from mailer.mail.compose import OutgoingAttachment
+from mailer.mail.render import ProductMarkdown
 from mailer.state.transition_records import save_transition
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -101,7 +103,7 @@ def questionnaire_mail(rt: Runtime, t: Transition, context: dict, token: str) ->
     form = rt.form_cache.get(t.id) or build_form(t.account, t.id)
     return Outgoing(
         template="questionnaire", to=[t.outgoing], kind="questionnaire",
-        context=context | {"questionnaire": questionnaire_markdown(
-            t.account, required=playbook.required_sections)},
+        context=context | {"questionnaire": ProductMarkdown(questionnaire_markdown(
+            "{account}", required=playbook.required_sections), {"account": t.account})},
         reply_token=token, auto_submitted="auto-generated",
-        attachments=[OutgoingAttachment(f"{t.account} handoff form {t.id}.xlsx", XLSX, form)])
+        attachments=[OutgoingAttachment(form_filename(t.account, t.id), XLSX, form)])

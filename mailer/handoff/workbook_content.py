@@ -119,6 +119,14 @@ def workbook_filename(account: str, transition_id: str) -> str:
     )
 
 
+def form_filename(account: str, transition_id: str) -> str:
+    """``<Account> handoff form TR-0042.xlsx``: the questionnaire form, named as safely."""
+    return (
+        f"{_filename_part(account, 'Account')} handoff form "
+        f"{_filename_part(transition_id, 'transition')}.xlsx"
+    )
+
+
 # --- summary ---------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ envelope sender so a bounce can be matched to the message that bounced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,16 +111,36 @@ def _attachment_part(attachment: OutgoingAttachment) -> MIMEBase:
     part = MIMEBase(maintype, subtype)
     part.set_payload(attachment.payload)
     encoders.encode_base64(part)
-    filename: str | tuple[str, str, str] = attachment.filename
-    if not attachment.filename.isascii():
-        filename = ("utf-8", "", attachment.filename)  # RFC 2231
+    safe = safe_attachment_name(attachment.filename)
+    filename: str | tuple[str, str, str] = safe
+    if not safe.isascii():
+        filename = ("utf-8", "", safe)  # RFC 2231
     part.add_header("Content-Disposition", "attachment", filename=filename)
     return part
 
 
+# Line breaks and other controls would end the header and start one of the sender's choosing;
+# `=?...?=` left in a name or subject is decoded again by the reader's mail client.
+_HEADER_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\x85]+")
+_ENCODED_WORD_START = re.compile(r"=\?")
+_UNSAFE_IN_FILENAME = re.compile(r'[/\\:*?"<>|]')
+
+
+def header_safe(text: str) -> str:
+    """One line of plain text fit for any header: names and subjects typed by people."""
+    return " ".join(_ENCODED_WORD_START.sub("= ?", _HEADER_CONTROLS.sub(" ", text)).split())
+
+
+def safe_attachment_name(name: str) -> str:
+    """A file name with no path, control character, encoded word or leading dot."""
+    cleaned = header_safe(_UNSAFE_IN_FILENAME.sub(" ", name)).lstrip(". ").rstrip(". ")
+    return " ".join(cleaned.split())[:120] or "attachment"
+
+
 def _address(name: str, email: str) -> str:
-    return formataddr((name, email), charset="utf-8")
+    return formataddr((header_safe(name), email), charset="utf-8")
 
 
 def _header_text(text: str) -> str | Header:
+    text = header_safe(text)
     return text if text.isascii() else Header(text, "utf-8")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,65 @@ class RenderedEmail:
     html: str
 
 
+@dataclass(frozen=True)
+class ProductMarkdown:
+    """Markdown the product wrote (headings, lists), with `{name}` slots for people's values.
+
+    In the text part it reads as the filled-in Markdown; in the HTML part its structure is
+    kept and each value is still inert text, like any other value."""
+
+    source: str
+    values: dict[str, str]
+
+    def fill(self, values: dict[str, str]) -> str:
+        return _SLOT.sub(lambda m: values.get(m.group(1), m.group(0)), self.source)
+
+    def __str__(self) -> str:
+        return self.fill(self.values)
+
+
+_SLOT = re.compile(r"\{(\w+)\}")
+# A value's stand-in while Markdown runs: letters and digits only, so no Markdown or HTML rule
+# can touch it; the escaped value replaces it afterwards.
+_STAND_IN = "zqv{}vqz"
+_STAND_IN_RE = re.compile(r"zqv(\d+)vqz")
+_VALUES = "__inert_values__"
+
+
+@jinja2.pass_context
+def _stand_in(context: jinja2.runtime.Context, value: Any) -> Any:
+    """Every `{{ value }}` of the HTML part: a stand-in, filled with escaped text only after
+    Markdown has run. Whatever a person typed (`[click](http://evil)`, `![x](...)`, `<b>`,
+    `**`, `# `) can never become a link, an image or markup; a URL shows as itself."""
+    values: list[str] | None = context.get(_VALUES)
+    if values is None or isinstance(value, jinja2.utils.markupsafe.Markup):
+        return value
+    if isinstance(value, ProductMarkdown):
+        slots = {name: _stand_in(context, text) for name, text in value.values.items()}
+        return jinja2.utils.markupsafe.Markup(value.fill(slots))
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    values.append(str(value))
+    return jinja2.utils.markupsafe.Markup(_STAND_IN.format(len(values) - 1))
+
+
+def _fill_stand_ins(html: str, values: list[str]) -> str:
+    def escaped(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        if index >= len(values):
+            return match.group(0)
+        text = html_escape(values[index], quote=True)
+        before = html[:match.start()]
+        in_pre = before.rfind("<pre") > before.rfind("</pre>")
+        return text if in_pre else text.replace("\n", "<br>\n")
+    return _STAND_IN_RE.sub(escaped, html)
+
+
+def _quote_lines_text(value: Any) -> str:
+    """Each line of a person's text as a Markdown quote line (the text part)."""
+    return str(value).replace("\n", "\n> ")
+
+
 class Renderer:
     """Compiled templates, loaded once per process."""
 
@@ -47,10 +107,16 @@ class Renderer:
                                   "keep_trailing_newline": True, "trim_blocks": True,
                                   "lstrip_blocks": True}
         self._text_env = jinja2.Environment(autoescape=False, **common)  # noqa: S701
-        self._html_env = jinja2.Environment(autoescape=True, **common)
-        for env in (self._text_env, self._html_env):
+        self._html_env = jinja2.Environment(autoescape=True, finalize=_stand_in, **common)
+        self._layout_env = jinja2.Environment(autoescape=True, **common)
+        for env in (self._text_env, self._html_env, self._layout_env):
             env.filters["date"] = _format_date
             env.filters["datetime"] = _format_datetime
+        # `> {{ text|quote_lines }}`: quoted line by line in the text part; in HTML the value
+        # keeps its line breaks inside the one quote.
+        self._text_env.filters["quote_lines"] = _quote_lines_text
+        self._html_env.filters["quote_lines"] = lambda value: value
+        self._layout_env.filters["quote_lines"] = lambda value: value
         self._markdown = markdown.Markdown(extensions=["tables", "sane_lists", "nl2br"])
         self._compiled: dict[tuple[int, str], tuple[jinja2.Template, jinja2.Template]] = {}
 
@@ -104,9 +170,11 @@ class Renderer:
     def render(self, name: str, /, *, context: dict[str, Any]) -> RenderedEmail:
         text_subject, text_body = (t.render(context) for t in self._parts(self._text_env, name))
         _, html_body = self._parts(self._html_env, name)
-        body_html = self._to_html(html_body.render(context))
+        values: list[str] = []
+        body_html = _fill_stand_ins(self._to_html(html_body.render(context | {_VALUES: values})),
+                                    values)
         subject = " ".join(text_subject.split())
-        page = self._html_env.get_template(LAYOUT).render(
+        page = self._layout_env.get_template(LAYOUT).render(
             {"subject": subject, "body": jinja2.utils.markupsafe.Markup(body_html),
              # Mail sent in a person's name (to customers) carries no assistant footer.
              "from_person": bool(context.get("from_person"))})
