@@ -68,6 +68,8 @@ class StorageUnavailable(MailerError):
 
 
 def folder_for(rt: Runtime, outcome: Outcome) -> str:
+    if outcome.folder is not None:
+        return outcome.folder
     folders = rt.rules.folders
     return {"processed": folders.processed, "duplicate": folders.processed,
             "rejected": folders.rejected, "ignored": folders.ignored,
@@ -77,13 +79,15 @@ def folder_for(rt: Runtime, outcome: Outcome) -> str:
 def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
     """Handle one message exactly once; safe to call again for the same source key."""
     now = rt.clock()
-    previous = rt.store.one("SELECT outcome, reason, transition_id FROM inbound "
+    previous = rt.store.one("SELECT outcome, reason, transition_id, folder FROM inbound "
                             "WHERE source_key=?", source_key)
     if previous is not None:
-        log.debug("%s was handled before (%s); skipped", redact(source_key),
-                  previous["outcome"])
+        # Fetched again after a crash (the move to its folder was lost): it goes where it was
+        # filed the first time, never a refused message into Processed.
+        log.info("%s seen again (first handled as %s); filed into %s", redact(source_key),
+                 previous["outcome"], previous["folder"] or "its folder")
         return Outcome("duplicate", f"already handled ({previous['outcome']})",
-                       previous["transition_id"])
+                       previous["transition_id"], folder=previous["folder"])
     msg: InboundMessage | None = None
     try:
         archive_path = _archive(rt, raw, now)
@@ -293,14 +297,12 @@ def route(rt: Runtime, msg: InboundMessage, c: Correlation, now: datetime) -> Ou
         return _route_token(rt, msg, c.token, c.transition, now)
     if c.transition is not None:
         if msg.from_email != c.transition.manager.email:
-            return reject(rt, msg, f"only the manager who started {c.transition.id} can "
-                          "change it", advice="If you are part of this transition, reply to "
-                          "the email the assistant sent you, from the same address.", now=now,
+            return reject(rt, msg, NOT_YOURS, advice=NOT_YOURS_ADVICE, now=now,
                           transition_id=c.transition.id)
         return command.handle_command(rt, msg, c.transition, now=now)
     if c.via == "subject":
-        return reject(rt, msg, "the transition named in the subject does not exist",
-                      advice="Check the TR number in the subject line.", now=now)
+        # The same words as for a transition that exists: a refusal is no way to find out.
+        return reject(rt, msg, NOT_YOURS, advice=NOT_YOURS_ADVICE, now=now)
     if not rt.rules.may_request(msg.from_email):
         return reject(rt, msg, "your address is not allowed to start account transitions",
                       advice="Ask your Customer Success operations team to add you to the "
@@ -352,6 +354,12 @@ def _route_token(rt: Runtime, msg: InboundMessage, token: ReplyToken,
     return answer.handle_reply(rt, msg, t, token, now=now)
 
 
+NOT_YOURS = "only the manager who started a transition can change it"
+NOT_YOURS_ADVICE = ("If you started it, check the TR number in the subject line. If you are "
+                    "part of it, reply to the email the assistant sent you, from the same "
+                    "address.")
+
+
 def reject(rt: Runtime, msg: InboundMessage, reason: str, *, advice: str, now: datetime,
            transition_id: str | None = None) -> Outcome:
     """Refuse a person's message with a clear answer, at most once per sender, reason, day."""
@@ -361,7 +369,9 @@ def reject(rt: Runtime, msg: InboundMessage, reason: str, *, advice: str, now: d
     if inserted and msg.from_email:
         queue_outgoing(rt, Outgoing(
             template="rejection", to=[Person(msg.from_name, msg.from_email)],
-            context={"original_subject": msg.subject or "your message", "reason": reason,
+            # The sender's subject is not echoed: a refusal must not carry an attacker's words.
+            context={"original_subject": "your message to the transitions assistant",
+                     "reason": reason,
                      "advice": advice, "assistant": rt.address},
             kind="rejection", in_reply_to=msg.message_id, references=msg.references),
             transition_id=None, now=now)

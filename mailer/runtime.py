@@ -6,6 +6,7 @@ tests load only what they need.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 
@@ -20,6 +21,9 @@ from mailer.state.store import Store
 
 
 def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = system_clock) -> Runtime:
+    # The database, the archive of every message and the workbooks hold customers' contacts
+    # and contract terms: everything this process creates is for its own user only.
+    os.umask(0o077)
     start, end = settings.business_hours
     return Runtime(
         settings=settings, store=Store(settings.database_path),

@@ -87,6 +87,11 @@ def handle_book(rt: Runtime, msg: InboundMessage, attachment: Attachment, *,
         _answer(rt, msg, manager, BookAnswer(filename=attachment.filename,
                                              file_problem=str(exc)), now=now)
         return Outcome("processed", f"book {attachment.filename}: could not be read")
+    if not table.rows:
+        _answer(rt, msg, manager, BookAnswer(filename=attachment.filename, file_problem=(
+            "It has the column headers but no account in any row below them (blank rows "
+            "do not count). Please fill in one row per account and send it again.")), now=now)
+        return Outcome("processed", f"book {attachment.filename}: no rows")
     defaults = _body_fields(msg)
     decisions = decide_rows(table, defaults, today=now.astimezone(rt.settings.timezone).date(),
                             open_keys=_open_keys(rt),

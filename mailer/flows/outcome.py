@@ -10,3 +10,4 @@ class Outcome:
     outcome: str  # processed | rejected | ignored | quarantined | duplicate | canary
     reason: str
     transition_id: str | None = None
+    folder: str | None = None  # where to file it, when already decided (a message seen again)

@@ -7,7 +7,9 @@ either leaves nothing or everything (the outbox files are written from committed
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -214,12 +216,22 @@ def from_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+def _owner_only(path: Path) -> None:
+    """The database file (made 0600 before SQLite opens it) and its folder, 0700."""
+    if not path.exists():
+        path.touch(mode=0o600)
+    for target, mode in ((path, 0o600), (path.parent, 0o700)):
+        with contextlib.suppress(OSError):  # a folder we do not own stays as it is
+            os.chmod(target, mode)
+
+
 class Store:
     """The SQLite database. Use `transaction()` for every write."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
+        _owner_only(path)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30,
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
