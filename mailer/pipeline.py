@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import policy
 from email.parser import BytesHeaderParser
@@ -183,7 +183,7 @@ def _fallback_id(raw: bytes) -> str:
 def _decide_and_act(rt: Runtime, raw: bytes,
                     now: datetime) -> tuple[Outcome, InboundMessage | None]:
     try:
-        msg = parse_message(raw)
+        msg = _parse_within_limit(rt, raw)
     except MessageParseError as exc:
         return Outcome("quarantined", f"not a readable email: {exc}"), None
     canary = msg.header(CANARY_HEADER)
@@ -237,6 +237,18 @@ def sender_verdict(rt: Runtime, msg: InboundMessage) -> Verdict:
     if not auth.require_pass:
         return Verdict(True, "authentication not required")
     return verdict(msg, trusted_ids=auth.trusted_servers, our_hosts=auth.border_hosts)
+
+
+def _parse_within_limit(rt: Runtime, raw: bytes) -> InboundMessage:
+    """The message, or for one over the size limit only its headers: enough to refuse it
+    (and tell a person why) without decoding megabytes of body first."""
+    limit = rt.rules.limits.max_message_mb * 1024 * 1024
+    if len(raw) <= limit:
+        return parse_message(raw)
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0),
+              default=min(len(raw), 256 * 1024))
+    headers = parse_message(raw[:min(end, 256 * 1024)] + b"\r\n\r\n")
+    return replace(headers, size=len(raw))
 
 
 def _repeats_itself(rt: Runtime, msg: InboundMessage, c: Correlation,
