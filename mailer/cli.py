@@ -179,7 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, while it can still be handled
         return code
     except (ConfigError, ConfigErrors) as exc:
-        print(f"mailer: configuration problem:\n{exc}", file=sys.stderr)
+        errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        print("mailer: the configuration needs fixing first (`mailer check` lists it all):",
+              file=sys.stderr)
+        for error in errors:
+            print(error.seen_from(Path.cwd()), file=sys.stderr)
         return 2
     except MailerError as exc:
         print(f"mailer: {exc}", file=sys.stderr)
@@ -199,11 +203,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailer.demo import run_demo
 
         return run_demo(args.dir)
-    settings = load_settings()
     if args.command == "check":
-        from mailer.check import run_check
+        from mailer.check import report_count, run_check
 
+        try:
+            settings = load_settings()
+        except (ConfigError, ConfigErrors) as exc:  # every wrong variable, in the same form
+            errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+            for error in errors:
+                print(error)
+            return report_count(len(errors))
         return run_check(settings)
+    settings = load_settings()
     if args.command == "status":
         return _status(settings, args.transition)
     if args.command == "deliver":
@@ -265,6 +276,13 @@ def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool)
     if now is not None and not once:
         print("mailer run: --now only makes sense with --once", file=sys.stderr)
         return 2
+    from mailer.check import check_configuration
+
+    # A broken template would otherwise only show when its mail is due, as a quarantined
+    # message: refuse to start instead, with every problem named.
+    problems = check_configuration(settings)
+    if problems:
+        raise ConfigErrors(problems)
     rt = build_runtime(settings, clock=(lambda: now) if now else system_clock)
     service = Service(rt=rt, source=build_source(rt), sender=build_sender(settings),
                       dry_run=dry_run)

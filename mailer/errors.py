@@ -27,6 +27,14 @@ class ConfigError(MailerError):
             text += f" (fix: {fix})"
         super().__init__(text)
 
+    def seen_from(self, folder: Path) -> str:
+        """The message with the file named relative to `folder` when it lies inside, as
+        people find it in their editor."""
+        path = Path(self.path)
+        if path.is_absolute() and path.is_relative_to(folder):
+            return str(ConfigError(path.relative_to(folder), self.line, self.problem, self.fix))
+        return str(self)
+
 
 class ConfigErrors(MailerError):
     """Several configuration problems found in one pass, reported together."""

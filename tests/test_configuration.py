@@ -35,7 +35,7 @@ def test_a_misspelled_setting_names_its_line_and_the_fix(tmp_path):
     with pytest.raises(ConfigErrors) as caught:
         load_rules(path)
     assert str(caught.value) == (f"{path}:3: unknown setting 'folderz' "
-                                 "(fix: remove it or correct its spelling)")
+                                 "(fix: did you mean 'folders'?)")
 
 
 def test_a_bad_value_names_its_line(tmp_path):
@@ -47,9 +47,10 @@ def test_a_bad_value_names_its_line(tmp_path):
 
 def test_broken_yaml_names_the_line(tmp_path):
     path = _rules(tmp_path, "requesters:\n  domains: [example.com\nlimits: {}\n")
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigErrors) as caught:
         load_rules(path)
-    assert caught.value.line is not None and "not valid YAML" in str(caught.value)
+    assert [(error.line, error.problem) for error in caught.value.errors] == [
+        (3, "a list in [ ] is not closed, or its items are not separated by commas")]
 
 
 def test_server_urls_and_secrets_come_from_the_environment(tmp_path):

@@ -204,7 +204,8 @@ def test_a_condition_that_does_not_exist(editable: Path) -> None:
     problem = the_problem(editable)
     assert problem.line == line
     assert "step 'kt_meeting_invite'" in problem.problem
-    assert "answers_complete, answers_incomplete, intro_text_received" in problem.fix
+    assert "answers_complete, answers_incomplete, intro_text_received" in problem.problem
+    assert problem.fix == "did you mean 'workbook_sent'?"
 
 
 def test_approval_without_saying_what_silence_means(editable: Path) -> None:

@@ -94,7 +94,12 @@ _FIXES = {
     "requesters": "list who may start transitions under requesters: addresses: / domains:",
     "require_pass": "write true or false",
     "max_message_mb": "write a number of megabytes, e.g. 25",
-    "tempate": "did you mean 'template'?",
+    "addresses": "write an address like dana@example.com",
+    "domains": "write a domain like example.com, without @",
+    "senders": "write an address like newsletter@vendor.example",
+    "trusted_servers": "write the name your mail server puts in Authentication-Results, "
+                       "e.g. mx.example.com",
+    "border_hosts": "write a host name like mx.example.com",
 }
 
 

@@ -124,7 +124,7 @@ def _name_the_step(error: ConfigError, data: dict[str, Any]) -> ConfigError:
 
 def _missing_setting(error: ConfigError) -> str | None:
     """'steps.6.template' for "'steps.6.template' is required but missing", else None."""
-    match = re.fullmatch(r"'(.+)' is required but missing", error.problem)
+    match = re.match(r"'(.+)' is required but missing", error.problem)
     return match.group(1) if match else None
 
 
@@ -279,20 +279,40 @@ def _cycles(playbook: Playbook, path: Path, lines: dict[YamlPath, int]) -> list[
 def missing_templates(playbooks: Mapping[str, Playbook],
                       available: Iterable[str]) -> list[ConfigError]:
     """A ConfigError, on the step's template line, for each template that does not exist."""
-    have = set(available)
-    problems: list[ConfigError] = []
-    for playbook in playbooks.values():
-        for step in playbook.steps:
-            if step.template not in have:
-                close = difflib.get_close_matches(step.template, sorted(have), n=1, cutoff=0.6)
-                fix = (f"did you mean '{close[0]}'?" if close
-                       else f"add a template named '{step.template}' to templates/, "
-                            "or use one that exists")
-                problems.append(ConfigError(
-                    playbook.source or playbook.name, line_of_step(playbook, step.id, "template"),
-                    f"step '{step.id}' uses a template '{step.template}' that does not exist",
-                    fix))
+    have = sorted(set(available))
+    return [_unknown_template(playbook.source or playbook.name,
+                              line_of_step(playbook, step.id, "template"), step.id,
+                              step.template, have)
+            for playbook in playbooks.values() for step in playbook.steps
+            if step.template not in have]
+
+
+def unknown_templates(path: Path, available: Iterable[str]) -> list[ConfigError]:
+    """The same, read from the file as written: a playbook with other mistakes (which stop it
+    from loading) still has its template names checked in the same run."""
+    try:
+        data, lines = load_yaml_with_lines(path)
+    except (ConfigError, ConfigErrors):
+        return []  # the file cannot be read at all; that is reported on its own
+    steps = data.get("steps") if isinstance(data, dict) else None
+    have = sorted(set(available))
+    problems = []
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        template = step.get("template") if isinstance(step, dict) else None
+        if isinstance(template, str) and template not in have:
+            step_id = step.get("id") if isinstance(step.get("id"), str) else f"{index + 1}"
+            problems.append(_unknown_template(path, line_of(lines, ("steps", index, "template")),
+                                              step_id, template, have))
     return problems
+
+
+def _unknown_template(path: Path | str, line: int | None, step_id: str, template: str,
+                      have: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(template, have, n=1, cutoff=0.6)
+    fix = (f"did you mean '{close[0]}'?" if close
+           else f"add a template named '{template}' to templates/, or use one that exists")
+    return ConfigError(path, line, f"step '{step_id}' uses a template '{template}' that does "
+                       "not exist", fix)
 
 
 def line_of_step(playbook: Playbook, step_id: str, setting: str = "id") -> int | None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dotenv import dotenv_values
 
-from mailer.errors import ConfigError
+from mailer.errors import ConfigError, ConfigErrors
+
+T = TypeVar("T")
 
 # The configuration shipped inside the package: used when neither a MAILER_* path nor a file of
 # the same name in the working directory says otherwise, so a plain install runs from any folder.
@@ -123,40 +127,69 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         return raw if raw.is_absolute() else here / raw
 
     rules_path, playbooks_dir, templates_dir = configuration_paths(values, here)
+    # Every wrong variable is reported at once, not one per attempt.
+    problems: list[ConfigError] = []
 
-    address = (values.get("MAILER_ADDRESS") or "transitions@localhost").strip().lower()
-    if address.count("@") != 1 or "+" in address.split("@")[0]:
-        raise ConfigError("MAILER_ADDRESS", None, f"'{address}' is not a plain address",
-                          "use e.g. transitions@example.com (no +tag)")
-    tz_name = values.get("MAILER_TIMEZONE") or "UTC"
-    try:
-        timezone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError("MAILER_TIMEZONE", None, f"unknown time zone '{tz_name}'",
-                          "use an IANA name such as Europe/Berlin or America/New_York") from exc
+    def read(parse: Callable[[], T], fallback: T) -> T:
+        try:
+            return parse()
+        except ConfigError as exc:
+            problems.append(exc)
+            return fallback
+
     imap_url = values.get("MAILER_IMAP_URL")
     smtp_url = values.get("MAILER_SMTP_URL")
-    return Settings(
-        address=address,
+    settings = Settings(
+        address=read(lambda: _address(values.get("MAILER_ADDRESS", "")),
+                     "transitions@localhost"),
         data_dir=path("MAILER_DATA_DIR", "var"),
         outbox_dir=path("MAILER_OUTBOX", "outbox"),
         rules_path=rules_path,
         playbooks_dir=playbooks_dir,
         templates_dir=templates_dir,
-        timezone=timezone,
-        imap=parse_server_url(imap_url, variable="MAILER_IMAP_URL") if imap_url else None,
-        smtp=parse_server_url(smtp_url, variable="MAILER_SMTP_URL") if smtp_url else None,
+        timezone=read(lambda: _timezone(values.get("MAILER_TIMEZONE", "")), ZoneInfo("UTC")),
+        imap=read(lambda: parse_server_url(imap_url, variable="MAILER_IMAP_URL")
+                  if imap_url else None, None),
+        smtp=read(lambda: parse_server_url(smtp_url, variable="MAILER_SMTP_URL")
+                  if smtp_url else None, None),
         imap_password=values.get("MAILER_IMAP_PASSWORD"),
         smtp_password=values.get("MAILER_SMTP_PASSWORD"),
         oauth2_token_command=values.get("MAILER_OAUTH2_TOKEN_COMMAND") or None,
-        holidays=_holidays(values.get("MAILER_HOLIDAYS", "")),
-        business_hours=_business_hours(values.get("MAILER_BUSINESS_HOURS", "")),
-        watchdog_minutes=_whole_number("MAILER_WATCHDOG_MINUTES",
-                                       values.get("MAILER_WATCHDOG_MINUTES", "15")),
-        digest_recipients=_digest_recipients(values.get("MAILER_DIGEST_RECIPIENTS", "")),
-        digest_day=_digest_day(values.get("MAILER_DIGEST_DAY", "")),
-        digest_time=_digest_time(values.get("MAILER_DIGEST_TIME", "")),
+        holidays=read(lambda: _holidays(values.get("MAILER_HOLIDAYS", "")), frozenset()),
+        business_hours=read(lambda: _business_hours(values.get("MAILER_BUSINESS_HOURS", "")),
+                            (time(9), time(17))),
+        watchdog_minutes=read(lambda: _whole_number(
+            "MAILER_WATCHDOG_MINUTES", values.get("MAILER_WATCHDOG_MINUTES", "15")), 15),
+        digest_recipients=read(lambda: _digest_recipients(
+            values.get("MAILER_DIGEST_RECIPIENTS", "")), ()),
+        digest_day=read(lambda: _digest_day(values.get("MAILER_DIGEST_DAY", "")), 0),
+        digest_time=read(lambda: _digest_time(values.get("MAILER_DIGEST_TIME", "")), time(8)),
     )
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
+    return settings
+
+
+def _address(text: str) -> str:
+    address = (text or "transitions@localhost").strip().lower()
+    if address.count("@") != 1 or "+" in address.split("@")[0]:
+        raise ConfigError("MAILER_ADDRESS", None, f"'{address}' is not a plain address",
+                          "use e.g. transitions@example.com (no +tag)")
+    return address
+
+
+def _timezone(text: str) -> ZoneInfo:
+    name = text.strip() or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1,
+                                          cutoff=0.6)
+        fix = (f"did you mean {close[0]}?" if close
+               else "use an IANA name such as Europe/Berlin or America/New_York")
+        raise ConfigError("MAILER_TIMEZONE", None, f"unknown time zone '{name}'", fix) from exc
 
 
 _CONFIGURATION = (("MAILER_RULES", "inbox_rules.yaml"), ("MAILER_PLAYBOOKS", "playbooks"),
