@@ -234,7 +234,7 @@ def check_connections(settings: Settings) -> list[str]:
         sender = SmtpSender(settings.smtp, password=settings.smtp_password,
                             oauth2_command=settings.oauth2_token_command, timeout=15)
         try:
-            sender._loop.run_until_complete(sender._connect())
+            sender.sign_in()
         except Exception as exc:  # noqa: BLE001 - reported to the user
             failures.append(f"SMTP {settings.smtp.redacted()}: {exc}")
         finally:

@@ -13,7 +13,7 @@ from mailservers import MailServers, find_dovecot
 # ---------------------------------------------------------------------------------------------
 # Real mail servers (Dovecot IMAP/LMTP + aiosmtpd relay)
 
-SERVER_FIXTURES = frozenset({"mail_servers", "mail"})
+SERVER_FIXTURES = frozenset({"mail_servers", "mail", "oauth_mail"})
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 # The assistant runs in child processes (`python -m mailer run`) from temporary folders; they
@@ -84,3 +84,15 @@ def mail(mail_servers: MailServers) -> MailServers:
     """The session's servers, running, with empty mailboxes, no faults and nothing recorded."""
     mail_servers.reset()
     return mail_servers
+
+
+@pytest.fixture(scope="session")
+def oauth_mail() -> Iterator[MailServers]:
+    """Dovecot and relays that also sign people in with OAuth2 tokens (XOAUTH2), checked by a
+    token-introspection server on loopback, as Gmail and Microsoft 365 do."""
+    servers = MailServers(dovecot_binary=_dovecot_binary(), oauth2=True)
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()

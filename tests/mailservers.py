@@ -12,11 +12,15 @@ email addresses and `name+TOKEN@domain` is delivered to `name@domain`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import ctypes
 import grp
+import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import smtplib
@@ -28,12 +32,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from string import Template
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from imapclient import IMAPClient
 
 LOOPBACK = "127.0.0.1"
@@ -205,7 +210,7 @@ listen = $host
 ssl = $ssl
 $ssl_files
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login$oauth2_mechanisms
 login_trusted_networks = 127.0.0.0/8
 
 default_internal_user = $internal_user
@@ -234,10 +239,13 @@ auth_failure_delay = 0
 passdb {
   driver = static
   args = password=$password nodelay=yes
+  $password_mechanisms
 }
+$oauth2_passdb
 userdb {
   driver = static
-  args = home=$root/mail/%u
+  # Every address exists: delivery need not ask a passdb (the oauth2 one cannot answer).
+  args = home=$root/mail/%u allow_all_users=yes
 }
 
 service imap-login {
@@ -250,6 +258,7 @@ service imap-login {
 }
 service anvil {
   $anvil_chroot
+  $anvil_penalty
 }
 service lmtp {
   unix_listener lmtp {
@@ -292,8 +301,10 @@ class DovecotServer:
     """One Dovecot instance (IMAP + LMTP) living entirely under `root`."""
 
     def __init__(self, root: Path, *, binary: str, imap_port: int, password: str,
-                 imaps_port: int | None = None, certificate: Certificate | None = None) -> None:
+                 imaps_port: int | None = None, certificate: Certificate | None = None,
+                 introspection_url: str | None = None) -> None:
         self.root = root
+        self.introspection_url = introspection_url
         self.binary = binary
         self.imap_port = imap_port
         self.imaps_port = imaps_port
@@ -404,7 +415,31 @@ class DovecotServer:
             login_chroot=no_chroot,
             anvil_chroot=no_chroot,
             **self._tls_settings(),
+            **self._oauth2_settings(),
         )
+
+    def _oauth2_settings(self) -> dict[str, str]:
+        """XOAUTH2 and OAUTHBEARER sign-in, each token checked with the introspection server
+        (RFC 7662), as Dovecot does in front of Google's or Microsoft's."""
+        if self.introspection_url is None:
+            return {"oauth2_mechanisms": "", "oauth2_passdb": "", "anvil_penalty": "",
+                    "password_mechanisms": ""}
+        settings = self.root / "dovecot-oauth2.conf.ext"
+        settings.write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = {self.introspection_url}\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+            "timeout_msecs = 5000\n")
+        settings.chmod(0o644)  # read by Dovecot's auth process, another user under root
+        return {"oauth2_mechanisms": " xoauth2 oauthbearer",
+                "password_mechanisms": "mechanisms = plain login",
+                # A refused token must not slow the next sign-in (the retry under test):
+                # no per-IP penalty, as "nodelay" does for the password logins.
+                "anvil_penalty": "unix_listener anvil-auth-penalty {\n    mode = 0\n  }",
+                "oauth2_passdb": ("passdb {\n  driver = oauth2\n  mechanisms = xoauth2 "
+                                  f"oauthbearer\n  args = {settings}\n}}")}
 
     def _tls_settings(self) -> dict[str, str]:
         """STARTTLS on the plain port and implicit TLS on imaps_port, when a certificate
@@ -446,6 +481,89 @@ class DovecotServer:
                 return True
         except OSError:
             return False
+
+
+# --------------------------------------------------------------------------------------------
+# OAuth2: the token authority that Dovecot and the SMTP relay ask about bearer tokens
+
+
+class TokenAuthority:
+    """A token-introspection endpoint (RFC 7662) on loopback, standing in for Google's or
+    Microsoft's: it knows which access tokens it issued, to whom, and which have expired.
+
+    Dovecot's oauth2 passdb POSTs `token=...` to it; the XOAUTH2 SMTP relay asks it directly.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, bool]] = {}  # token -> (user, still active)
+        self.asked: list[str] = []  # every token a server asked about, in order
+        authority = self
+
+        class Introspection(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode("ascii", "replace"))
+                user = authority.user_of((form.get("token") or [""])[0])
+                answer = {"active": True, "username": user} if user else {"active": False}
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                return None  # keep the test output for the tests
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Introspection)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self._server.server_port}/introspect"
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                            name="token-introspection")
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(STOP_TIMEOUT)
+            self._thread = None
+        self._server.server_close()
+
+    def issue(self, user: str) -> str:
+        """A new access token for `user`, valid until expire()."""
+        token = f"ya29.{secrets.token_urlsafe(32)}"  # shaped like Google's, for realism
+        with self._lock:
+            self._tokens[token] = (user.lower(), True)
+        return token
+
+    def expire(self, token: str) -> None:
+        with self._lock:
+            user, _ = self._tokens[token]
+            self._tokens[token] = (user, False)
+
+    def user_of(self, token: str) -> str | None:
+        """The user an active token belongs to; None for an expired or unknown one."""
+        with self._lock:
+            self.asked.append(token)
+            user, active = self._tokens.get(token, ("", False))
+        return user if active else None
+
+
+def _xoauth2_parts(blob: bytes) -> tuple[str, str]:
+    """('user', 'token') from the XOAUTH2 initial response: user=U^Aauth=Bearer T^A^A."""
+    fields = dict(part.split("=", 1) for part in blob.decode("utf-8", "replace").split("\x01")
+                  if "=" in part)
+    return fields.get("user", "").lower(), fields.get("auth", "").removeprefix("Bearer ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -549,6 +667,34 @@ class LmtpRelayHandler:
         return None
 
 
+class XOAuth2RelayHandler(LmtpRelayHandler):
+    """The relay as Gmail's and Microsoft 365's submission servers behave: mail is taken only
+    after AUTH XOAUTH2 with a token the authority vouches for, for that very user. A refused
+    token gets the JSON error challenge of Google's protocol, then 535."""
+
+    def __init__(self, lmtp_socket: Path, faults: FaultPlan, authority: TokenAuthority) -> None:
+        super().__init__(lmtp_socket, faults)
+        self.authority = authority
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+        if len(args) > 1:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                return AuthResult(success=False, handled=False)
+        else:
+            answer = await server.challenge_auth("")
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=False)
+            blob = answer
+        user, token = _xoauth2_parts(blob)
+        if user and self.authority.user_of(token) == user:
+            return AuthResult(success=True, handled=False, auth_data=user)
+        await server.challenge_auth(json.dumps(
+            {"status": "401", "schemes": "Bearer", "scope": "https://mail.google.com/"}))
+        return AuthResult(success=False, handled=False)
+
+
 class SmtpRelay:
     """The aiosmtpd listener; can be stopped and started again on the same port."""
 
@@ -558,6 +704,10 @@ class SmtpRelay:
         self.port = port
         self.tls_context = tls_context  # offers STARTTLS, never requires it
         self._controller: Controller | None = None
+        # A relay that takes XOAUTH2 requires it, and offers nothing else.
+        self._auth = {"auth_required": True, "auth_require_tls": False,
+                      "auth_exclude_mechanism": ["LOGIN", "PLAIN"]} \
+            if isinstance(handler, XOAuth2RelayHandler) else {}
 
     @property
     def running(self) -> bool:
@@ -573,6 +723,7 @@ class SmtpRelay:
             server_hostname="smtp.example.com",  # avoids a slow getfqdn() per connection
             ready_timeout=START_TIMEOUT,
             tls_context=self.tls_context,
+            **self._auth,
         )
         controller.start()
         self._controller = controller
@@ -590,8 +741,12 @@ class SmtpRelay:
 class MailServers:
     """Dovecot and the SMTP relay together, with client-side helpers for tests."""
 
-    def __init__(self, *, dovecot_binary: str, password: str = DEFAULT_PASSWORD) -> None:
+    def __init__(self, *, dovecot_binary: str, password: str = DEFAULT_PASSWORD,
+                 oauth2: bool = False) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="mailer-servers-"))
+        # With oauth2, Dovecot also signs people in with XOAUTH2 / OAUTHBEARER tokens, and a
+        # second SMTP relay takes mail only after AUTH XOAUTH2, both vouched for by `tokens`.
+        self.tokens = TokenAuthority() if oauth2 else None
         self.password = password
         self.imap_host = LOOPBACK
         self.imap_port = free_port()
@@ -602,22 +757,34 @@ class MailServers:
         self.dovecot = DovecotServer(
             self.root, binary=dovecot_binary, imap_port=self.imap_port, password=password,
             imaps_port=self.imaps_port, certificate=self.certificate,
+            introspection_url=self.tokens.url if self.tokens else None,
         )
         self.faults = FaultPlan()
         self.handler = LmtpRelayHandler(self.dovecot.lmtp_socket, self.faults)
         self.smtp = SmtpRelay(self.handler, self.smtp_port,
                               self.certificate.server_context() if self.certificate else None)
+        self.oauth_smtp = SmtpRelay(XOAuth2RelayHandler(
+            self.dovecot.lmtp_socket, self.faults, self.tokens), free_port()) \
+            if self.tokens else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.tokens is not None:
+            self.tokens.start()
         self.dovecot.start()
         self.smtp.start()
+        if self.oauth_smtp is not None:
+            self.oauth_smtp.start()
 
     def stop(self) -> None:
         try:
             self.smtp.stop()
+            if self.oauth_smtp is not None:
+                self.oauth_smtp.stop()
             self.dovecot.stop()
+            if self.tokens is not None:
+                self.tokens.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -685,6 +852,18 @@ class MailServers:
 
     def smtp_url(self) -> str:
         return f"smtp://{self.smtp_host}:{self.smtp_port}?tls=off"
+
+    def oauth2_environment(self, address: str, token_command: str) -> dict[str, str]:
+        """The MAILER_* variables for signing in to IMAP and SMTP with XOAUTH2 as `address`,
+        with a token printed by `token_command`; no password anywhere."""
+        assert self.oauth_smtp is not None, "start the servers with oauth2=True"
+        user = quote(address, safe="")
+        return {
+            "MAILER_ADDRESS": address,
+            "MAILER_IMAP_URL": self.imap_url(address),
+            "MAILER_SMTP_URL": f"smtp://{user}@{self.smtp_host}:{self.oauth_smtp.port}?tls=off",
+            "MAILER_OAUTH2_TOKEN_COMMAND": token_command,
+        }
 
     def mailer_environment(self, address: str) -> dict[str, str]:
         """The MAILER_* variables that point the assistant at these servers as `address`."""

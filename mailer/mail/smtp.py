@@ -16,7 +16,7 @@ from datetime import datetime
 import aiosmtplib
 
 from mailer.config.settings import ServerURL
-from mailer.mail.oauth2 import fetch_access_token
+from mailer.mail.oauth2 import sign_in_with_token_async
 from mailer.mail.outbox import Outbox, QueuedMail
 from mailer.state.store import Store
 
@@ -59,8 +59,10 @@ class SmtpSender:
             start_tls=False if self.url.starttls == "off" or self.url.implicit_tls else None)
         await client.connect()
         if self.oauth2_command and self.url.username:
-            token = await asyncio.to_thread(fetch_access_token, self.oauth2_command)
-            await client.auth_xoauth2(self.url.username, token)
+            await sign_in_with_token_async(
+                self.oauth2_command, lambda token: client.auth_xoauth2(self.url.username, token),
+                refused=(aiosmtplib.SMTPAuthenticationError,),
+                server=f"SMTP {self.url.redacted()}", user=self.url.username)
         elif self.url.username and self.password:
             await client.login(self.url.username, self.password)
         self._client = client
@@ -77,6 +79,10 @@ class SmtpSender:
             client = await self._connect()
             refused, _ = await client.sendmail(envelope_from, list(recipients), raw)
         return {address: f"{reply.code} {reply.message}" for address, reply in refused.items()}
+
+    def sign_in(self) -> None:
+        """Connect and sign in now (for `mailer check`); raises what a send would."""
+        self._loop.run_until_complete(self._connect())
 
     def send(self, envelope_from: str, recipients: tuple[str, ...], raw: bytes) -> dict[str, str]:
         return self._loop.run_until_complete(self._send(envelope_from, recipients, raw))

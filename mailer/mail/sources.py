@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Protocol
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailer.config.settings import ServerURL
-from mailer.mail.oauth2 import fetch_access_token
+from mailer.mail.oauth2 import sign_in_with_token
 from mailer.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,11 @@ class ImapSource:
                     and b"STARTTLS" in client.capabilities():
                 client.starttls(ssl.create_default_context())
             if self.oauth2_command:
-                client.oauth2_login(self.url.username, fetch_access_token(self.oauth2_command))
+                sign_in_with_token(
+                    self.oauth2_command,
+                    lambda token: client.oauth2_login(self.url.username, token),
+                    refused=(LoginError,), server=f"IMAP {self.url.redacted()}",
+                    user=self.url.username)
             else:
                 client.login(self.url.username, self.password or "")
             status = client.select_folder(self.url.path)
