@@ -270,8 +270,13 @@ def test_one_transitions_bad_data_stops_nothing_else(tmp_path: Path, capsys) -> 
         assert told.count(["dana@example.com"]) == len(problems), "each manager told once"
         # `mailer status` still lists everything.
         from mailer.status import print_status
+        from mailer.timeline import NextStepPlanner
 
-        assert print_status(desk.assistant.settings, None) == 0
+        planner = NextStepPlanner(desk.assistant.settings)
+        try:
+            assert print_status(desk.assistant.settings, plan_next=planner) == 0
+        finally:
+            planner.close()
         out = capsys.readouterr().out
         assert "TR-0001" in out and "stopped" in out and "TR-0002" in out
     finally:
