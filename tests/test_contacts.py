@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.handoff.contacts import parse_contacts, role_from_text
+from mailer.handoff.contacts import merge_contacts, parse_contacts, role_from_text
 from mailer.handoff.model import Contact, ContactRole
 
 
@@ -151,3 +151,36 @@ def test_an_html_reply_turned_to_text_keeps_markdown_links_readable() -> None:
 def test_nothing_to_list() -> None:
     assert parse_contacts("") == []
     assert parse_contacts("none") == []
+
+
+# --- issue 10: notes as typed, corrections, formula-looking text ----------------------------
+
+
+@pytest.mark.parametrize("notes", [
+    "loves dashboards; hates long decks",
+    "reference for the case study | spoke at our summit",
+    "met at the 2025 user day (Berlin) - keen cyclist",
+    "very direct – wants numbers, not adjectives",
+    "signs the PO [not the contract]",
+    "=2x seats per team is her rule of thumb",
+])
+def test_notes_are_kept_exactly_as_typed(notes: str) -> None:
+    [contact] = parse_contacts(f"Ana Souza, Director, RevOps, ana@acme.com, champion - {notes}")
+    assert (contact.name, contact.title, contact.email, contact.role, contact.notes) == (
+        "Ana Souza", "Director, RevOps", "ana@acme.com", ContactRole.CHAMPION, notes)
+
+
+def test_a_later_correction_updates_the_person_matched_by_name_or_old_address() -> None:
+    first = parse_contacts("Pat Lee, VP Ops, pat@acme.com, champion - loves dashboards\n"
+                           "Jo Park, CFO, jo@acme.com, executive sponsor")
+    correction = parse_contacts("Pat Lee, COO, pat.lee@acme-group.com, champion\n"
+                                "Jo Parker, CFO, jo@acme.com, executive sponsor\n"
+                                "Ana Souza, Analyst, ana@acme.com, user")
+    again = parse_contacts("Ana Souza, Analyst, ana@acme.com, user - joined in November")
+    merged = merge_contacts(merge_contacts(first, correction), again)
+    assert [(c.name, c.title, c.email, c.notes) for c in merged] == [
+        ("Pat Lee", "COO", "pat.lee@acme-group.com", "loves dashboards"),
+        ("Jo Parker", "CFO", "jo@acme.com", ""),
+        ("Ana Souza", "Analyst", "ana@acme.com", "joined in November"),
+    ]
+    assert "pat@acme.com" not in {c.email for c in merged}

@@ -224,7 +224,8 @@ def test_german_reply_stops_at_the_am_schrieb_line() -> None:
         "Am 20.11.2026 um 10:02 schrieb Transitions <transitions@example.com>:\n"
         + gmail_quote(QUESTIONNAIRE)
     )
-    assert reply.sections == {2: "Stimmung: sehr zufrieden"}
+    # "Stimmung" is the section's title in German: a heading word, not part of the answer.
+    assert reply.sections == {2: "sehr zufrieden"}
 
 
 def test_french_reply_stops_at_the_a_ecrit_line() -> None:
@@ -343,7 +344,7 @@ OUTLOOK_HTML = (
     b'<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head>'
     b'<body><div style="font-family: Calibri"><b>4. Red flags</b></div>'
     b'<div style="font-family: Calibri">SSO bug still open &#8211; ENG-512</div>'
-    b"<div>&nbsp;</div><div>Renewal risk: medium, the new CFO reviews all tools</div>"
+    b"<div>&nbsp;</div><div>9. Renewal risk: medium, the new CFO reviews all tools</div>"
     b'<div id="appendonsend"></div><hr style="display:inline-block;width:98%">'
     b'<div id="divRplyFwdMsg" dir="ltr"><font face="Calibri"><b>From:</b> Transitions '
     b"&lt;transitions@example.com&gt;<br><b>Sent:</b> Friday, November 20, 2026 10:02 AM<br>"
@@ -371,7 +372,7 @@ def test_outlook_html_inline_answers_in_the_unmarked_original_are_kept() -> None
     html = (
         html.replace("<b>4. Red flags</b>", "See my answers inline.")
         .replace("SSO bug still open &#8211; ENG-512", "")
-        .replace("Renewal risk: medium, the new CFO reviews all tools", "Pat")
+        .replace("9. Renewal risk: medium, the new CFO reviews all tools", "Pat")
     )
     html = html.replace(
         "<h2>9. Renewal risk</h2><p>Your answer:</p>",
@@ -509,3 +510,63 @@ def test_ordinary_replies_from_the_corpora_never_invent_answers() -> None:
             assert expected["reply"].split("\n")[0].strip() in reply.unplaced_text, relative
             checked += 1
     assert checked > 10
+
+
+# --- issue 10: signatures, heading variants and label lines as people really write them ------
+
+
+@pytest.mark.parametrize("signature", [
+    "Viele Grüße\nSam\n\nSam Jones\nKundenbetreuer\nExample GmbH\nTel. +49 30 1234 5678",
+    "Cordialement,\nSam Jones\nResponsable Succès Client | +33 6 12 34 56 78",
+    "Saludos,\nSam",
+    "Met vriendelijke groet,\n\nSam Jones\nAccountmanager Benelux\nwww.example.com",
+    "Sam Jones\nCustomer Success Manager\nExample Inc.\n+1 555 010 0199\n\nThis email and any "
+    "attachments are confidential and intended solely for the addressee.",
+    "Samuel Jones, MBA\nSenior CSM | EMEA",
+    "Have a good weekend!\n- Sam",
+])
+def test_a_signature_without_dashes_is_no_part_of_the_last_answer(signature: str) -> None:
+    reply = parse_answers(f"9. Renewal risk\nLow, as long as the export bug is fixed.\n\n"
+                          f"{signature}\n", signer="Sam Jones")
+    assert reply.sections == {9: "Low, as long as the export bug is fixed."}
+
+
+@pytest.mark.parametrize("heading", [
+    "4. Red flags (correction)", "4. Red flags - update", "4. Red flags and issues (Korrektur)",
+    "Warnsignale und Probleme:", "4. Signaux d'alerte", "Señales de alerta y problemas",
+    "4. Rode vlaggen en problemen", "4 - Red flags and issues", "#4", "Section 4",
+])
+def test_heading_variants_name_the_section_and_never_become_the_answer(heading: str) -> None:
+    reply = parse_answers(f"Here are my answers:\n{heading}\nSSO login still fails (open)\n")
+    assert reply.sections == {4: "SSO login still fails (open)"}
+
+
+def test_a_label_line_naming_another_section_stays_in_the_answer_it_is_written_in() -> None:
+    reply = parse_answers("12. Documents\nDrive: https://drive.example.com/acme\n"
+                          "Contract: https://docs.example.com/acme.pdf\n\n"
+                          "Renewal risk: see the contract\n")
+    assert reply.sections == {12: "Drive: https://drive.example.com/acme\n"
+                                  "Contract: https://docs.example.com/acme.pdf\n\n"
+                                  "Renewal risk: see the contract"}
+
+
+def test_outlook_renderings_of_addresses_and_links_are_cleaned_in_answers() -> None:
+    reply = parse_answers("1. Contacts\nPat Lee, CFO, pat@acme.com<mailto:pat@acme.com>, "
+                          "champion\n\n12. Documents\nhttps://drive.example.com/a<https://drive."
+                          "example.com/a>\nDeck<https://docs.example.com/deck>\n")
+    assert reply.sections == {1: "Pat Lee, CFO, pat@acme.com, champion",
+                              12: "https://drive.example.com/a\n"
+                                  "Deck <https://docs.example.com/deck>"}
+
+
+@pytest.mark.parametrize(("word", "status"), [
+    ("resolved", IssueStatus.RESOLVED), ("done", IssueStatus.RESOLVED),
+    ("gelöst", IssueStatus.RESOLVED), ("erledigt", IssueStatus.RESOLVED),
+    ("résolu", IssueStatus.RESOLVED), ("réglé", IssueStatus.RESOLVED),
+    ("resuelto", IssueStatus.RESOLVED), ("opgelost", IssueStatus.RESOLVED),
+    ("offen", IssueStatus.OPEN), ("en cours", IssueStatus.OPEN), ("pendiente", IssueStatus.OPEN),
+    ("nicht gelöst", IssueStatus.OPEN), ("niet opgelost", IssueStatus.OPEN),
+])
+def test_issue_status_words_in_the_readers_languages(word: str, status: IssueStatus) -> None:
+    [issue] = parse_issues(f"- Slow CSV exports ({word})")
+    assert (issue.text, issue.status) == ("Slow CSV exports", status)

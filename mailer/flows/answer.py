@@ -32,12 +32,11 @@ from mailer.handoff.model import (
 )
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER, merge_answers, missing_sections
 from mailer.handoff.questionnaire_form import FormError, read_form
-from mailer.handoff.questionnaire_reply import parse_answers
 from mailer.handoff.renewal import renewal_date_from
 from mailer.handoff.scheduling import postpone_for_out_of_office
 from mailer.handoff.transitions import Transition
 from mailer.mail.automation import return_date
-from mailer.mail.reply_text import new_text
+from mailer.mail.reply_text import new_text, questionnaire_answers
 from mailer.state.store import iso
 from mailer.state.tokens import ReplyToken
 from mailer.state.transition_records import save_form_contacts, save_transition
@@ -77,7 +76,7 @@ class _ReplyContent:
 
 def read_reply(msg: InboundMessage, t: Transition) -> _ReplyContent:
     """The answers in the email body; a filled form adds the sections the body leaves out."""
-    reply = parse_answers(msg.text, html=msg.html, signer=msg.from_name)
+    reply = questionnaire_answers(msg)
     content = _ReplyContent(sections=dict(reply.sections), unplaced=reply.unplaced_text)
     for attachment in _forms(msg):
         try:

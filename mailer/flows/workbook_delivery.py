@@ -10,10 +10,10 @@ from pathlib import Path
 from mailer.flows.outgoing import Outgoing, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import plan_rows, playbook_of
-from mailer.handoff.contacts import parse_contacts
+from mailer.handoff.contacts import merge_contacts, parse_contacts
 from mailer.handoff.issues import parse_issues
 from mailer.handoff.model import Contact, SectionAnswer
-from mailer.handoff.questionnaire import SECTIONS, missing_sections
+from mailer.handoff.questionnaire import SECTIONS, missing_sections, without_extend_marker
 from mailer.handoff.renewal import renewal_date_from
 from mailer.handoff.transitions import Transition
 from mailer.handoff.workbook import build_workbook
@@ -44,14 +44,17 @@ def current_answers(rt: Runtime, transition_id: str) -> dict[int, str]:
 
 
 def contacts_of(rt: Runtime, t: Transition, answers: dict[int, str]) -> list[Contact]:
-    """Contacts from the form's sheet first, then those written in section 1, deduplicated."""
+    """Contacts from the form's sheet first, then every Contacts answer in the order it came:
+    a later line about the same person (by name or old address) corrects that person's row,
+    a new person is added once."""
     found: list[Contact] = list(form_contacts(rt.store, t.id))
-    seen = {(c.email or c.name).lower() for c in found}
-    for contact in parse_contacts(answers.get(CONTACTS_SECTION, "")):
-        key = (contact.email or contact.name).lower()
-        if key not in seen:
-            seen.add(key)
-            found.append(contact)
+    written = [row["text"] for row in rt.store.all(
+        "SELECT text FROM answers WHERE transition_id=? AND section=? ORDER BY id",
+        t.id, CONTACTS_SECTION)]
+    if not written and answers.get(CONTACTS_SECTION):
+        written = [answers[CONTACTS_SECTION]]
+    for text in written:
+        found = merge_contacts(found, parse_contacts(without_extend_marker(text)))
     return found
 
 

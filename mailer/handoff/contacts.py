@@ -330,7 +330,71 @@ def _role_of(body: str, fields: list[_Field]) -> ContactRole:
     return role
 
 
+_FIELD_SEPARATOR = re.compile(r"\s*[,;|]\s*|\t+|\s+[-–—]{1,2}\s+|\s*[–—]\s*")
+_NOTES_DASH = re.compile(r"\s+[-–—]{1,2}\s+|\s*[–—]\s*")
+_BRACKETED_ADDRESS = re.compile(
+    r"[<(\[]?\s*(?:mailto:)?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)\s*[>)\]]?", re.IGNORECASE
+)
+
+
 def _draft_from_line(body: str) -> _Draft | None:
+    """A contact line, read around its address when it has one: the name and title before
+    it, the role and the notes after it. Notes are kept exactly as typed."""
+    address = _BRACKETED_ADDRESS.search(body)
+    if address is not None and body[: address.start()].strip(" ,;|\t-–—"):
+        return _draft_around_address(body, address)
+    return _draft_from_fields(body)
+
+
+def _draft_around_address(body: str, address: re.Match[str]) -> _Draft | None:
+    before = body[: address.start()].rstrip(" ,;|\t-–—:")
+    after = body[address.end() :].lstrip(" ,;|\t-–—:")
+    pieces = _FIELD_SEPARATOR.split(before, maxsplit=1)
+    name, title = pieces[0].strip(), (pieces[1].strip() if len(pieces) > 1 else "")
+    draft = _Draft(email=address.group(1).lower(), still_there=not departed_from_text(body))
+    paren = re.match(r"^(.*?)\s*\(([^()]*)\)\s*$", name)
+    if paren and paren.group(1).strip():
+        name, inside = paren.group(1).strip(), paren.group(2).strip()
+        if departed_from_text(f"({inside})") or _is_role_only(inside):
+            title = title or ""
+        elif not title:
+            title = inside
+    if len(name.split()) > 5 or name.endswith((".", "!", "?", ":")):
+        return None  # a sentence that mentions an address, not a contact
+    draft.name = name
+    roles: list[str] = []
+    if title and _is_role_only(title.strip("()")):
+        roles.append(title)
+        title = ""
+    draft.title = title[1:-1].strip() if title.startswith("(") and title.endswith(")") else title
+    notes_at = _notes_start(after, roles)
+    notes = after[notes_at:].strip()
+    role_words = " ".join(roles)
+    draft.role = role_from_text(role_words) if role_words else ContactRole.OTHER
+    if draft.role == ContactRole.OTHER:
+        draft.role = _role_of(after, _text_fields(after)) if after else role_from_text(before)
+    draft.notes = [notes] if notes else []
+    return draft
+
+
+def _notes_start(after: str, roles: list[str]) -> int:
+    """Where the notes begin after the address: past the fields that only name a role, and
+    past the dash that people put between the role and their notes."""
+    position = 0
+    while position < len(after):
+        separator = _FIELD_SEPARATOR.search(after, position)
+        end = separator.start() if separator else len(after)
+        field_text = after[position:end].strip().strip("()")
+        if not field_text or not _is_role_only(field_text):
+            return position
+        roles.append(field_text)
+        if separator is None:
+            return len(after)
+        position = separator.end()
+    return position
+
+
+def _draft_from_fields(body: str) -> _Draft | None:
     fields = _fields(body)
     if not fields:
         return None
@@ -360,5 +424,47 @@ def _draft_from_line(body: str) -> _Draft | None:
             draft.title = item.text
         else:
             draft.notes.append(item.text)
-    draft.notes = [", ".join(draft.notes)] if draft.notes else []
+    if draft.notes:
+        # The notes as typed, from their first word to the end of the line.
+        start = body.find(draft.notes[0])
+        draft.notes = [body[start:].strip() if start >= 0 else ", ".join(draft.notes)]
     return draft
+
+
+def merge_contacts(earlier: list[Contact], later: list[Contact]) -> list[Contact]:
+    """Contacts from a later answer laid over the earlier ones.
+
+    A person is the same when the name or the address matches (a correction gives a new
+    address, or a new title under the same address). What the later line gives replaces what
+    was known; what it leaves out is kept. Anyone new is added once, at the end.
+    """
+    merged = list(earlier)
+    for contact in later:
+        index = _same_person(merged, contact)
+        if index is None:
+            merged.append(contact)
+            continue
+        known = merged[index]
+        merged[index] = Contact(
+            name=contact.name or known.name,
+            title=contact.title or known.title,
+            email=contact.email or known.email,
+            role=contact.role if contact.role is not ContactRole.OTHER else known.role,
+            still_there=contact.still_there,
+            notes=contact.notes or known.notes,
+        )
+    return merged
+
+
+def _same_person(contacts: list[Contact], contact: Contact) -> int | None:
+    name = _name_key(contact.name)
+    for index, known in enumerate(contacts):
+        if contact.email and known.email == contact.email:
+            return index
+        if name and _name_key(known.name) == name:
+            return index
+    return None
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.lower().split())

@@ -9,22 +9,39 @@ from mailer.handoff.model import IssueItem, IssueStatus
 
 _BULLET = re.compile(r"^(\s*)(?:[-*+•·▪◦]|\d{1,2}[.)]|\[[ xX]?\])\s+")
 _NOTHING = re.compile(r"^(?:none|n/?a|-+|nothing|no issues?|no red flags|nil|no)[\s.!]*$", re.I)
+# Status words in the languages of our users ("gelöst", "résolu", "resuelto", "opgelost").
+RESOLVED_WORDS = (
+    r"resolved|fixed|closed|done|solved|gelöst|geloest|erledigt|behoben|geschlossen|résolu"
+    r"|résolue|réglé|réglée|corrigé|corrigée|fermé|fermée|terminé|terminée|resuelto|resuelta"
+    r"|solucionado|solucionada|cerrado|cerrada|arreglado|arreglada|opgelost|afgerond|gesloten"
+    r"|verholpen|risolto|risolta|chiuso|chiusa|resolvido|resolvida"
+)
+OPEN_WORDS = (
+    r"not (?:yet )?(?:resolved|fixed|solved)|(?:noch )?nicht (?:gelöst|behoben|erledigt)"
+    r"|(?:pas|non) (?:encore )?(?:résolu|réglé)e?|no (?:resuelto|solucionado)|sin resolver"
+    r"|(?:nog )?niet opgelost"
+    r"|open|still open|ongoing|unresolved|offen|noch offen|in arbeit|ungelöst|ouvert|ouverte"
+    r"|en cours|non résolu|abierto|abierta|pendiente|en curso|sin resolver|loopt nog|lopend"
+    r"|nog open|aperto|aperta|in corso|em aberto"
+)
+# Negations that turn a resolved word around: "not fixed", "nicht gelöst", "no resuelto".
+_NEGATIONS = "".join(
+    f"(?<!{word} )" for word in ("not", "not yet", "nicht", "noch nicht", "non", "pas", "no",
+                                  "niet", "nog niet", "nog")
+)
 _RESOLVED_MARK = re.compile(
-    r"\s*(?:[(\[]\s*(?:status:\s*)?(?:resolved|fixed|closed|done|solved)\s*[)\]]|"
-    r"\bstatus\s*:\s*(?:resolved|fixed|closed|done|solved)\b)\s*",
+    rf"\s*(?:[(\[]\s*(?:status:\s*)?(?:{RESOLVED_WORDS})\s*[)\]]|"
+    rf"\bstatus\s*:\s*(?:{RESOLVED_WORDS})\b)\s*",
     re.I,
 )
 _OPEN_MARK = re.compile(
-    r"\s*(?:[(\[]\s*(?:status:\s*)?(?:open|still open|ongoing|unresolved)\s*[)\]]|"
-    r"\bstatus\s*:\s*(?:open|ongoing|unresolved)\b)\s*",
+    rf"\s*(?:[(\[]\s*(?:status:\s*)?(?:{OPEN_WORDS})\s*[)\]]|"
+    rf"\bstatus\s*:\s*(?:{OPEN_WORDS})\b)\s*",
     re.I,
 )
-_RESOLVED_WORD = re.compile(
-    r"(?<!not )(?<!not yet )\b(?:resolved|fixed|closed|done|solved)\b", re.I
-)
+_RESOLVED_WORD = re.compile(rf"{_NEGATIONS}\b(?:{RESOLVED_WORDS})\b", re.I)
 _STATUS_LEAD = re.compile(
-    r"^(?:still\s+)?(?:resolved|fixed|closed|done|solved|open|ongoing|unresolved)\b"
-    r"(?:[.!]?$|\s*[,;:\-–—]\s*)",
+    rf"^(?:still\s+)?(?:{RESOLVED_WORDS}|{OPEN_WORDS})\b(?:[.!]?$|\s*[,;:\-–—]\s*)",
     re.I,
 )
 _NOTE_SPLIT = re.compile(r"\s+[-–—]\s+|:\s+")

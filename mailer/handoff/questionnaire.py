@@ -256,6 +256,12 @@ def merge_answers(
     return dict(sorted(merged.items())), changes
 
 
+def without_extend_marker(text: str) -> str:
+    """The answer without the "Also:" that asked for it to be added, not to replace."""
+    marker = _EXTEND_MARKER.match(text)
+    return text[marker.end() :].strip() if marker else text
+
+
 def missing_sections(answered: Iterable[int], required: Iterable[int]) -> list[Section]:
     done = set(answered)
     return [SECTION_BY_NUMBER[n] for n in sorted(set(required)) if n not in done]

@@ -11,14 +11,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import html2text
-
+from mailer.handoff.html_lines import html_to_text
 from mailer.handoff.questionnaire import (
     ANSWER_PLACEHOLDER,
     END_MARKER,
     INSTRUCTIONS,
     REQUIRED_MARK,
     SECTIONS,
+)
+from mailer.handoff.signatures import (
+    DELIMITER,
+    is_sent_from,
+    signature_start,
+    without_link_renderings,
+    without_signature,
 )
 
 
@@ -86,9 +92,10 @@ _SEPARATOR = re.compile(
 )
 _HEADER_FIELD_FROM = re.compile(r"^\s*[*_]*(?:from|von|de|van|da|från|od|fra)\s*:[*_]*\s", re.I)
 _HEADER_FIELD_OTHER = re.compile(
-    r"^\s*[*_]*(?:sent|date|to|subject|cc|reply-to|gesendet|datum|an|betreff|envoyé|envoye|à|objet|"
-    r"enviado|para|asunto|verzonden|aan|onderwerp|inviato|oggetto|skickat|ämne|till|sendt|"
-    r"til|emne|wysłano|do|temat)\s*:[*_]*",
+    r"^\s*[*_]*(?:sent|sent on|date|to|subject|cc|bcc|reply-to|gesendet|gesendet am|datum|an"
+    r"|betreff|envoyé|envoyé le|envoye|à|a|objet|copie à|sujet|enviado|enviado el|fecha|para"
+    r"|asunto|verzonden|verzonden op|aan|onderwerp|inviato|inviato il|oggetto|skickat|ämne"
+    r"|till|sendt|til|emne|dato|wysłano|do|temat)\s*:[*_]*",
     re.I,
 )
 
@@ -105,6 +112,8 @@ def _header_length(lines: list[_Line], index: int) -> int:
             if extra:
                 if index + extra >= len(lines) or lines[index + extra].depth != lines[index].depth:
                     break
+                if not lines[index + extra].text.strip():
+                    break  # a wrapped attribution has no blank line inside it
                 if extra == 1 and _ATTRIBUTION_START.match(lines[index + 1].text.strip()):
                     break  # the attribution starts on the next line, not on this one
                 joined = f"{joined} {lines[index + extra].text.strip()}".strip()
@@ -135,46 +144,48 @@ def _header_length(lines: list[_Line], index: int) -> int:
 
 # --- signatures and sign-offs ---------------------------------------------------------------
 
-_SIGNATURE = re.compile(
-    r"^(?:--|-- |__|sent from my \w+.*|sent from (?:mail|outlook|yahoo|gmail|samsung).*|"
-    r"get outlook for \w+.*|-[A-Z][\w.]+(?: [A-Z][\w.]+){0,2}\s*|von meinem \w+ gesendet.*|"
-    r"envoyé de mon \w+.*|"
-    r"enviado desde mi \w+.*|sent via \w+.*)$",
-    re.I,
-)
-_SIGN_OFF = re.compile(
-    r"^(?:thanks|thank you|many thanks|cheers|best|best regards|regards|kind regards|"
-    r"warm regards|all the best|thx|br|viele grüße|viele grüsse|beste grüße|"
-    r"mit freundlichen grüßen|herzliche grüße|lg|cordialement|bien à vous|merci|saludos|"
-    r"saludos cordiales|atentamente|groeten|met vriendelijke groet|med venlig hilsen|mvh|"
-    r"hälsningar|vänliga hälsningar|med vennlig hilsen|cordiali saluti|pozdrawiam|"
-    r"sincerely|best wishes|warmly|hilsen|с уважением)\b[\s,.!]*$",
-    re.I,
-)
 
-
-def _strip_signature(lines: list[str]) -> list[str]:
-    for index, line in enumerate(lines):
-        if _SIGNATURE.match(line.rstrip()) or line.rstrip() == "-- ":
-            lines = lines[:index]
-            break
-    return _strip_sign_off(lines)
-
-
-def _strip_sign_off(lines: list[str]) -> list[str]:
-    """Drop a closing "Thanks,\\nPat" (a sign-off and at most two short lines after it)."""
-    content = [i for i, line in enumerate(lines) if line.strip()]
-    if len(content) < 2:
-        return lines  # "Thank you." on its own is the whole message, not a sign-off
-    for position, index in enumerate(content[-3:], start=max(len(content) - 3, 0)):
-        tail = content[position + 1 :]
-        short_tail = len(tail) <= 2 and all(len(lines[i].strip()) <= 40 for i in tail)
-        if index > content[0] and _SIGN_OFF.match(lines[index].strip()) and short_tail:
-            return lines[:index]
-    return lines
+def _strip_signature(lines: list[str], signer: str = "") -> list[str]:
+    return without_signature(lines, signer=signer)
 
 
 # --- headings -------------------------------------------------------------------------------
+
+# Words people add to a heading to say what kind of answer follows; they are not the answer.
+_QUALIFIER = re.compile(
+    r"^[\s(\[]*[-–—:]?\s*(?:correction|corrected|update|updated|continued|cont'?d|addition"
+    r"|added|revised|new|korrektur|berichtigung|aktualisiert|aktualisierung|nachtrag|ergänzung"
+    r"|correctif|rectificatif|rectification|mise à jour|complément|suite|corrección|corregido"
+    r"|actualización|actualizado|añadido|correctie|aanvulling|bijgewerkt|aggiornamento"
+    r"|correzione)[\s)\].:!]*$",
+    re.IGNORECASE,
+)
+# Section titles as people write them in the other languages of our users.
+TRANSLATED_TITLES: dict[int, tuple[str, ...]] = {
+    1: ("kontakte", "ansprechpartner", "contactos", "contactpersonen", "contacten",
+        "contatti"),
+    2: ("stimmung", "kundenstimmung", "ressenti", "sentiment client", "percepción",
+        "sentimiento", "stemming", "sentimento"),
+    3: ("kundenpassung", "passung", "adéquation client", "adéquation", "encaje del cliente",
+        "encaje", "klantfit", "fit met de klant"),
+    4: ("warnsignale und probleme", "warnsignale", "probleme", "signaux d'alerte et problèmes",
+        "signaux d'alerte", "problèmes", "señales de alerta y problemas", "señales de alerta",
+        "problemas", "rode vlaggen en problemen", "rode vlaggen", "problemen",
+        "segnali di allarme"),
+    5: ("erfolge", "réussites", "succès", "éxitos", "successen", "successi"),
+    6: ("ziele", "objectifs", "objetivos", "doelen", "doelstellingen", "obiettivi"),
+    7: ("laufende projekte", "projekte", "projets en cours", "projets", "proyectos actuales",
+        "proyectos", "lopende projecten", "projecten", "progetti in corso"),
+    8: ("vertrag", "contrat", "contrato", "contratto"),
+    9: ("verlängerungsrisiko", "risque de renouvellement", "riesgo de renovación",
+        "verlengingsrisico", "rischio di rinnovo"),
+    10: ("kommunikation", "communication client", "comunicación", "communicatie",
+         "comunicazione"),
+    11: ("wichtige ereignisse", "ereignisse", "événements importants", "événements",
+         "eventos importantes", "eventos", "belangrijke gebeurtenissen", "gebeurtenissen",
+         "eventi importanti"),
+    12: ("dokumente", "unterlagen", "documents", "documentos", "documenten", "documenti"),
+}
 
 _NUMBER_HEADING = re.compile(
     r"^(?:(?:section|question|q|part|no\.?)\s*|#\s*)?(\d{1,2})\s*(?:[.):\-–]\s*|\s+|$)(.*)$",
@@ -191,6 +202,7 @@ def _title_phrases() -> list[tuple[str, int, bool]]:
         phrases.append((section.title.lower(), section.number, True))
         phrases.append((section.key.replace("_", " "), section.number, True))
         phrases += [(alias, section.number, False) for alias in section.aliases]
+        phrases += [(title, section.number, True) for title in TRANSLATED_TITLES[section.number]]
     return sorted(set(phrases), key=lambda item: -len(item[0]))
 
 
@@ -204,19 +216,34 @@ def _clean_heading_text(text: str) -> str:
     return text.replace("**", "").replace("__", "").strip()
 
 
+# One pattern for every phrase, longest first, so a line is matched once, not per phrase.
+_PHRASE_START = re.compile(
+    "|".join(f"(?P<p{index}>{re.escape(phrase)})" for index, (phrase, _, _) in
+             enumerate(_PHRASES)),
+    re.IGNORECASE,
+)
+
+
 def _match_title(text: str) -> tuple[int, str, bool] | None:
     """A section named at the start of `text`: (number, rest of the line, strong)."""
     lowered = text.lower()
-    for phrase, number, strong in _PHRASES:
-        if not lowered.startswith(phrase):
-            continue
+    for phrase, number, strong in _phrases_at_start(lowered):
         rest = text[len(phrase) :]
-        if not rest.strip():
+        if rest[:1].isalnum():
+            continue  # "Contracts" is not "Contract"
+        if not rest.strip() or _QUALIFIER.match(rest):
             return number, "", strong
         separator = re.match(r"^\s*(?::|-|–|—)\s*", rest)
         if separator:
             return number, rest[separator.end() :].strip(), strong
     return None
+
+
+def _phrases_at_start(lowered: str) -> list[tuple[str, int, bool]]:
+    """The phrases `lowered` starts with, longest first ("red flags and issues", "red flags")."""
+    if not _PHRASE_START.match(lowered):
+        return []
+    return [item for item in _PHRASES if lowered.startswith(item[0])]
 
 
 def _parse_heading(raw: str) -> _Heading | None:
@@ -337,11 +364,13 @@ class _Collector:
     def result(self) -> QuestionnaireReply:
         sections: dict[int, str] = {}
         for number, lines in self.answers.items():
-            kept = _strip_sign_off(_collapse_blank_runs(_without_template(lines)))
+            kept = without_signature(_collapse_blank_runs(_without_template(lines)),
+                                     signer=self.signer)
             text = _tidy(_strip_signed_name(kept, self.signer))
             if text:
                 sections[number] = text
-        unplaced = _tidy(_strip_sign_off(_collapse_blank_runs(_without_template(self.unplaced))))
+        unplaced = _tidy(without_signature(_collapse_blank_runs(_without_template(self.unplaced)),
+                                           signer=self.signer))
         return QuestionnaireReply(dict(sorted(sections.items())), unplaced)
 
 
@@ -390,11 +419,16 @@ class _HeadingTracker:
     # "1. ..." items below it are that list, not answers numbered like our sections.
     in_introduced_list: bool = False
     last_text: str = ""
+    # Once the writer has numbered a heading, an unnumbered "Contract: https://..." line is a
+    # label inside an answer; so is one that follows another line of the answer.
+    numbered_seen: bool = False
+    blank_before: bool = True
 
     def classify(self, text: str) -> _Heading | None:
         heading = _parse_heading(text)
         if heading is not None and self._is_content(heading):
             heading = None
+        self.blank_before = not text.strip()
         if heading is None:
             item = re.match(r"^\s*(\d{1,2})[.)]\s", text)
             if item:
@@ -405,6 +439,7 @@ class _HeadingTracker:
                 self.last_text = text.strip()
             return None
         self.enter(heading.number)
+        self.numbered_seen = self.numbered_seen or not heading.titled
         return heading
 
     def enter(self, number: int) -> None:
@@ -418,7 +453,9 @@ class _HeadingTracker:
             introduced = self.in_introduced_list or _introduces_list(self.last_text)
             return heading.ambiguous and not heading.titled and introduced
         if heading.titled:
-            return heading.ambiguous or (bool(heading.rest) and heading.number == self.section)
+            label_line = bool(heading.rest) and (self.numbered_seen or not self.blank_before)
+            return heading.ambiguous or label_line or (
+                bool(heading.rest) and heading.number == self.section)
         if heading.ambiguous:
             return heading.number in (1, self.section) or self.last_list_item == heading.number - 1
         return False
@@ -427,7 +464,7 @@ class _HeadingTracker:
 def _read_top(lines: list[str], collector: _Collector) -> None:
     """Text above the quote: headings written by the CSM with answers beneath them."""
     tracker = _HeadingTracker()
-    for line in _strip_signature(lines):
+    for line in _strip_signature(lines, collector.signer):
         heading = tracker.classify(line)
         if heading is not None:
             collector.written.add(heading.number)
@@ -445,8 +482,6 @@ def _read_quoted(lines: list[_Line], collector: _Collector, *, top_answered: boo
     nothing was answered above it, and then only text under our headings counts.
     """
     marked = any(line.depth > 0 for line in lines)
-    if not marked and top_answered:
-        return
     tracker = _HeadingTracker()
     seen_heading = False
     # Only the questionnaire itself (from its title line to its end line, or its "## 4. ..."
@@ -472,7 +507,9 @@ def _read_quoted(lines: list[_Line], collector: _Collector, *, top_answered: boo
             continue
         # Inside a quote only our own numbered headings open a section: a quoted "Links:" or
         # a typed "1. Pat Lee" is content.
-        ours = in_questionnaire or line.text.lstrip().startswith("## ")
+        # Outlook does not mark what it quotes: there only the questionnaire itself counts,
+        # never an older message below it.
+        ours = in_questionnaire or (marked and line.text.lstrip().startswith("## "))
         heading = _parse_heading(line.text) if ours else None
         if heading is not None and not heading.ambiguous and not heading.titled:
             tracker.enter(heading.number)
@@ -487,19 +524,28 @@ def _read_quoted(lines: list[_Line], collector: _Collector, *, top_answered: boo
             collector.add(tracker.section, line.text)
 
 
-def _drop_signatures_in_place(lines: list[_Line]) -> list[_Line]:
-    """Remove unquoted signature blocks (they run until the next quoted line)."""
+def _drop_signatures_in_place(lines: list[_Line], signer: str) -> list[_Line]:
+    """Remove signature blocks typed between quotes (each runs until the next quoted line)."""
     out: list[_Line] = []
-    skipping = False
-    for line in lines:
-        if line.depth == 0 and (_SIGNATURE.match(line.text.rstrip()) or line.text == "-- "):
-            skipping = True
+    run: list[_Line] = []
+    for line in [*lines, _Line(1, "")]:
+        if line.depth == 0:
+            run.append(line)
             continue
-        if skipping and line.depth == 0:
-            continue
-        skipping = False
+        texts = [item.text for item in run]
+        mark = _first_mark(texts)
+        cut = signature_start(texts if mark is None else texts[:mark], signer=signer)
+        cut = mark if cut is None else cut
+        out += run if cut is None else run[:cut]
+        run = []
         out.append(line)
-    return out
+    return out[:-1]
+
+
+def _first_mark(texts: list[str]) -> int | None:
+    """A "-- " or "Sent from my iPhone" line ends what was typed between two quotes."""
+    return next((i for i, text in enumerate(texts)
+                 if DELIMITER.match(text) or is_sent_from(text)), None)
 
 
 def _find_quote_start(lines: list[_Line]) -> int:
@@ -511,27 +557,20 @@ def _find_quote_start(lines: list[_Line]) -> int:
 
 def _parse_text(text: str, signer: str = "") -> QuestionnaireReply:
     raw = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    raw = without_link_renderings(raw)
     lines = [_split_quote(line) for line in raw.split("\n")]
     start = _find_quote_start(lines)
     collector = _Collector(signer)
     _read_top([line.text for line in lines[:start]], collector)
     top_answered = bool(collector.result().sections)
-    _read_quoted(_drop_signatures_in_place(lines[start:]), collector, top_answered=top_answered)
+    _read_quoted(_drop_signatures_in_place(lines[start:], signer), collector,
+                 top_answered=top_answered)
     return collector.result()
 
 
 def _html_to_text(html: str) -> str:
-    """HTML mail as quoted plain text: blockquotes become "> " lines, Outlook's
-    divRplyFwdMsg header block becomes an ordinary From:/Sent: header."""
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    converter.ignore_emphasis = False
-    converter.unicode_snob = True
-    converter.ul_item_mark = "-"
-    text = converter.handle(html)
-    # html2text escapes markdown punctuation ("4\\. Red flags"); the reader wants it plain.
-    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!>|])", r"\1", text)
+    """HTML mail as quoted plain text, one typed line a line: blockquotes become "> " lines."""
+    return html_to_text(html, headings=True)
 
 
 def parse_answers(text: str, *, html: str = "", signer: str = "") -> QuestionnaireReply:

@@ -535,6 +535,7 @@ def html_to_text(html: str) -> str:
     converter.ignore_images = True
     converter.ul_item_mark = "-"
     converter.unicode_snob = True
+    converter.use_automatic_links = False  # "<https://x>" would read as a link rendering
     markdown = converter.handle(_HIDDEN_BLOCKS.sub("", html))
     text = _MD_LINK.sub(_link_as_text, markdown)
     text = _MD_TABLE_RULE.sub("", text)

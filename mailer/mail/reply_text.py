@@ -19,6 +19,8 @@ from functools import cache
 
 from mailparser_reply.constants import MAIL_LANGUAGES
 
+from mailer.handoff.model import InboundMessage
+from mailer.handoff.questionnaire_reply import QuestionnaireReply, parse_answers
 from mailer.mail.parsing import html_to_text
 
 # -- HTML quote containers -----------------------------------------------------------------
@@ -567,3 +569,20 @@ def _without_contact_block(lines: list[str]) -> list[str]:
         if short and named and not fields and details >= 2:
             return _drop_trailing_delimiters(lines[:start])
     return lines
+
+
+# -- questionnaire replies -------------------------------------------------------------------
+
+
+def questionnaire_answers(msg: InboundMessage) -> QuestionnaireReply:
+    """The answers in a reply to the questionnaire, read from the part that keeps the most.
+
+    Answers may be typed inside the quote, so the whole body is read, not only the new text.
+    The HTML's signature container is left out first. When the text is only our rendering of
+    the HTML (HTML-only mail), the HTML itself is read: it knows where each typed line ends.
+    """
+    html = html_without_signature(msg.html) if msg.html.strip() else ""
+    text = msg.text
+    if html and text.strip() == html_to_text(msg.html).strip():
+        text = ""
+    return parse_answers(text, html=html, signer=msg.from_name)
