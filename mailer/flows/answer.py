@@ -21,11 +21,11 @@ from mailer.flows.workbook_delivery import (
     current_answers,
     deliver_workbook,
 )
+from mailer.handoff.contacts import contacts_as_text
 from mailer.handoff.issues import parse_issues
 from mailer.handoff.model import (
     Attachment,
     Contact,
-    ContactRole,
     InboundMessage,
     IssueStatus,
     Person,
@@ -102,18 +102,6 @@ def read_reply(msg: InboundMessage, t: Transition) -> _ReplyContent:
             content.form_notes.append(f"`{attachment.filename}` came back without answers, "
                                       "so there was nothing in it to file.")
     return content
-
-
-def contacts_as_text(contacts: list[Contact]) -> str:
-    """The form's contact rows as the lines someone would have typed, for the Answers sheet."""
-    lines = []
-    for c in contacts:
-        line = ", ".join(part for part in (c.name, c.title, c.email) if part)
-        if c.role is not ContactRole.OTHER:
-            line += f", {c.role.value}"
-        notes = [n for n in (c.notes, "" if c.still_there else "left the company") if n]
-        lines.append(f"{line} - {'; '.join(notes)}" if notes else line)
-    return "\n".join(lines)
 
 
 def file_answers(rt: Runtime, t: Transition, sections: dict[int, str], *, message_id: str,

@@ -10,7 +10,7 @@ from pathlib import Path
 from mailer.flows.outgoing import Outgoing, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import plan_rows, playbook_of
-from mailer.handoff.contacts import merge_contacts, parse_contacts
+from mailer.handoff.contacts import contacts_as_text, merge_contacts, parse_contacts
 from mailer.handoff.issues import parse_issues
 from mailer.handoff.model import Contact, SectionAnswer
 from mailer.handoff.questionnaire import SECTIONS, missing_sections, without_extend_marker
@@ -53,7 +53,10 @@ def contacts_of(rt: Runtime, t: Transition, answers: dict[int, str]) -> list[Con
         t.id, CONTACTS_SECTION)]
     if not written and answers.get(CONTACTS_SECTION):
         written = [answers[CONTACTS_SECTION]]
+    from_form = contacts_as_text(found) if found else None
     for text in written:
+        if text == from_form:
+            continue  # the form's own rows, written out for the Answers sheet
         found = merge_contacts(found, parse_contacts(without_extend_marker(text)))
     return found
 

@@ -468,3 +468,15 @@ def _same_person(contacts: list[Contact], contact: Contact) -> int | None:
 
 def _name_key(name: str) -> str:
     return " ".join(name.lower().split())
+
+
+def contacts_as_text(contacts: list[Contact]) -> str:
+    """The form's contact rows as the lines someone would have typed, for the Answers sheet."""
+    lines = []
+    for c in contacts:
+        line = ", ".join(part for part in (c.name, c.title, c.email) if part)
+        if c.role is not ContactRole.OTHER:
+            line += f", {c.role.value}"
+        notes = [n for n in (c.notes, "" if c.still_there else "left the company") if n]
+        lines.append(f"{line} - {'; '.join(notes)}" if notes else line)
+    return "\n".join(lines)
