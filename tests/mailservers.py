@@ -497,6 +497,7 @@ class TokenAuthority:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, bool]] = {}  # token -> (user, still active)
+        self._refresh: dict[str, tuple[str, str, bool]] = {}  # -> (user, client, rotates)
         self.asked: list[str] = []  # every token a server asked about, in order
         authority = self
 
@@ -505,11 +506,16 @@ class TokenAuthority:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
                 length = int(self.headers.get("Content-Length") or 0)
-                form = parse_qs(self.rfile.read(length).decode("ascii", "replace"))
-                user = authority.user_of((form.get("token") or [""])[0])
-                answer = {"active": True, "username": user} if user else {"active": False}
+                form = {key: values[-1] for key, values in parse_qs(
+                    self.rfile.read(length).decode("ascii", "replace")).items()}
+                if self.path == "/token":
+                    status, answer = authority.refresh(form)
+                else:
+                    user = authority.user_of(form.get("token", ""))
+                    status = 200
+                    answer = {"active": True, "username": user} if user else {"active": False}
                 body = json.dumps(answer).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -525,6 +531,11 @@ class TokenAuthority:
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self._server.server_port}/introspect"
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint, where a refresh token buys an access token (RFC 6749, 6)."""
+        return f"http://{LOOPBACK}:{self._server.server_port}/token"
 
     def start(self) -> None:
         if self._thread is None:
@@ -545,6 +556,31 @@ class TokenAuthority:
         with self._lock:
             self._tokens[token] = (user.lower(), True)
         return token
+
+    def grant(self, user: str, client_id: str, *, rotate: bool = False) -> str:
+        """A refresh token for `user`, as a first sign-in in the browser gives; with `rotate`,
+        each use hands out a new one and retires the old (Microsoft's way)."""
+        refresh = f"1//{secrets.token_urlsafe(32)}"
+        with self._lock:
+            self._refresh[refresh] = (user.lower(), client_id, rotate)
+        return refresh
+
+    def refresh(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
+        """The token endpoint's answer to grant_type=refresh_token."""
+        with self._lock:
+            user, client_id, rotate = self._refresh.get(form.get("refresh_token", ""),
+                                                        ("", "", False))
+        if form.get("grant_type") != "refresh_token" or not user or \
+                form.get("client_id") != client_id:
+            return 400, {"error": "invalid_grant",
+                         "error_description": "Token has been expired or revoked."}
+        answer: dict[str, object] = {"access_token": self.issue(user), "token_type": "Bearer",
+                                     "expires_in": 3599}
+        if rotate:
+            with self._lock:
+                del self._refresh[form["refresh_token"]]
+            answer["refresh_token"] = self.grant(user, client_id, rotate=True)
+        return 200, answer
 
     def expire(self, token: str) -> None:
         with self._lock:

@@ -183,3 +183,37 @@ def test_mailer_check_signs_in_and_names_a_failing_command(oauth, tmp_path):
     assert "MAILER_OAUTH2_TOKEN_COMMAND (get-token) could not be run: No such file or " \
            "directory" in missing.stdout
     assert "s3cr3t" not in missing.stdout + missing.stderr
+
+
+# --- the token command shipped in deploy/ ----------------------------------------------------
+
+SHIPPED_TOKEN_COMMAND = Path(__file__).resolve().parents[1] / "deploy" / "oauth2_token.py"
+
+
+def test_the_shipped_token_command_refreshes_and_keeps_the_rotated_refresh_token(oauth,
+                                                                                   tmp_path):
+    assert oauth.tokens is not None
+    stored = tmp_path / "refresh-token"
+    first = oauth.tokens.grant(ADDRESS, "mailer-client", rotate=True)  # Microsoft rotates them
+    stored.write_text(first + "\n")
+    env = {**oauth.oauth2_environment(
+               ADDRESS, f"{sys.executable} {SHIPPED_TOKEN_COMMAND}"),
+           "OAUTH2_TOKEN_URL": oauth.tokens.token_url, "OAUTH2_CLIENT_ID": "mailer-client",
+           "OAUTH2_REFRESH_TOKEN_FILE": str(stored)}
+    a_request_waits(oauth)
+
+    done = mailer("run", "--once", cwd=tmp_path, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert b"TR-0001 started" in oauth.wait_for_messages("dana@example.com", 1)[0]
+    kept = stored.read_text().strip()
+    assert kept and kept != first  # the rotated refresh token replaced the used one
+    assert stored.stat().st_mode & 0o077 == 0
+
+    stored.write_text("1//revoked\n")  # a refresh token the provider no longer honours
+    refused = mailer("check", cwd=tmp_path, env=env)
+    assert refused.returncode == 1
+    assert (f"IMAP imap://transitions@example.com@127.0.0.1:{oauth.imap_port}/INBOX: "
+            "MAILER_OAUTH2_TOKEN_COMMAND (python oauth2_token.py) failed with exit status 1: "
+            "oauth2_token: the token endpoint refused: invalid_grant: Token has been expired or "
+            "revoked.") in refused.stdout.splitlines()
