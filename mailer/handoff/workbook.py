@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from copy import copy
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, NamedStyle, PatternFill
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.worksheet import Worksheet
 
 from mailer.handoff.cell_text import CELL_TEXT_LIMIT, excel_length, put_text, safe_cell_text
 from mailer.handoff.model import Contact, ContactRole, IssueStatus, Person
@@ -144,26 +148,55 @@ _DATE_FORMAT = "yyyy-mm-dd"
 _DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 
 
-def _named_styles() -> list[NamedStyle]:
-    # NamedStyles are bound to one workbook, so they are made per build; cells then copy a
-    # prepared style array instead of each looking up fonts and fills.
-    return [
-        NamedStyle(
-            _HEADER,
-            font=Font(bold=True, color="FFFFFF"),
-            fill=_HEADER_FILL,
-            alignment=Alignment(wrap_text=True, vertical="center"),
-        ),
-        NamedStyle(_TITLE, font=Font(bold=True, size=14, color="1F4E79")),
-        NamedStyle(_SUBTITLE, font=Font(bold=True, size=12, color="1F4E79")),
-        NamedStyle(_TEXT, alignment=_WRAP_TOP),
-        NamedStyle(_LABEL, font=Font(bold=True), alignment=_WRAP_TOP),
-        NamedStyle(_EMPHASIS, font=Font(bold=True, color="1F4E79"), alignment=_WRAP_TOP),
-        NamedStyle(_DATE, number_format=_DATE_FORMAT, alignment=_WRAP_TOP),
-        NamedStyle(_DATETIME, number_format=_DATETIME_FORMAT, alignment=_WRAP_TOP),
-        NamedStyle(_FORMER_CONTACT, font=Font(color="808080", strike=True), alignment=_WRAP_TOP),
-        NamedStyle(_OPEN_ISSUE, fill=_OPEN_FILL, alignment=_WRAP_TOP),
-    ]
+@dataclass(frozen=True)
+class _Format:
+    font: Font | None = None
+    fill: PatternFill | None = None
+    alignment: Alignment | None = None
+    number_format: str | None = None
+
+
+_FORMATS = {
+    _HEADER: _Format(
+        font=Font(bold=True, color="FFFFFF"),
+        fill=_HEADER_FILL,
+        alignment=Alignment(wrap_text=True, vertical="center"),
+    ),
+    _TITLE: _Format(font=Font(bold=True, size=14, color="1F4E79")),
+    _SUBTITLE: _Format(font=Font(bold=True, size=12, color="1F4E79")),
+    _TEXT: _Format(alignment=_WRAP_TOP),
+    _LABEL: _Format(font=Font(bold=True), alignment=_WRAP_TOP),
+    _EMPHASIS: _Format(font=Font(bold=True, color="1F4E79"), alignment=_WRAP_TOP),
+    _DATE: _Format(number_format=_DATE_FORMAT, alignment=_WRAP_TOP),
+    _DATETIME: _Format(number_format=_DATETIME_FORMAT, alignment=_WRAP_TOP),
+    _FORMER_CONTACT: _Format(font=Font(color="808080", strike=True), alignment=_WRAP_TOP),
+    _OPEN_ISSUE: _Format(fill=_OPEN_FILL, alignment=_WRAP_TOP),
+}
+
+
+class _Palette:
+    """Each format applied once, to a first cell; later cells copy that cell's style array
+    (the indexes of its font, fill, alignment and number format in the workbook) instead
+    of having openpyxl look each part up again for every cell."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, StyleArray] = {}
+
+    def style_for(self, cell: WriteOnlyCell, name: str) -> None:
+        prepared = self._arrays.get(name)
+        if prepared is not None:
+            cell._style = copy(prepared)
+            return
+        fmt = _FORMATS[name]
+        if fmt.font is not None:
+            cell.font = fmt.font
+        if fmt.fill is not None:
+            cell.fill = fmt.fill
+        if fmt.alignment is not None:
+            cell.alignment = fmt.alignment
+        if fmt.number_format is not None:
+            cell.number_format = fmt.number_format
+        self._arrays[name] = copy(cell._style)
 
 
 CellValue = str | int | date | datetime | None
@@ -182,26 +215,45 @@ def _wrapped_line_count(text: str, width: float) -> int:
     return sum(max(1, -(-len(line) // per_line)) for line in text.split("\n"))
 
 
+@dataclass
+class _Book:
+    """The workbook being built, and the formats its cells share."""
+
+    wb: Workbook
+    palette: _Palette
+
+    def table(self, title: str, headers: Sequence[str], widths: Sequence[float], *,
+              header_row: int = 1) -> _Table:
+        return _Table(self, title, headers, widths, header_row=header_row)
+
+
 class _Table:
-    """One sheet laid out as a table: styled frozen header, widths, print setup, row heights."""
+    """One sheet laid out as a table: styled frozen header, widths, print setup, row heights.
+
+    The workbook is written in openpyxl's streaming (write-only) mode, which needs each row
+    whole and in order, with its height known before it is written. So cells are gathered
+    per row here and streamed by `finish()`, which `build_workbook` calls for every sheet.
+    """
 
     def __init__(
         self,
-        wb: Workbook,
+        book: _Book,
         title: str,
         headers: Sequence[str],
         widths: Sequence[float],
         *,
         header_row: int = 1,
     ) -> None:
-        self.ws = wb.create_sheet(title)
+        self.ws = book.wb.create_sheet(title)
         self.header_row = header_row
         self._widths = tuple(widths)
         self._column_count = len(headers)
+        self._palette = book.palette
+        self._rows: dict[int, dict[int, WriteOnlyCell]] = {}
+        self._heights: dict[int, float] = {}
         ws = self.ws
         for column, (header, width) in enumerate(zip(headers, widths, strict=True), start=1):
-            cell = ws.cell(row=header_row, column=column, value=header)
-            cell.style = _HEADER
+            self._put(header_row, column, header, _HEADER)
             ws.column_dimensions[get_column_letter(column)].width = width
         ws.freeze_panes = f"A{header_row + 1}"
         ws.print_title_rows = f"1:{header_row}"
@@ -210,32 +262,47 @@ class _Table:
         ws.page_setup.fitToHeight = 0
         ws.sheet_properties.pageSetUpPr.fitToPage = True
 
+    def _put(self, row: int, column: int, value: CellValue, style: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(self.ws, value)
+        self._palette.style_for(cell, style)
+        self._rows.setdefault(row, {})[column] = cell
+        return cell
+
     def write(self, row: int, column: int, value: CellValue, style: str = _TEXT) -> None:
-        cell = self.ws.cell(row=row, column=column)
         if isinstance(value, datetime):
-            cell.value = _excel_datetime(value)
-            cell.style = _DATETIME
+            self._put(row, column, _excel_datetime(value), _DATETIME)
             return
         if isinstance(value, date):
-            cell.value = value
-            cell.style = _DATE
+            self._put(row, column, value, _DATE)
             return
-        cell.style = style
         if isinstance(value, str):
-            put_text(cell, value)
+            put_text(self._put(row, column, None, style), value)
             self._make_room(row, column, value)
         else:
-            cell.value = value
+            self._put(row, column, value, style)
 
     def write_row(self, row: int, values: Sequence[CellValue], style: str = _TEXT) -> None:
         for column, value in enumerate(values, start=1):
             self.write(row, column, value, style)
+
+    def write_title(self, row: int, text: str, style: str) -> None:
+        """A heading in the first column, left unwrapped so it runs across the empty cells
+        to its right."""
+        put_text(self._put(row, 1, None, style), text)
 
     def filter_down_to(self, last_row: int) -> None:
         """Put the auto-filter over the header and the data rows down to ``last_row``."""
         last_column = get_column_letter(self._column_count)
         bottom = max(last_row, self.header_row)
         self.ws.auto_filter.ref = f"A{self.header_row}:{last_column}{bottom}"
+
+    def finish(self) -> None:
+        """Stream the gathered rows into the sheet, in order, each with its height."""
+        for row in range(1, max(self._rows, default=0) + 1):
+            cells = self._rows.get(row, {})
+            if row in self._heights:
+                self.ws.row_dimensions[row].height = self._heights[row]
+            self.ws.append([cells.get(column) for column in range(1, max(cells, default=0) + 1)])
 
     def _make_room(self, row: int, column: int, text: str) -> None:
         width = self._widths[column - 1]
@@ -245,12 +312,11 @@ class _Table:
         if lines < 2:
             return
         height = min(_MAX_ROW_HEIGHT, lines * _LINE_HEIGHT)
-        dimension = self.ws.row_dimensions[row]
-        if (dimension.height or 0) < height:
-            dimension.height = height
+        if self._heights.get(row, 0) < height:
+            self._heights[row] = height
 
 
-def _drop_down(ws: Worksheet, choices: Sequence[str], cells: str, what: str) -> None:
+def _drop_down(ws: WriteOnlyWorksheet, choices: Sequence[str], cells: str, what: str) -> None:
     validation = DataValidation(
         type="list",
         formula1='"' + ",".join(choices) + '"',
@@ -260,7 +326,7 @@ def _drop_down(ws: Worksheet, choices: Sequence[str], cells: str, what: str) -> 
         error=f"Choose one of: {', '.join(choices)}.",
     )
     validation.add(cells)
-    ws.add_data_validation(validation)
+    ws.data_validations.append(validation)
 
 
 # --- sheets ----------------------------------------------------------------------------------
@@ -332,21 +398,21 @@ def _overview_rows(data: HandoffData, summary: HandoffSummary) -> list[tuple[str
     ]
 
 
-def _add_overview(wb: Workbook, data: HandoffData, summary: HandoffSummary) -> None:
-    table = _Table(wb, "Overview", ("Topic", "Details"), (38, 100), header_row=2)
-    title = table.ws.cell(row=1, column=1)
-    put_text(title, _fit_cell(f"{data.account} \u2014 handoff brief ({data.transition_id})"))
-    title.style = _TITLE
+def _add_overview(book: _Book, data: HandoffData, summary: HandoffSummary) -> _Table:
+    table = book.table("Overview", ("Topic", "Details"), (38, 100), header_row=2)
+    table.write_title(1, _fit_cell(f"{data.account} \u2014 handoff brief ({data.transition_id})"),
+                      _TITLE)
     rows = _overview_rows(data, summary)
     for row, (label, value, style) in enumerate(rows, start=3):
         table.write(row, 1, label, _LABEL)
         table.write(row, 2, _fit_cell(value) if isinstance(value, str) else value, style)
     table.filter_down_to(2 + len(rows))
+    return table
 
 
-def _add_contacts(wb: Workbook, data: HandoffData) -> None:
+def _add_contacts(book: _Book, data: HandoffData) -> _Table:
     headers = ("Name", "Title", "Email", "Role on the account", "Still there?", "Notes")
-    table = _Table(wb, "Contacts", headers, (26, 28, 32, 20, 13, 60))
+    table = book.table("Contacts", headers, (26, 28, 32, 20, 13, 60))
     for row, contact in enumerate(data.contacts, start=2):
         values = (
             contact.name,
@@ -363,10 +429,11 @@ def _add_contacts(wb: Workbook, data: HandoffData) -> None:
     _drop_down(table.ws, [role.value for role in ContactRole], f"D2:D{spare}", "role")
     _drop_down(table.ws, ("Yes", "No"), f"E2:E{spare}", "Yes or No")
     table.filter_down_to(last_row)
+    return table
 
 
-def _add_issues(wb: Workbook, data: HandoffData) -> None:
-    table = _Table(wb, "Issues", ("Issue", "Status", "Notes"), (60, 12, 60))
+def _add_issues(book: _Book, data: HandoffData) -> _Table:
+    table = book.table("Issues", ("Issue", "Status", "Notes"), (60, 12, 60))
     for row, issue in enumerate(data.issues, start=2):
         style = _OPEN_ISSUE if issue.status == IssueStatus.OPEN else _TEXT
         values = (_fit_cell(issue.text), str(issue.status), _fit_cell(issue.notes))
@@ -375,43 +442,46 @@ def _add_issues(wb: Workbook, data: HandoffData) -> None:
     statuses = [status.value for status in IssueStatus]
     _drop_down(table.ws, statuses, f"B2:B{last_row + _SPARE_ROWS}", "status")
     table.filter_down_to(last_row)
+    return table
 
 
 def _add_topic_sheet(
-    wb: Workbook, title: str, rows: Sequence[tuple[str, CellValue]], *, heading: str
-) -> None:
-    table = _Table(wb, title, ("Topic", heading), (28, 110))
+    book: _Book, title: str, rows: Sequence[tuple[str, CellValue]], *, heading: str
+) -> _Table:
+    table = book.table(title, ("Topic", heading), (28, 110))
     for row, (topic, value) in enumerate(rows, start=2):
         table.write(row, 1, topic, _LABEL)
         table.write(row, 2, value)
     table.filter_down_to(1 + len(rows))
+    return table
 
 
-def _add_wins_and_goals(wb: Workbook, data: HandoffData) -> None:
+def _add_wins_and_goals(book: _Book, data: HandoffData) -> _Table:
     sections = (SUCCESSES, GOALS, PROJECTS)
     rows = [(_section_title(data, section), _answer(data, section)) for section in sections]
-    _add_topic_sheet(wb, "Wins & Goals", rows, heading="What the outgoing CSM wrote")
+    return _add_topic_sheet(book, "Wins & Goals", rows, heading="What the outgoing CSM wrote")
 
 
-def _add_contract(wb: Workbook, data: HandoffData) -> None:
+def _add_contract(book: _Book, data: HandoffData) -> _Table:
     renewal: CellValue = data.renewal_date or "Not known yet"
     rows: list[tuple[str, CellValue]] = [("Renewal date", renewal)]
     for section in (CONTRACT, RENEWAL_RISK, COMMUNICATION, EVENTS, DOCUMENTS):
         rows.append((_section_title(data, section), _answer(data, section)))
-    _add_topic_sheet(wb, "Contract", rows, heading="Details")
+    return _add_topic_sheet(book, "Contract", rows, heading="Details")
 
 
-def _add_plan(wb: Workbook, data: HandoffData) -> None:
+def _add_plan(book: _Book, data: HandoffData) -> _Table:
     headers = ("Step", "Owner", "Sent to", "Due (UTC)", "Status")
-    table = _Table(wb, "Plan", headers, (44, 22, 30, 18, 16))
+    table = book.table("Plan", headers, (44, 22, 30, 18, 16))
     for row, step in enumerate(data.plan, start=2):
         table.write_row(row, (step.step, step.owner, step.to, step.due, step.status))
     table.filter_down_to(1 + len(data.plan))
+    return table
 
 
-def _add_answers(wb: Workbook, data: HandoffData) -> None:
+def _add_answers(book: _Book, data: HandoffData) -> _Table:
     headers = ("Section", "Section title", "Part", "Answer as written", "Received (UTC)")
-    table = _Table(wb, "Answers", headers, (9, 24, 9, 110, 18))
+    table = book.table("Answers", headers, (9, 24, 9, 110, 18))
     row = 2
     # Grouped by section; within a section the arrival order is kept (the sort is stable).
     for answer in sorted(data.answers, key=lambda item: item.section):
@@ -427,11 +497,12 @@ def _add_answers(wb: Workbook, data: HandoffData) -> None:
             table.write_row(row, values)
             row += 1
     table.filter_down_to(row - 1)
+    return table
 
 
-def _add_history(wb: Workbook, data: HandoffData) -> None:
+def _add_history(book: _Book, data: HandoffData) -> _Table:
     headers = ("When (UTC)", "Direction", "From", "To", "Subject", "Note")
-    table = _Table(wb, "History", headers, (18, 11, 32, 40, 50, 50))
+    table = book.table("History", headers, (18, 11, 32, 40, 50, 50))
     for row, mail in enumerate(data.history, start=2):
         values = (
             mail.at,
@@ -447,35 +518,38 @@ def _add_history(wb: Workbook, data: HandoffData) -> None:
 
     log_title_row = last_mail_row + 2
     # Not wrapped, so the heading runs across the empty cells to its right.
-    table.ws.cell(row=log_title_row, column=1, value="Versions of this handoff").style = _SUBTITLE
+    table.write_title(log_title_row, "Versions of this handoff", _SUBTITLE)
     log_header_row = log_title_row + 1
     # The moment goes first: the first column is the one wide enough for a date and time.
     table.write_row(log_header_row, ("Saved (UTC)", "Version", "What changed"), _HEADER)
     for row, version in enumerate(data.versions, start=log_header_row + 1):
         summary = _fit_cell(version.summary, _SHORTENED)
         table.write_row(row, (version.at, version.version, summary))
+    return table
 
 
 def build_workbook(data: HandoffData) -> bytes:
     """The handoff workbook as .xlsx bytes."""
-    wb = Workbook()
-    wb.remove(wb.active)
-    for style in _named_styles():
-        wb.add_named_style(style)
+    wb = Workbook(write_only=True)
+    book = _Book(wb, _Palette())
     made_at = _excel_datetime(data.generated_at)
     wb.properties.created = made_at
     wb.properties.modified = made_at
     wb.properties.creator = "Transitions assistant"
     wb.properties.title = safe_cell_text(f"{data.account} handoff {data.transition_id}")
 
-    _add_overview(wb, data, summarise(data))
-    _add_contacts(wb, data)
-    _add_issues(wb, data)
-    _add_wins_and_goals(wb, data)
-    _add_contract(wb, data)
-    _add_plan(wb, data)
-    _add_answers(wb, data)
-    _add_history(wb, data)
+    tables = (
+        _add_overview(book, data, summarise(data)),
+        _add_contacts(book, data),
+        _add_issues(book, data),
+        _add_wins_and_goals(book, data),
+        _add_contract(book, data),
+        _add_plan(book, data),
+        _add_answers(book, data),
+        _add_history(book, data),
+    )
+    for table in tables:
+        table.finish()
 
     buffer = io.BytesIO()
     wb.save(buffer)
