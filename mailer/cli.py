@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -196,6 +197,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except KeyboardInterrupt:
         return 130
+    except (OSError, sqlite3.Error) as exc:
+        # A folder that cannot be made or written, a database that cannot be opened: an
+        # operator's mistake more often than the assistant's, so one line (details with -v).
+        logging.getLogger(__name__).debug("details", exc_info=True)
+        print(f"mailer: {_storage_problem(exc)}", file=sys.stderr)
+        return 1
+
+
+def _storage_problem(exc: OSError | sqlite3.Error) -> str:
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"cannot use {where}{exc.strerror or exc}"
+    return f"the database cannot be used: {exc} (check MAILER_DATA_DIR and its permissions)"
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -216,7 +230,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_check(settings)
     settings = load_settings()
     if args.command == "status":
-        return _status(settings, args.transition)
+        return _status(settings, args.transition.upper() if args.transition else None)
     if args.command == "deliver":
         return _deliver(settings, args.files)
     return _run(settings, once=args.once, now=args.now, dry_run=args.dry_run)

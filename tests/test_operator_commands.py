@@ -199,3 +199,27 @@ def test_verbose_shows_the_assistants_debug_lines_and_not_the_libraries(tmp_path
     assert "sam@example.com" in done.stderr and "secret" not in done.stderr
     quiet = mailer_command("run", "--once", cwd=tmp_path, env=env)
     assert "DEBUG" not in quiet.stderr
+
+
+def test_a_data_folder_that_cannot_be_used_is_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file where the data folder should be")
+    for command in (["status"], ["run", "--once"], ["deliver", "notes.txt"]):
+        done = mailer_command(*command, cwd=tmp_path,
+                              env={"MAILER_DATA_DIR": str(tmp_path / "notes.txt" / "var")})
+        assert done.returncode == 1, command
+        no_traceback(done)
+        assert done.stderr.strip().splitlines()[-1] == (
+            f"mailer: cannot use {tmp_path / 'notes.txt' / 'var'}: Not a directory")
+    demo = mailer_command("demo", "--dir", "notes.txt/demo", cwd=tmp_path)
+    assert demo.returncode == 1
+    no_traceback(demo)
+    assert demo.stderr.strip() == f"mailer: cannot use {tmp_path / 'notes.txt' / 'demo'}: " \
+                                  "Not a directory"
+
+
+def test_a_transition_id_may_be_typed_in_lower_case(tmp_path):
+    mailer_command("deliver", *_requests(tmp_path, 1), cwd=tmp_path)
+    assert mailer_command("run", "--once", cwd=tmp_path).returncode == 0
+    done = mailer_command("status", "tr-0001", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "TR-0001" in done.stdout and "Account 0" in done.stdout
