@@ -515,7 +515,7 @@ def quote_lines(text: str, marker: str = "> ") -> str:
                      for line in text.split("\n"))
 
 
-_AUTOLINK = re.compile(r"(?<![<\w/])(https?://[^\s<>]+|[\w.+-]+@[\w-]+\.[\w.-]*\w)")
+_AUTOLINK = re.compile(r"(?<![<\w/.+-])(https?://[^\s<>]+|[\w.+-]+@[\w-]+\.[\w.-]*\w)")
 
 
 def outlook_plain(text: str) -> str:

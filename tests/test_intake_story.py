@@ -232,3 +232,23 @@ def test_an_html_only_outlook_request_is_understood(mail, tmp_path):
     assistant.run_once()
     [answer] = mail.wait_for_messages("dana@example.com", 1)
     assert "TR-0001 started: Umbrella Ltd" in parse(answer)["Subject"], text_of(answer)
+
+
+def test_a_mistyped_address_is_a_problem_to_fix_never_a_transition_with_a_mangled_name(
+        mail, tmp_path):
+    """A comma typed for a dot, or a domain without a dot: the manager is told which address
+    to fix, and no questionnaire goes to anyone called "com"."""
+    assistant = Assistant(tmp_path, mail)
+    request = REQUEST.replace("Sam Jones <sam@example.com>", "sam@example,com").replace(
+        "Jo Park <jo@acme.com>", "Jo Park <jo@acme>")
+    mail.send(plain(sender=MANAGER, to=ADDRESS, subject="Transition: Acme Corp", body=request),
+              mail_from="dana@example.com", rcpt_to=[ADDRESS])
+    assistant.run_once()
+    [answer] = mail.wait_for_messages("dana@example.com", 1)
+    body = text_of(answer)
+    assert "sam@example,com is not a usable email address: it has a comma where a dot " \
+           "belongs" in body, body
+    assert "jo@acme is not a usable email address: the part after the @ has no dot" in body
+    assert "TR-" not in parse(answer)["Subject"]
+    assert "Hi com" not in body
+    assert mail.messages("sam@example.com") == []

@@ -663,3 +663,30 @@ def test_hundreds_of_real_world_mails_never_crash_or_pass_as_a_request() -> None
     for name, text, html in bodies:
         parsed = parse_request(text, html=html, today=TODAY)
         assert parsed.request is None, name
+
+
+def test_outlooks_text_rendering_of_addresses_is_read_as_the_addresses_typed() -> None:
+    parsed = parse_request(
+        "Account: Acme Corp\n"
+        "Outgoing CSM: Sam Jones <sam@example.com<mailto:sam@example.com>>\n"
+        "Incoming CSM: rita@example.com<mailto:rita@example.com>\n"
+        "Customer contacts: Pat Lee <pat@acme.com<mailto:pat@acme.com>>; "
+        "jo@acme.com<mailto:jo@acme.com>\n", today=TODAY)
+    assert parsed.problems == ()
+    assert parsed.request is not None
+    assert parsed.request.outgoing == Person("Sam Jones", "sam@example.com")
+    assert [p.email for p in parsed.request.customer_contacts] == ["pat@acme.com", "jo@acme.com"]
+
+
+@pytest.mark.parametrize(("written", "why"), [
+    ("pat@acme,com", "it has a comma where a dot belongs"),
+    ("Pat Lee <pat@acme>", "the part after the @ has no dot (like acme.com)"),
+    ("Pat Lee <pat..lee@acme.com>", "it has two dots in a row"),
+])
+def test_a_customer_address_that_mail_cannot_go_to_is_a_problem(written: str, why: str) -> None:
+    parsed = parse_request(f"Account: Acme\nOutgoing CSM: sam@example.com\nIncoming CSM: "
+                           f"rita@example.com\nCustomer contacts: {written}, jo@acme.com\n",
+                           today=TODAY)
+    assert parsed.request is None
+    [problem] = parsed.problems
+    assert problem.field == "Customer contacts" and why in problem.message

@@ -19,7 +19,7 @@ from mailer.handoff.request import RequestParse, parse_request, request_from_fie
 from mailer.handoff.request_fields import FIELD_TEMPLATE
 from mailer.handoff.request_lines import extract_fields, merge_fields
 from mailer.handoff.transitions import Transition, request_rows
-from mailer.mail.reply_text import new_text
+from mailer.mail.reply_text import new_text, request_bodies
 from mailer.state.store import iso
 from mailer.state.tokens import ReplyToken, issue_token
 from mailer.state.transition_records import load_transition
@@ -27,7 +27,8 @@ from mailer.state.transition_records import load_transition
 
 def handle_request(rt: Runtime, msg: InboundMessage, *, now: datetime) -> Outcome:
     today = now.astimezone(rt.settings.timezone).date()
-    parsed = checked_request(rt, parse_request(msg.text, html=msg.html, today=today))
+    text, html = request_bodies(msg)
+    parsed = checked_request(rt, parse_request(text, html=html, today=today))
     if parsed.request is None:
         _answer_problems(rt, msg, parsed, now=now, token=None)
         return Outcome("processed", f"request with {len(parsed.problems)} problem(s) answered")

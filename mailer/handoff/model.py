@@ -87,6 +87,7 @@ class InboundMessage:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     text: str = ""  # the plain-text body; HTML-only mail converted to text
+    text_from_html: bool = False  # True when `text` is only our rendering of the HTML part
     html: str = ""  # the HTML body, when there is one
     attachments: tuple[Attachment, ...] = ()
     content_type: str = "text/plain"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from email_validator import EmailNotValidError, validate_email
+
 from mailer.handoff.model import Person
 from mailer.handoff.request_fields import (
     COMPANY_PLACEHOLDER,
@@ -16,7 +18,12 @@ from mailer.handoff.request_lines import (
     strip_bullet,
 )
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-][A-Za-z0-9._%+'-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+# Anything written like an address, including the slips people make ("name@example,com",
+# "name@example"), so that each can be reported instead of being read as something else.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9._%+-][A-Za-z0-9._%+'-]*@[A-Za-z0-9-]+"
+    r"(?:\.[A-Za-z0-9-]+|,[A-Za-z]{2,6}(?![\w@.-]))*"
+)
 PLACEHOLDER_EMAILS = frozenset(
     {
         COMPANY_PLACEHOLDER,
@@ -34,6 +41,28 @@ def emails_in(text: str) -> list[str]:
         if address not in found:
             found.append(address)
     return found
+
+
+def address_problem(address: str) -> str | None:
+    """Why mail could not be sent to `address`, in plain words, or None when it is usable.
+
+    The syntax is checked by email-validator (no DNS look-up). The names RFC 2606 keeps for
+    testing (`.test`) are accepted, so demos and test suites can use them.
+    """
+    try:
+        validate_email(address, check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        pass
+    else:
+        return None
+    domain = address.rpartition("@")[2]
+    if "," in domain:
+        return "it has a comma where a dot belongs"
+    if "." not in domain:
+        return f"the part after the @ has no dot (like {domain or 'example'}.com)"
+    if ".." in address:
+        return "it has two dots in a row"
+    return "it is not written like an email address"
 
 
 def name_beside(text: str) -> str:
@@ -71,7 +100,12 @@ def _split_outside_quotes(value: str, separators: str) -> list[str]:
     current: list[str] = []
     in_quotes = False
     depth = 0
-    for char in value:
+    # A comma typed for a dot inside an address ("pat@acme,com") does not separate people.
+    inside_address = {i for m in _EMAIL.finditer(value) for i in range(m.start(), m.end())}
+    for position, char in enumerate(value):
+        if position in inside_address:
+            current.append(char)
+            continue
         if char == '"':
             in_quotes = not in_quotes
         elif char in "<([" and not in_quotes:

@@ -18,6 +18,7 @@ from mailer.handoff.dates import parse_date
 from mailer.handoff.model import Person, RequestProblem, TransitionRequest, TransitionType
 from mailer.handoff.people import (
     PLACEHOLDER_EMAILS,
+    address_problem,
     emails_in,
     name_beside,
     parse_person,
@@ -108,6 +109,13 @@ class _Checker:
                 fix_example,
             )
             return None
+        elif (why := address_problem(person.email)) is not None:
+            self.problem(
+                name,
+                f"{person.email} is not a usable email address: {why}.",
+                f"{name}: {person.name or 'Name'} <{COMPANY_PLACEHOLDER}>",
+            )
+            return None
         return person
 
     def contacts(self) -> tuple[Person, ...]:
@@ -126,6 +134,12 @@ class _Checker:
             person = parse_person(entry)
             if person is None or person.email in PLACEHOLDER_EMAILS:
                 unreadable.append(entry)
+            elif (why := address_problem(person.email)) is not None:
+                self.problem(
+                    CUSTOMER_CONTACTS,
+                    f"{person.email} is not a usable email address: {why}.",
+                    f"{CUSTOMER_CONTACTS}: {person.name or 'Name'} <{CUSTOMER_PLACEHOLDER}>",
+                )
             elif person.email not in {known.email for known in people}:
                 people.append(person)
         if unreadable:

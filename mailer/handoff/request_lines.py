@@ -17,6 +17,7 @@ from mailer.handoff.request_fields import (
     REASON,
     canonical_field,
 )
+from mailer.handoff.signatures import without_link_renderings
 
 _QUOTE_MARKERS = re.compile(r"^\s*((?:>\s?)+)")
 _BULLET = re.compile(r"^\s*(?:[-*•◦▪‣·+–]|\d{1,2}[.)])\s+")
@@ -74,6 +75,7 @@ def _extract_from_text(text: str) -> tuple[dict[str, str], tuple[str, ...]]:
 
 def _body_lines(text: str) -> list[_Line]:
     """Lines with quote markers removed, signatures dropped, reply history marked as quoted."""
+    text = without_link_renderings(text)  # Outlook's "pat@acme.com<mailto:pat@acme.com>"
     raw_lines = text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     lines: list[_Line] = []
     in_signature = {False: False, True: False}

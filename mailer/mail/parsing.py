@@ -103,6 +103,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         in_reply_to=_first(_msg_ids(message.get("in-reply-to", ""))) or None,
         references=_msg_ids(message.get("references", "")),
         text=inert_text(_normalise_newlines(text)),
+        text_from_html=not plain and bool(html.strip()),
         html=inert_text(html),
         attachments=tuple(attachments),
         content_type=message.get_content_type(),

@@ -582,7 +582,11 @@ def questionnaire_answers(msg: InboundMessage) -> QuestionnaireReply:
     the HTML (HTML-only mail), the HTML itself is read: it knows where each typed line ends.
     """
     html = html_without_signature(msg.html) if msg.html.strip() else ""
-    text = msg.text
-    if html and text.strip() == html_to_text(msg.html).strip():
-        text = ""
+    text = "" if html and msg.text_from_html else msg.text
     return parse_answers(text, html=html, signer=msg.from_name)
+
+
+def request_bodies(msg: InboundMessage) -> tuple[str, str]:
+    """The text and HTML a request is read from: HTML-only mail is read from its HTML, which
+    knows where each typed line ends (a rendering for display puts blank lines between)."""
+    return ("" if msg.text_from_html and msg.html.strip() else msg.text), msg.html
