@@ -263,8 +263,13 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
                                            f"4. Red flags\n{RED_FLAGS}"))
     first = story.last_receipt()
     assert "9. Renewal risk" in first and "4. Red flags and issues" in first
-    for still_needed in ("1. Contacts", "2. Sentiment", "6. Goals", "8. Contract"):
-        assert f"- {still_needed}" in first.split("Still needed")[1], first
+    still_needed = first.split("Still needed")[1]
+    for required in ("1. Contacts", "2. Sentiment", "6. Goals", "8. Contract"):
+        assert f"- {required} **(required)**" in still_needed, first
+    for optional in ("3. Customer fit", "5. Successes", "12. Documents"):
+        assert f"- {optional}\n" in still_needed, first
+    # What was understood, so a misreading shows at once.
+    assert '**9. Renewal risk** (new): "Medium: the new CFO reviews every tool; Globex' in first
     assert story.workbook_mails(RITA) == []
 
     story.reply(gmail_reply(questionnaire, f"Contacts:\n{CONTACTS}\n\n2. Sentiment\nNeutral."))
@@ -273,9 +278,10 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
                             "4. Red flags\nAlso: the Okta migration may break SSO again.\n\n"
                             f"6. Goals\n{GOALS}\n\n8. Contract\n{CONTRACT}"))
     third = story.last_receipt()
-    assert "2. Sentiment**: replaces your earlier answer" in third, third
-    assert "4. Red flags and issues**: added to your earlier answer" in third
-    assert "6. Goals**: new" in third
+    assert f'2. Sentiment** (replaces your earlier answer): "{SENTIMENT}"' in third, third
+    assert ('4. Red flags and issues** (added to your earlier answer): "the Okta migration may '
+            'break SSO again."') in third
+    assert f'6. Goals** (new): "{GOALS}"' in third
     assert "on its way to Rita Patel and Dana Manager" in third
 
     [v1] = story.workbook_mails(RITA)
@@ -404,7 +410,7 @@ def test_the_filled_form_sent_back_without_a_word_in_the_body(story: Story) -> N
     story.reply(with_form(questionnaire, "", filled))
 
     receipt = story.last_receipt()
-    assert "**1. Contacts**: new (from the attached form)" in receipt, receipt
+    assert "**1. Contacts** (new, from the attached form): \"Pat Lee, VP Operations" in receipt
     assert "| Max Gruber | IT lead | max@acme.com | point of contact | no, left |" in receipt
     assert "Still needed" not in receipt
     [workbook] = story.workbook_mails(RITA)
@@ -424,8 +430,8 @@ def test_the_form_and_the_body_together_the_body_wins_where_both_answer(story: S
     story.reply(with_form(questionnaire, f"2. Sentiment\n{SENTIMENT}\n\n4. Red flags\n"
                                          f"{RED_FLAGS}\n\nForm attached for the rest.", filled))
     receipt = story.last_receipt()
-    assert "**2. Sentiment**: new\n" in receipt, receipt
-    assert "**6. Goals**: new (from the attached form)" in receipt
+    assert f'**2. Sentiment** (new): "{SENTIMENT}"' in receipt, receipt
+    assert f'**6. Goals** (new, from the attached form): "{GOALS}"' in receipt
     assert "- 9. Renewal risk" in receipt.split("Still needed")[1]
 
 
@@ -435,7 +441,7 @@ def test_a_garbage_spreadsheet_gets_a_clear_note_and_the_body_is_still_filed(
     story.reply(with_form(questionnaire, f"2. Sentiment\n{SENTIMENT}", b"PK\x03\x04 not a zip",
                           filename="answers.xlsx"))
     receipt = story.last_receipt()
-    assert "**2. Sentiment**: new" in receipt
+    assert "**2. Sentiment** (new)" in receipt
     assert "## About the attached spreadsheet" in receipt
     assert "`answers.xlsx`: " in receipt and "not an Excel workbook" in receipt
     assert "Everything you wrote in the email itself has been filed" in receipt

@@ -30,7 +30,14 @@ from mailer.handoff.model import (
     IssueStatus,
     Person,
 )
-from mailer.handoff.questionnaire import SECTION_BY_NUMBER, merge_answers, missing_sections
+from mailer.handoff.questionnaire import (
+    SECTION_BY_NUMBER,
+    SECTIONS,
+    excerpt,
+    merge_answers,
+    missing_sections,
+    without_extend_marker,
+)
 from mailer.handoff.questionnaire_form import FormError, read_form
 from mailer.handoff.renewal import renewal_date_from
 from mailer.handoff.scheduling import postpone_for_out_of_office
@@ -187,8 +194,12 @@ def _send_receipt(rt: Runtime, msg: InboundMessage, t: Transition, facts: _Recei
         if CONTRACT_SECTION in changes else None
     sender = Person(msg.from_name, msg.from_email)
     received = [{"number": n, "title": SECTION_BY_NUMBER[n].title, "how": how,
-                 "from_form": n in facts.content.from_form}
+                 "from_form": n in facts.content.from_form,
+                 "excerpt": excerpt(without_extend_marker(facts.content.sections.get(n, "")))}
                 for n, how in sorted(changes.items()) if n in SECTION_BY_NUMBER]
+    required = set(playbook_of(rt, t).required_sections)
+    unanswered = [{"number": s.number, "title": s.title, "required": s.number in required}
+                  for s in SECTIONS if not merged.get(s.number, "").strip()]
     queue_outgoing(rt, Outgoing(
         template="questionnaire_receipt", to=[sender], kind="questionnaire_receipt",
         context=transition_context(rt, t) | {
@@ -201,6 +212,7 @@ def _send_receipt(rt: Runtime, msg: InboundMessage, t: Transition, facts: _Recei
             "open_issues": sum(1 for i in issues if i.status is IssueStatus.OPEN),
             "renewal_read": CONTRACT_SECTION in changes, "renewal": renewal,
             "missing": [{"number": s.number, "title": s.title} for s in facts.missing],
+            "unanswered": unanswered,
             "form_notes": facts.content.form_notes, "workbook_note": facts.workbook_note,
             "unplaced": facts.unplaced,
             "answered_count": len([n for n in merged if n in SECTION_BY_NUMBER])},

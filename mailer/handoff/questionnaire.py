@@ -256,6 +256,19 @@ def merge_answers(
     return dict(sorted(merged.items())), changes
 
 
+EXCERPT_LENGTH = 90
+
+
+def excerpt(text: str, limit: int = EXCERPT_LENGTH) -> str:
+    """The start of an answer on one line, for a receipt: enough to catch a misreading."""
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    joined = " / ".join(lines)
+    if len(joined) <= limit:
+        return joined
+    cut = joined.rfind(" ", 0, limit - 1)
+    return joined[: cut if cut > limit // 2 else limit - 1].rstrip(" /,;") + "…"
+
+
 def without_extend_marker(text: str) -> str:
     """The answer without the "Also:" that asked for it to be added, not to replace."""
     marker = _EXTEND_MARKER.match(text)
