@@ -9,6 +9,7 @@ exactly once.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -18,9 +19,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import icalendar
+import openpyxl
 from assistant import ADDRESS, ROOT, Assistant, SimulatedTime, parse
 from letters import plain
 
+from mailer.demo import DEBRIEF
 from mailer.demo import REQUEST as DEMO_REQUEST
 
 MANAGER = "Dana Reyes <dana@example.com>"
@@ -498,3 +501,8 @@ def test_the_demo_tells_a_whole_transition_and_leaves_every_email_and_the_workbo
         assert f"-{step}.eml" in names, names
     assert list((tmp_path / "var" / "workbooks").rglob("*.xlsx"))
     assert str(Path(tmp_path / "outbox")) in story
+    # Rita's debrief is kept in the latest workbook, as her receipt promises.
+    [latest] = [p for p in (tmp_path / "var" / "workbooks").rglob("*.xlsx")
+                if not re.search(r" v\d+\.xlsx$", p.name)]
+    debrief = openpyxl.load_workbook(latest)["Debrief"]
+    assert debrief["B2"].value == DEBRIEF

@@ -218,6 +218,7 @@ def test_sheets_come_in_the_order_a_csm_reads_them(book: openpyxl.Workbook) -> N
             "Plan",
             "Answers",
             "History",
+            "Debrief",
         )
     )
 
@@ -231,6 +232,7 @@ EXPECTED_HEADERS = {
     "Plan": (1, ["Step", "Owner", "Sent to", "Due (UTC)", "Status"]),
     "Answers": (1, ["Section", "Section title", "Part", "Answer as written", "Received (UTC)"]),
     "History": (1, ["When (UTC)", "Direction", "From", "To", "Subject", "Note"]),
+    "Debrief": (1, ["Topic", "What the incoming CSM wrote"]),
 }
 
 
@@ -597,7 +599,11 @@ def test_a_sponsor_who_left_is_not_a_key_contact() -> None:
     [
         ("Brightwave Log\u00edstica", "Brightwave Log\u00edstica handoff TR-0042.xlsx"),
         ('Acme/Beta: "Holdings" <EU>|*?', "Acme Beta Holdings EU handoff TR-0042.xlsx"),
-        ("..hidden\\corp.", "hidden corp handoff TR-0042.xlsx"),
+        ("..hidden\\corp.", "hidden corp. handoff TR-0042.xlsx"),
+        ("Acme Co.", "Acme Co. handoff TR-0042.xlsx"),
+        ("Smith & Sons, Inc. (EMEA)", "Smith & Sons, Inc. (EMEA) handoff TR-0042.xlsx"),
+        ("Con. Holdings", "Con_. Holdings handoff TR-0042.xlsx"),
+        ("CON", "CON handoff TR-0042.xlsx"),
         ("  Tabs\tand\nnewlines\x00 ", "Tabs and newlines handoff TR-0042.xlsx"),
         ("///", "Account handoff TR-0042.xlsx"),
     ],
@@ -641,3 +647,30 @@ def test_libreoffice_opens_it_without_complaint(xlsx: bytes, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert pdf.exists() and pdf.stat().st_size > 1000
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_the_debrief_has_its_own_sheet_once_the_incoming_csm_answers() -> None:
+    debrief = ("=Most useful: the contacts sheet.\nMissing: nothing on the SSO history.\n"
+               "The customer did not have to repeat anything.")
+    answered = openpyxl.load_workbook(io.BytesIO(build_workbook(handoff(debrief=debrief))))
+    rows = list(answered["Debrief"].iter_rows(min_row=2, values_only=True))
+    assert rows == [("Debrief from Marco Rossi", debrief)]
+    assert answered["Debrief"]["B2"].data_type == "s"  # typed text, never a formula
+    waiting = list(book_of(handoff())["Debrief"].iter_rows(min_row=2, values_only=True))
+    assert waiting[0][1].startswith("Not yet")
+
+
+def book_of(data: HandoffData) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+
+
+@pytest.mark.parametrize("account", ["A" * 400, "東京海上" * 80, "\U0001f680 Rocket Co." * 40])
+def test_a_long_account_name_still_makes_a_name_every_file_system_accepts(
+        account: str, tmp_path: Path) -> None:
+    name = workbook_filename(account, "TR-0042")
+    versioned = name.replace(".xlsx", " v99.xlsx")
+    for candidate in (name, versioned, f".{name}.tmp"):
+        assert len(candidate.encode("utf-8")) <= 255  # Linux
+        assert len(candidate.encode("utf-16-le")) // 2 <= 255  # Windows, macOS
+    assert name.endswith(" handoff TR-0042.xlsx")
+    (tmp_path / versioned).write_bytes(b"x")  # and this file system takes it

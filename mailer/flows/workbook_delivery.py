@@ -31,7 +31,6 @@ from mailer.state.tokens import token_in
 from mailer.state.transition_records import form_contacts, save_transition
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DEBRIEF_SECTION = 13
 CONTACTS_SECTION = 1
 RED_FLAGS_SECTION = 4
 CONTRACT_SECTION = 8
@@ -64,10 +63,7 @@ def contacts_of(rt: Runtime, t: Transition, answers: dict[int, str]) -> list[Con
 def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
                  versions: list[VersionRow]) -> HandoffData:
     answers = current_answers(rt, t.id)
-    if t.debrief_text:
-        answers[DEBRIEF_SECTION] = t.debrief_text
     titles = {s.number: s.title for s in SECTIONS}
-    titles[DEBRIEF_SECTION] = "Debrief from the incoming CSM"
     received = tuple(
         SectionAnswer(section=row["section"], text=row["text"],
                       received_at=from_iso(row["received_at"]) or now,
@@ -91,7 +87,7 @@ def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
         current_answers=answers, section_titles=titles,
         contacts=tuple(contacts_of(rt, t, answers)),
         issues=tuple(parse_issues(answers.get(RED_FLAGS_SECTION, ""))), plan=plan,
-        history=history, versions=tuple(versions), generated_at=now)
+        history=history, versions=tuple(versions), debrief=t.debrief_text, generated_at=now)
 
 
 def _shown(rt: Runtime, address: str) -> str:

@@ -48,6 +48,7 @@ SHEET_NAMES = (
     "Plan",
     "Answers",
     "History",
+    "Debrief",
 )
 
 
@@ -528,6 +529,18 @@ def _add_history(book: _Book, data: HandoffData) -> _Table:
     return table
 
 
+_NO_DEBRIEF = ("Not yet: the incoming CSM is asked for a debrief after the hand-over, and "
+               "their answer appears here.")
+
+
+def _add_debrief(book: _Book, data: HandoffData) -> _Table:
+    """What worked and what did not, in the incoming CSM's words (DOMAIN.md, phase 8)."""
+    text = _fit_cell(data.debrief) if data.debrief.strip() else _NO_DEBRIEF
+    rows: list[tuple[str, CellValue]] = [
+        (f"Debrief from {data.incoming.name or data.incoming.email}", text)]
+    return _add_topic_sheet(book, "Debrief", rows, heading="What the incoming CSM wrote")
+
+
 def build_workbook(data: HandoffData) -> bytes:
     """The handoff workbook as .xlsx bytes."""
     wb = Workbook(write_only=True)
@@ -547,6 +560,7 @@ def build_workbook(data: HandoffData) -> bytes:
         _add_plan(book, data),
         _add_answers(book, data),
         _add_history(book, data),
+        _add_debrief(book, data),
     )
     for table in tables:
         table.finish()

@@ -5,6 +5,7 @@ summary at the top of its Overview, and its file name.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -83,6 +84,8 @@ class HandoffData:
     plan: tuple[PlanRow, ...] = ()
     history: tuple[HistoryRow, ...] = ()
     versions: tuple[VersionRow, ...] = ()
+    # What the incoming CSM said in the debrief after the hand-over, "" until they answer.
+    debrief: str = ""
     generated_at: datetime
 
 
@@ -101,14 +104,30 @@ class HandoffSummary:
 # --- file name -------------------------------------------------------------------------------
 
 _UNSAFE_IN_FILENAME = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]')
-_FILENAME_PART_LIMIT = 80
+# Room for the rest of the name, a " v12" version suffix and the ".tmp" of an atomic write,
+# within the 255 bytes (Linux) or UTF-16 units (Windows, macOS) a file name may have.
+_FILENAME_PART_BYTES = 120
+# Windows refuses a file whose name up to its first dot is one of these ("Con. handoff ...").
+_RESERVED_ON_WINDOWS = re.compile(r"^(?:con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])$", re.I)
 
 
 def _filename_part(text: str, fallback: str) -> str:
-    cleaned = " ".join(_UNSAFE_IN_FILENAME.sub(" ", text).split())
-    # Leading dots hide files on Unix; trailing dots and spaces are dropped by Windows.
-    cleaned = cleaned.lstrip(". ")[:_FILENAME_PART_LIMIT].rstrip(". ")
+    """The account as a piece of a file name: its own punctuation kept ("Acme Co."), only
+    what a file system refuses replaced, never longer than the name can hold."""
+    cleaned = " ".join(_UNSAFE_IN_FILENAME.sub(" ", unicodedata.normalize("NFC", text)).split())
+    # Leading dots hide files on Unix.
+    cleaned = _within_bytes(cleaned.lstrip(". "), _FILENAME_PART_BYTES).rstrip()
+    if "." in cleaned and _RESERVED_ON_WINDOWS.match(cleaned.split(".", 1)[0].strip()):
+        head, dot, tail = cleaned.partition(".")
+        cleaned = f"{head.rstrip()}_{dot}{tail}"
     return cleaned or fallback
+
+
+def _within_bytes(text: str, limit: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", "ignore")
 
 
 def workbook_filename(account: str, transition_id: str) -> str:
