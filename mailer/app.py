@@ -144,7 +144,8 @@ class Service:
                 context={"tid": t.id, "account": t.account, "manager": person_view(t.manager),
                          "failed_subject": mail.subject,
                          "failed_recipients": ", ".join(failure.refused),
-                         "reason": failure.reason}), transition_id=t.id, now=now)
+                         "reason": failure.reason}, follows="request"),
+                transition_id=t.id, now=now)
 
     def run_steps(self, report: PassReport) -> None:
         try:

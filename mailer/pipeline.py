@@ -385,6 +385,6 @@ def reject(rt: Runtime, msg: InboundMessage, reason: str, *, advice: str, now: d
             context={"original_subject": "your message to the transitions assistant",
                      "reason": reason,
                      "advice": advice, "assistant": rt.address},
-            kind="rejection", in_reply_to=msg.message_id, references=msg.references),
+            kind="rejection", answering=msg, echo_subject=False),
             transition_id=None, now=now)
     return Outcome("rejected", reason, transition_id)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import email
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -60,6 +62,20 @@ class Assistant:
             return service.run_once()
         finally:
             service.close()
+
+    def kind_of(self, raw: bytes) -> str:
+        """What one of our emails is, as the assistant recorded it when it queued it
+        (`questionnaire_receipt`, `customer_intro`, ...); '' for mail that is not ours."""
+        return self.record_of(raw).get("kind", "")
+
+    def record_of(self, raw: bytes) -> dict[str, str]:
+        """The outbound row of one of our emails: kind, template, thread, transition."""
+        message_id = str(parse(raw)["Message-ID"]).strip()
+        with closing(sqlite3.connect(self.settings.database_path)) as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT kind, template, thread, transition_id FROM outbound "
+                             "WHERE message_id=?", (message_id,)).fetchone()
+        return dict(zip(row.keys(), (value or "" for value in row), strict=True)) if row else {}
 
     # -- the real service process ----------------------------------------------------------
 

@@ -94,9 +94,10 @@ def test_a_forty_row_book_starts_every_good_row_and_a_corrected_file_adds_only_t
     assistant.run_once(now=MONDAY)
 
     [answer] = mail.wait_for_messages("dana@example.com", 1)
-    assert parse(answer)["Subject"] == "Re: Sam's book of business: 34 of 40 accounts started"
+    assert parse(answer)["Subject"] == "Re: Sam's book of business", "it stays in the thread"
     assert not re.search(r"TR-\d", parse(answer)["Subject"]), "replies must come back as books"
     body = text_of(answer)
+    assert "all 40 rows" in body and "**34** started just now" in body
     table = body.split("## Every row", 1)[1]
     for number in range(2, 42):  # every row is accounted for, in order
         assert f"\n| {number} | " in table, number
@@ -125,8 +126,8 @@ def test_a_forty_row_book_starts_every_good_row_and_a_corrected_file_adds_only_t
 
     # The manager fixes the five rows and sends the whole file back as a reply.
     mail.send(with_attachment(
-        sender=MANAGER, to=ADDRESS, subject="Re: Sam's book of business: 34 of 40 accounts "
-        "started", body="Fixed, thanks!\n\n> " + body.replace("\n", "\n> "),
+        sender=MANAGER, to=ADDRESS, subject="Re: Sam's book of business",
+        body="Fixed, thanks!\n\n> " + body.replace("\n", "\n> "),
         filename="sam book v2.csv", content_type="text/csv",
         payload=csv_bytes(book(corrected=True)), in_reply_to=parse(answer)["Message-ID"],
         message_id="<book-2@example.com>"), mail_from="dana@example.com", rcpt_to=[ADDRESS])
@@ -134,7 +135,7 @@ def test_a_forty_row_book_starts_every_good_row_and_a_corrected_file_adds_only_t
     assistant.run_once(now=MONDAY.replace(hour=10))
 
     second = text_of(mail.wait_for_messages("dana@example.com", 2)[1])
-    assert "Re: Sam's book of business" in parse(mail.messages("dana@example.com")[1])["Subject"]
+    assert parse(mail.messages("dana@example.com")[1])["Subject"] == "Re: Sam's book of business"
     assert "**5** started just now" in second and "**35** already under way" in second
     newly = re.findall(r"\| (\d+) \| [^|]+ \| started as (TR-\d{4}) ", second)
     assert sorted(int(n) for n, _ in newly) == sorted(BROKEN)
@@ -199,7 +200,8 @@ def test_the_combined_form_and_grouped_reminders_spare_the_outgoing_csm(mail, tm
         message_id="<book-x@example.com>"), mail_from="dana@example.com", rcpt_to=[ADDRESS])
     assistant.run_once(now=MONDAY)
 
-    assert "3 of 3 accounts started" in subjects(mail, "dana@example.com")[0]
+    assert subjects(mail, "dana@example.com")[0] == "Re: Three accounts for Rita and Lee"
+    assert "**3** started just now" in text_of(from_assistant(mail, "dana@example.com")[0])
     [combined] = from_assistant(mail, SAM)
     assert parse(combined)["Subject"] == "Handoff questions for your 3 accounts"
     [form] = [p for p in parse(combined).iter_attachments()]
@@ -233,11 +235,12 @@ def test_the_combined_form_and_grouped_reminders_spare_the_outgoing_csm(mail, tm
 
     # Two business days later: one reminder for the two open accounts, not two reminders.
     assistant.run_once(now=WEDNESDAY_AFTER_REMINDERS)
-    assert subjects(mail, SAM)[2:] == ["Reminder: handoff questions for 2 accounts"]
+    assert subjects(mail, SAM)[2:] == ["Re: Handoff questions for your 3 accounts"], \
+        "the grouped reminder continues the combined questionnaire's conversation"
     reminder = from_assistant(mail, SAM)[2]
     assert "**TR-0002 Umbrella**" in text_of(reminder) and "Initech" not in text_of(reminder)
     assert subjects(mail, "rita@example.com")[-1] == \
-        "A few words to introduce yourself to 2 new customers"
+        "Re: A few words to introduce yourself to 2 new customers"
 
     # Sam answers Hooli by email, under its transition number.
     mail.send(with_attachment(

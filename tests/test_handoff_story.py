@@ -8,6 +8,7 @@ assistant runs, and the mailboxes of Sam, Rita (incoming) and Dana (manager) sho
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import time
@@ -108,7 +109,7 @@ class Story:
 
     def receipts(self) -> list[bytes]:
         return [m for m in self.mail.messages(SAM)
-                if parse(m)["Subject"].startswith("Re: TR-0001 handoff questions")]
+                if self.assistant.kind_of(m) == "questionnaire_receipt"]
 
     def last_receipt(self) -> str:
         receipts = self.receipts()
@@ -120,8 +121,15 @@ class Story:
                 if any(p.get_filename() == WORKBOOK_NAME for p in parse(m).iter_attachments())]
 
     def manager_thread(self) -> Original:
-        started = next(m for m in self.mail.messages(DANA) if "started" in parse(m)["Subject"])
+        started = next(m for m in self.mail.messages(DANA)
+                       if self.assistant.kind_of(m) == "request_accepted")
         return Original.of(started)
+
+
+def sections_received(receipt: str) -> int:
+    """How many sections a receipt lists under "Sections received"."""
+    listed = receipt.split("Sections received", 1)[1].split("\n#", 1)[0]
+    return len(re.findall(r"^- \**\d+\. ", listed, flags=re.MULTILINE))
 
 
 def body_of(raw: bytes) -> str:
@@ -245,7 +253,8 @@ def test_answers_typed_inline_under_the_quoted_headings_are_kept(story: Story) -
     story.reply(thunderbird_reply(questionnaire, body.replace("{quote}", f"{line}\n{quoted}")))
 
     receipt = story.last_receipt()
-    assert "6 sections received" in parse(story.receipts()[-1])["Subject"]
+    assert sections_received(receipt) == 6, receipt
+    assert parse(story.receipts()[-1])["Subject"] == "Re: " + questionnaire.subject
     assert "Still needed" not in receipt
     [workbook] = story.workbook_mails(RITA)
     answers = answers_by_section(attached_workbook(workbook))
@@ -299,7 +308,9 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
     assert "updated workbook" in later
     mails = story.workbook_mails(RITA)
     assert len(mails) == 2
-    assert parse(mails[1])["Subject"] == "TR-0001 handoff workbook for Acme Corp (version 2)"
+    assert parse(mails[1])["Subject"] == "Re: TR-0001 handoff workbook for Acme Corp", \
+        "a new version continues the conversation of the first"
+    assert "Here is version 2 of the handoff workbook" in body_of(mails[1])
     assert "What changed since the last version: 5. Successes (first answer)." in body_of(
         mails[1])
     v2 = attached_workbook(mails[1])
@@ -324,7 +335,8 @@ def test_a_thank_you_to_a_receipt_changes_no_answer(story: Story) -> None:
     story.reply(thunderbird_reply(receipt, "{quote}\n\nGreat, thanks!\n"))
 
     for answer in story.receipts()[1:]:
-        assert parse(answer)["Subject"].endswith("no answers found"), body_of(answer)
+        assert "I could not find an answer under any of the numbered headings" in \
+            body_of(answer), body_of(answer)
         assert "- 2. Sentiment" not in body_of(answer).split("Still needed")[1]
     ask_for_the_workbook(story)
     book = attached_workbook(story.workbook_mails(DANA)[-1])
@@ -361,7 +373,7 @@ def test_each_mail_client_reply_is_read_without_quote_or_signature(story: Story,
     story.reply(CLIENTS[client](questionnaire, f"Hi, all six below.\n\n{ANSWERS_TEXT}\n\nSam"))
 
     receipt = story.last_receipt()
-    assert "6 sections received" in parse(story.receipts()[-1])["Subject"], receipt
+    assert sections_received(receipt) == 6, receipt
     [workbook] = story.workbook_mails(RITA)
     answers = answers_by_section(attached_workbook(workbook))
     assert sorted(answers) == [1, 2, 4, 6, 8, 9]
@@ -535,7 +547,9 @@ def test_an_out_of_office_reply_moves_the_reminder_past_the_return_date(story: S
 
     story.run(at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC))
     [_, reminder] = story.mail.wait_for_messages(SAM, 2)
-    assert parse(reminder)["Subject"].startswith("Reminder: TR-0001 handoff questions")
+    assert parse(reminder)["Subject"] == "Re: TR-0001 handoff questions for Acme Corp", \
+        "the reminder continues the questionnaire's conversation"
+    assert parse(reminder)["In-Reply-To"] == questionnaire.message_id
     for section in ("1. Contacts", "2. Sentiment", "9. Renewal risk"):
         assert section in body_of(reminder)
 
@@ -596,12 +610,12 @@ def test_the_running_service_sends_the_receipt_within_seconds(mail, tmp_path) ->
             raise AssertionError(assistant.log_text()) from exc
         latency = time.monotonic() - sent_at
         workbook = wait_until(lambda: [m for m in mail.messages(RITA)
-                                       if "handoff workbook" in parse(m)["Subject"]])
+                                       if assistant.kind_of(m) == "workbook"])
     except AssertionError as missing:
         raise AssertionError(f"{missing}\nservice log:\n{assistant.log_text()[-4000:]}") from None
     finally:
         assert assistant.stop() == 0, assistant.log_text()
     print(f"questionnaire reply to receipt: {latency * 1000:.0f} ms")
     assert latency < 5
-    assert "6 sections received" in parse(receipt)["Subject"]
+    assert sections_received(body_of(receipt)) == 6
     assert attached_workbook(workbook[0])["Contacts"]["A2"].value == "Pat Lee"

@@ -32,10 +32,11 @@ def test_a_managers_request_is_answered_within_seconds_by_the_running_service(ma
     assert latency < 5, "IDLE should wake the service well within seconds"
 
     reply = parse(answer)
-    assert reply["Subject"] == "TR-0001 started: Acme Corp moves to Rita Patel"
+    assert reply["Subject"] == "Re: Transition: Acme Corp", "the answer stays in the thread"
     assert reply["Auto-Submitted"] == "auto-replied"
     assert reply["In-Reply-To"]
     body = text_of(answer)
+    assert "Acme Corp is under way as TR-0001" in body.replace("*", "")
     assert "| Incoming CSM | Rita Patel <rita@example.com> |" in body
     assert "| Effective date | 2026-12-15 |" in body
     assert "## The plan" in body and "manager checks in with the customer" in body
@@ -85,7 +86,8 @@ Effective date: someday soon
     assistant.run_once()
     answers = mail.wait_for_messages("dana@example.com", 2)
     started = text_of(answers[1])
-    assert "TR-0001" in parse(answers[1])["Subject"]
+    assert parse(answers[1])["Subject"] == "Re: Globex handover"
+    assert "under way as **TR-0001**" in started
     assert "| Account | Globex |" in started and "| Type | hard |" in started
     assert mail.wait_for_messages("sam@example.com", 1)
 
@@ -231,7 +233,8 @@ def test_an_html_only_outlook_request_is_understood(mail, tmp_path):
               mail_from="dana@example.com", rcpt_to=[ADDRESS])
     assistant.run_once()
     [answer] = mail.wait_for_messages("dana@example.com", 1)
-    assert "TR-0001 started: Umbrella Ltd" in parse(answer)["Subject"], text_of(answer)
+    assert parse(answer)["Subject"] == "Re: Umbrella"
+    assert "**Umbrella Ltd** is under way as **TR-0001**" in text_of(answer), text_of(answer)
 
 
 def test_a_mistyped_address_is_a_problem_to_fix_never_a_transition_with_a_mangled_name(

@@ -151,7 +151,7 @@ def test_a_soft_transition_plays_out_on_schedule_with_each_email_once(mail, tmp_
     sim = SimulatedTime(assistant, jan(4, 8))
     try:
         sim.at(jan(4, 8))  # Monday 08:00: the request arrives
-        assert "TR-0001 started" in the_one(mail, DANA, "request_accepted")["Subject"]
+        assert the_one(mail, DANA, "request_accepted")["Subject"] == "Re: Transition: Acme Corp"
         prompt = the_one(mail, RITA, "intro_text_prompt")
         assert sent_at(prompt) == jan(4, 8)
         questionnaire = the_one(mail, SAM, "questionnaire")
@@ -307,7 +307,9 @@ def test_a_hard_transition_catches_up_once_after_downtime_and_respects_the_last_
         sim.run_until(jan(18, 9, 30))
         second = the_one(mail, SAM, "questionnaire_reminder_2")
         assert sent_at(second) == jan(18, 9, 30)  # Friday + 1 business day = Monday
-        assert "Still needed" in str(second["Subject"])
+        assert str(second["Subject"]) == "Re: TR-0001 handoff questions for Acme Corp"
+        assert second["In-Reply-To"] == first["Message-ID"], "it follows the first reminder"
+        assert "still not complete" in text(second)
         reply(mail, second, ALL_ANSWERS)
         sim.run_until(jan(18, 12))
         assert "questionnaire_escalation" not in steps_in(mail, DANA)

@@ -169,6 +169,25 @@ def test_an_anchor_on_a_step_that_does_not_exist(editable: Path) -> None:
     assert problem.fix == "did you mean 'questionnaire_reminder_1'?"
 
 
+def test_a_reminder_that_follows_a_step_that_does_not_exist(editable: Path) -> None:
+    line = edit(editable / "soft.yaml", "follows: intro_text_prompt",
+                "follows: intro_prompt")
+    problem = the_problem(editable)
+    assert problem.line == line
+    assert "'intro_prompt' that does not exist" in problem.problem
+    assert problem.fix == "did you mean 'intro_text_prompt'?"
+
+
+def test_reminders_continue_the_conversation_they_follow_up(
+        shipped: dict[str, Playbook]) -> None:
+    for playbook in shipped.values():
+        steps = {step.id: step for step in playbook.steps}
+        assert steps["questionnaire_reminder_2"].thread == "questionnaire"
+        assert steps["questionnaire_escalation"].thread == "request"
+        assert steps["call_notes_reminder"].thread == steps["call_notes_prompt"].thread
+        assert steps["customer_intro"].thread == "step:customer_intro"
+
+
 def test_an_anchor_that_is_not_a_known_date(editable: Path) -> None:
     line = edit(editable / "soft.yaml", "anchor: effective_date", "anchor: go_live")
     problem = the_problem(editable)

@@ -20,6 +20,7 @@ from mailer.handoff.playbooks import (
     CONDITIONS,
     MEETING_ANCHORS,
     NAMED_ANCHORS,
+    OPENING_THREADS,
     PHASES,
     Playbook,
     StepSpec,
@@ -54,6 +55,7 @@ _FIXES: dict[str, str] = {
     "kind": "use email or meeting",
     "duration_minutes": "choose a number of minutes from 5 to 480",
     "steps": "add at least one step under 'steps:'",
+    "follows": f"use {' or '.join(OPENING_THREADS)}, or the id of an earlier step",
 }
 
 
@@ -192,7 +194,9 @@ def _step_problems(playbook: Playbook, path: Path,
                         for setting, problem, fix in _setting_conflicts(step))
     known = {step.id for step in playbook.steps}
     for index, step in enumerate(playbook.steps):
-        for setting, target in (("anchor", step.depends_on), ("on_no_answer", step.on_no_answer)):
+        follows = step.follows if step.follows not in OPENING_THREADS else None
+        for setting, target in (("anchor", step.depends_on), ("on_no_answer", step.on_no_answer),
+                                ("follows", follows)):
             if target is not None and target not in known:
                 problems.append(ConfigError(
                     path, line_of(lines, ("steps", index, setting)),

@@ -160,7 +160,7 @@ def _maybe_workbook(rt: Runtime, t: Transition, changes: dict[int, str], missing
         return ""
     if t.workbook_version == 0:
         deliver_workbook(rt, t, now=now, change_summary="first version: all required "
-                         "answers are in", in_reply_to=None)
+                         "answers are in")
         return "first"
     deliver_workbook(rt, t, now=now, change_summary=change_summary(changes))
     return "update"
@@ -216,8 +216,7 @@ def _send_receipt(rt: Runtime, msg: InboundMessage, t: Transition, facts: _Recei
             "form_notes": facts.content.form_notes, "workbook_note": facts.workbook_note,
             "unplaced": facts.unplaced,
             "answered_count": len([n for n in merged if n in SECTION_BY_NUMBER])},
-        reply_token=_token_for(rt, t, "questionnaire"), in_reply_to=msg.message_id,
-        references=msg.references), transition_id=t.id, now=now)
+        reply_token=_token_for(rt, t, "questionnaire"), answering=msg), transition_id=t.id, now=now)
 
 
 def _token_for(rt: Runtime, t: Transition, purpose: str) -> str | None:
@@ -241,7 +240,7 @@ def text_reply(rt: Runtime, msg: InboundMessage, t: Transition, purpose: str, *,
         template="text_receipt", to=[sender], kind=f"{purpose}_receipt",
         context=transition_context(rt, updated) | {"person": person_view(sender),
                                                    "purpose": purpose, "text": text},
-        in_reply_to=msg.message_id, references=msg.references), transition_id=t.id, now=now)
+        answering=msg), transition_id=t.id, now=now)
     return Outcome("processed", f"{purpose} received", t.id)
 
 
@@ -251,7 +250,7 @@ def note_reply(rt: Runtime, msg: InboundMessage, t: Transition, *, now: datetime
     queue_outgoing(rt, Outgoing(
         template="note_receipt", to=[sender], kind="note_receipt",
         context=transition_context(rt, t) | {"person": person_view(sender)},
-        in_reply_to=msg.message_id, references=msg.references), transition_id=t.id, now=now)
+        answering=msg), transition_id=t.id, now=now)
     return Outcome("processed", "reply to a notice kept in the history", t.id)
 
 

@@ -23,7 +23,7 @@ from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import plan_rows
-from mailer.flows.shared_mail import group_token, note_shared_mail
+from mailer.flows.shared_mail import BOOK_QUESTIONNAIRE_THREAD, group_token, note_shared_mail
 from mailer.handoff.book import (
     BookError,
     BookTable,
@@ -178,7 +178,7 @@ def _send_combined_questionnaire(rt: Runtime, group: list[Transition], *, now: d
         context={"person": person_view(outgoing), "accounts": [_account_view(t) for t in group],
                  "sections": _section_views(required), "manager": person_view(group[0].manager),
                  "assistant": rt.address},
-        reply_token=token, auto_submitted="auto-generated",
+        reply_token=token, auto_submitted="auto-generated", thread=BOOK_QUESTIONNAIRE_THREAD,
         attachments=[OutgoingAttachment(f"Handoff questions for {len(group)} accounts.xlsx",
                                         XLSX, form)])
     queue_outgoing(rt, mail, transition_id=group[0].id, now=now)
@@ -265,6 +265,5 @@ def _answer(rt: Runtime, msg: InboundMessage, manager: Person, answer: BookAnswe
                  "problem_count": answer.count(PROBLEMS),
                  "missing_columns": list(answer.missing_columns),
                  "ignored_columns": list(table.ignored_columns) if table else [],
-                 "original_subject": msg.subject.strip() or "your book of business",
                  "assistant": rt.address},
-        in_reply_to=msg.message_id, references=msg.references), transition_id=None, now=now)
+        answering=msg), transition_id=None, now=now)

@@ -74,7 +74,7 @@ def _answers(rt: Runtime, msg: InboundMessage, group: list[Transition], token: R
         context={"person": person_view(person), "filed": filed, "notes": notes,
                  "unplaced": unplaced_answers, "open_accounts": still_open,
                  "accounts": [{"tid": t.id, "account": t.account} for t in group]},
-        reply_token=token.token, in_reply_to=msg.message_id, references=msg.references),
+        reply_token=token.token, answering=msg),
         transition_id=group[0].id, now=now)
     return Outcome("processed", f"answers for {len(filed)} of {len(group)} accounts filed",
                    group[0].id)
@@ -176,6 +176,6 @@ def _introduction(rt: Runtime, msg: InboundMessage, group: list[Transition],
         template="book_text_receipt", to=[person], kind="intro_text_receipt",
         context={"person": person_view(person), "text": text,
                  "accounts": [t.account for t in group]},
-        reply_token=token.token, in_reply_to=msg.message_id, references=msg.references),
+        reply_token=token.token, answering=msg),
         transition_id=group[0].id, now=now)
     return Outcome("processed", f"introduction received for {len(group)} accounts", group[0].id)

@@ -22,7 +22,12 @@ from mailer.flows.schedule import (
     save_step_state,
     step_states,
 )
-from mailer.flows.shared_mail import group_token, note_shared_mail
+from mailer.flows.shared_mail import (
+    BOOK_QUESTIONNAIRE_THREAD,
+    companions,
+    group_token,
+    note_shared_mail,
+)
 from mailer.handoff.model import Person
 from mailer.handoff.questionnaire import missing_sections
 from mailer.handoff.scheduling import PlannedStep, StepState, due_steps
@@ -37,11 +42,14 @@ class GroupRule:
     role: str
     template: str
     purpose: str
+    thread: str  # the conversation the grouped mails of this kind continue
 
 
 GROUPED_TEMPLATES: dict[str, GroupRule] = {
-    "questionnaire_reminder": GroupRule("outgoing", "grouped_reminder", "book_questionnaire"),
-    "intro_text_prompt": GroupRule("incoming", "grouped_intro_prompt", "book_intro_text"),
+    "questionnaire_reminder": GroupRule("outgoing", "grouped_reminder", "book_questionnaire",
+                                        BOOK_QUESTIONNAIRE_THREAD),
+    "intro_text_prompt": GroupRule("incoming", "grouped_intro_prompt", "book_intro_text",
+                                   "book_intro_text"),
 }
 
 
@@ -102,8 +110,9 @@ def _send_group(rt: Runtime, rule: GroupRule, items: list[tuple[Transition, Plan
         template=rule.template, to=[person], kind=f"grouped_{items[0][1].step.id}",
         context={"person": person_view(person),
                  "accounts": [_account_view(rt, t) for t in transitions]},
-        reply_token=token, auto_submitted="auto-generated"), transition_id=transitions[0].id,
-        now=now)
+        reply_token=token, auto_submitted="auto-generated",
+        follows=rule.thread, shared_with=companions(rt, transitions)),
+        transition_id=transitions[0].id, now=now)
     note_shared_mail(rt, transitions, person, subject=items[0][1].step.title,
                      kind=items[0][1].step.id, now=now)
     for t, planned in items:

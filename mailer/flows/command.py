@@ -77,7 +77,7 @@ def _answer(rt: Runtime, msg: InboundMessage, t: Transition, template: str, *,
         template=template, to=[sender], kind=template,
         context=transition_context(rt, t) | {"person": person_view(sender),
                                              "plan": plan_rows(rt, t)} | values,
-        reply_token=token, in_reply_to=msg.message_id, references=msg.references),
+        reply_token=token, answering=msg),
         transition_id=t.id, now=now)
 
 
@@ -331,7 +331,13 @@ def _send_workbook(rt: Runtime, msg: InboundMessage, t: Transition, command: Com
     missing = missing_sections(answers.keys(), playbook_of(rt, t).required_sections)
     note = "sent on request" + (f" with {len(missing)} required section(s) still "
                                 "unanswered" if missing else "")
-    deliver_workbook(rt, t, now=now, change_summary=note, in_reply_to=msg.message_id)
+    updated = deliver_workbook(rt, t, now=now, change_summary=note)
+    gaps = (f" {len(missing)} required section{'' if len(missing) == 1 else 's'} "
+            f"{'is' if len(missing) == 1 else 'are'} still unanswered: "
+            + ", ".join(f"{s.number}. {s.title}" for s in missing) + "." if missing else "")
+    _answer(rt, msg, updated, "command_result", now=now,
+            result=f"Version {updated.workbook_version} of the handoff workbook is on its way "
+                   f"to {display_name(t.incoming)}, with you in copy.{gaps}")
     return Outcome("processed", "workbook sent on request", t.id)
 
 

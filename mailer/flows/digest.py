@@ -77,14 +77,15 @@ def _sent_since(rt: Runtime, start: datetime, end: datetime) -> list[SentMail]:
                      recipients=tuple(json.loads(row["recipients_json"]))) for row in rows]
 
 
-def queue_digest(rt: Runtime, to: list[Person], *, now: datetime, in_reply_to: str | None = None,
-                 references: tuple[str, ...] = (), auto_submitted: str = "auto-generated") -> None:
+def queue_digest(rt: Runtime, to: list[Person], *, now: datetime,
+                 answering: InboundMessage | None = None,
+                 auto_submitted: str = "auto-generated") -> None:
     digest = gather_digest(rt, now)
     queue_outgoing(rt, Outgoing(
         template="digest", to=to, kind="digest",
         context=_with_address(digest_context(digest), rt) | {
             "person": person_view(to[0]) if len(to) == 1 else None},
-        in_reply_to=in_reply_to, references=references, auto_submitted=auto_submitted,
+        answering=answering, auto_submitted=auto_submitted,
         attachments=[OutgoingAttachment(portfolio_filename(digest), XLSX,
                                         build_portfolio(digest))]),
         transition_id=None, now=now)
@@ -108,8 +109,7 @@ def _with_address(context: dict[str, Any], rt: Runtime) -> dict[str, Any]:
 
 def send_digest_on_request(rt: Runtime, msg: InboundMessage, *, now: datetime) -> Outcome:
     lead = Person(msg.from_name, msg.from_email)
-    queue_digest(rt, [lead], now=now, in_reply_to=msg.message_id,
-                 references=msg.references, auto_submitted="auto-replied")
+    queue_digest(rt, [lead], now=now, answering=msg, auto_submitted="auto-replied")
     return Outcome("processed", "digest sent on request")
 
 

@@ -221,7 +221,7 @@ def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime
         reply_to_people=[sender.email] if step.customer_facing or token is None else [],
         auto_submitted="auto-generated", attachments=attachments,
         send_at=rt.calendar.next_business_moment(now) if step.keeps_business_hours else None,
-        holdable=True)
+        holdable=True, **({"follows": step.thread} if step.follows else {"thread": step.thread}))
 
 
 def _meeting_description(t: Transition, step: StepSpec) -> str:
@@ -271,7 +271,13 @@ def _send_draft(rt: Runtime, t: Transition, planned: PlannedStep, *, now: dateti
             "copied": ", ".join(display_name(p) for p in copied),
             "meeting": step.kind == "meeting",
             "silence": step.on_silence or "skip", "silence_days": step.silence_business_days or 2},
-        reply_token=token, auto_submitted="auto-generated"), transition_id=t.id, now=now)
+        reply_token=token, auto_submitted="auto-generated", thread=approval_thread(step)),
+        transition_id=t.id, now=now)
+
+
+def approval_thread(step: StepSpec) -> str:
+    """The conversation of a draft with its approver: the request, the answers, the outcome."""
+    return f"approval:{step.id}"
 
 
 def _settle_silences(rt: Runtime, t: Transition, now: datetime) -> int:
@@ -313,7 +319,8 @@ def _tell_approver_of_silence(rt: Runtime, t: Transition, step: StepSpec, verdic
             "person": person_view(approver), "draft_subject": _draft_subject(rt, t, step),
             "outcome": verdict, "silence_days": step.silence_business_days, "silent": True,
             "unclear": False, "leaves": ""},
-        auto_submitted="auto-generated"), transition_id=t.id, now=now)
+        auto_submitted="auto-generated", follows=approval_thread(step)), transition_id=t.id,
+        now=now)
 
 
 def planned_for(rt: Runtime, t: Transition, step: StepSpec, now: datetime) -> PlannedStep:
@@ -401,5 +408,5 @@ def _tell(rt: Runtime, msg: InboundMessage, t: Transition, template: str, *, now
         template=template, to=[sender], kind=template,
         context=transition_context(rt, t) | {"person": person_view(sender),
                                              "leaves": ""} | values,
-        reply_token=token, in_reply_to=msg.message_id, references=msg.references),
+        reply_token=token, answering=msg),
         transition_id=t.id, now=now)

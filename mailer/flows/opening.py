@@ -105,5 +105,5 @@ def questionnaire_mail(rt: Runtime, t: Transition, context: dict, token: str) ->
         template="questionnaire", to=[t.outgoing], kind="questionnaire",
         context=context | {"questionnaire": ProductMarkdown(questionnaire_markdown(
             "{account}", required=playbook.required_sections), {"account": t.account})},
-        reply_token=token, auto_submitted="auto-generated",
+        reply_token=token, auto_submitted="auto-generated", thread="questionnaire",
         attachments=[OutgoingAttachment(form_filename(t.account, t.id), XLSX, form)])

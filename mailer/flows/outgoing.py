@@ -7,15 +7,22 @@ change it belongs to commit together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from mailer.flows.runtime import Runtime
-from mailer.handoff.model import Person
+from mailer.handoff.model import InboundMessage, Person
 from mailer.handoff.transitions import Transition, display_name, first_name
 from mailer.mail.compose import Envelope, OutgoingAttachment, compose_email
-from mailer.mail.outbox import queue_mail
+from mailer.mail.conversation import reply_subject, thread_index_reply
+from mailer.mail.outbox import (
+    Conversation,
+    last_in_thread,
+    queue_mail,
+    thread_index_in,
+    thread_of,
+)
 from mailer.state.tokens import new_message_id, token_address
 
 
@@ -44,7 +51,14 @@ def transition_context(rt: Runtime, t: Transition) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One email to queue."""
+    """One email to queue.
+
+    Where it sits in a conversation: `answering` a person's mail (it keeps `Re: <their
+    subject>` and links to their mail), `follows` one of the transition's threads (a reminder
+    continues the conversation it follows up), or starts `thread` (a name later mail can
+    follow, such as `questionnaire`). Mail that continues a conversation takes its subject,
+    whatever the template's subject line says, so it threads in every mail client.
+    """
 
     template: str
     to: Sequence[Person]
@@ -54,8 +68,11 @@ class Outgoing:
     reply_token: str | None = None  # Reply-To: the assistant's address with this token
     reply_to_people: Sequence[str] = ()  # Reply-To: these humans instead (customer mail)
     from_name: str = "Transitions assistant"
-    in_reply_to: str | None = None
-    references: Sequence[str] = ()
+    answering: InboundMessage | None = None
+    echo_subject: bool = True  # False: linked to their mail, but never repeating their words
+    follows: str = ""
+    thread: str = ""
+    shared_with: Sequence[str] = ()  # a book's shared mail: the other transitions it is about
     auto_submitted: str = "auto-replied"
     attachments: Sequence[OutgoingAttachment] = ()
     extra_headers: Sequence[tuple[str, str]] = ()
@@ -63,24 +80,75 @@ class Outgoing:
     holdable: bool = False  # playbook mail: held while paused, withdrawn when cancelled
 
 
+@dataclass(frozen=True)
+class _Place:
+    """Where a new mail joins the conversations: what it answers and under which subject."""
+
+    subject: str = ""  # '' when it starts a conversation: the template's subject stands
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    thread: str = ""
+    thread_index: str = ""
+
+
+MAX_REFERENCES = 20
+
+
+def _place(rt: Runtime, mail: Outgoing, transition_id: str | None, now: datetime) -> _Place:
+    transitions = [transition_id, *mail.shared_with] if transition_id else []
+    if mail.answering is not None:
+        msg = mail.answering
+        thread = mail.thread or thread_of(rt.store, [msg.in_reply_to, *reversed(msg.references)])
+        parent_index = msg.header("thread-index") or (
+            thread_index_in(rt.store, transitions, thread) if thread and transitions else "")
+        return _Place(subject=reply_subject(msg.subject) if mail.echo_subject else "",
+                      in_reply_to=msg.message_id,
+                      references=(*msg.references, msg.message_id)[-MAX_REFERENCES:],
+                      thread=thread, thread_index=_child_index(rt, parent_index, now))
+    if mail.follows and transitions:
+        last = last_in_thread(rt.store, transitions, mail.follows)
+        if last is not None:
+            parent_index = thread_index_in(rt.store, transitions, mail.follows)
+            return _Place(subject=reply_subject(last["subject"]), in_reply_to=last["message_id"],
+                          references=(*last["refs"].split(), last["message_id"])[
+                              -MAX_REFERENCES:],
+                          thread=mail.follows, thread_index=_child_index(rt, parent_index, now))
+        return _Place(thread=mail.follows)
+    return _Place(thread=mail.thread)
+
+
+def _child_index(rt: Runtime, parent: str, now: datetime) -> str:
+    return thread_index_reply(parent, now=now, random_byte=rt.random_bytes(1)[0]) \
+        if parent else ""
+
+
 def queue_outgoing(rt: Runtime, mail: Outgoing, *, transition_id: str | None,
                    now: datetime) -> str:
     """Render, compose and queue; returns the new Message-ID."""
-    rendered = rt.renderer.render(mail.template, context=mail.context)
+    place = _place(rt, mail, transition_id, now)
+    rendered = rt.renderer.render(mail.template,
+                                  context=mail.context | {"reply_subject": place.subject})
+    if place.subject:
+        rendered = replace(rendered, subject=place.subject)
     message_id = new_message_id(rt.settings.address_domain,
                                 f"{transition_id or 'mail'}.{mail.kind}", rt.random_bytes)
     reply_to = list(mail.reply_to_people)
     if mail.reply_token:
         reply_to = [token_address(rt.address, mail.reply_token)]
+    headers = list(mail.extra_headers)
+    if place.thread_index:
+        headers.append(("Thread-Index", place.thread_index))
     envelope = Envelope(from_name=mail.from_name, to=mail.to, cc=mail.cc, reply_to=reply_to,
-                        message_id=message_id, in_reply_to=mail.in_reply_to,
-                        references=mail.references, auto_submitted=mail.auto_submitted,
-                        attachments=mail.attachments, extra_headers=mail.extra_headers)
+                        message_id=message_id, in_reply_to=place.in_reply_to,
+                        references=place.references, auto_submitted=mail.auto_submitted,
+                        attachments=mail.attachments, extra_headers=headers)
     # Mail held for business hours is dated when it leaves, not when it was decided.
     dated = max(mail.send_at, now) if mail.send_at else now
     composed = compose_email(rendered, envelope=envelope, assistant=rt.address, now=dated)
     queue_mail(rt.store, composed, transition_id=transition_id, kind=mail.kind, now=now,
-               send_at=mail.send_at, holdable=mail.holdable)
+               send_at=mail.send_at, holdable=mail.holdable, template=mail.template,
+               conversation=Conversation(thread=place.thread, references=place.references,
+                                         thread_index=place.thread_index))
     if transition_id:
         rt.store.add_history(transition_id, at=now, direction="out", sender=rt.address,
                              recipients=list(composed.recipients), subject=composed.subject,

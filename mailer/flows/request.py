@@ -79,14 +79,9 @@ def _answer_problems(rt: Runtime, msg: InboundMessage, parsed: RequestParse, *,
         template="request_problems", to=[manager], kind="request_problems",
         context={"manager": person_view(manager), "problems": list(parsed.problems),
                  "known": [(k, v) for k, v in parsed.fields.items() if v],
-                 "field_template": FIELD_TEMPLATE.strip(),
-                 "original_subject": _subject_core(msg.subject)},
-        reply_token=token, in_reply_to=msg.message_id, references=msg.references),
+                 "field_template": FIELD_TEMPLATE.strip()},
+        reply_token=token, answering=msg),
         transition_id=None, now=now)
-
-
-def _subject_core(subject: str) -> str:
-    return subject.strip() or "your transition request"
 
 
 def start(rt: Runtime, request: TransitionRequest, msg: InboundMessage, *,
@@ -101,12 +96,12 @@ def start(rt: Runtime, request: TransitionRequest, msg: InboundMessage, *,
                                       ("incoming", t.incoming))}
     queue_outgoing(rt, Outgoing(
         template="request_accepted", to=[t.manager], context=context, kind="request_accepted",
-        reply_token=tokens["manager"], in_reply_to=msg.message_id,
-        references=[*msg.references]), transition_id=t.id, now=now)
+        reply_token=tokens["manager"], answering=msg, thread="request"),
+        transition_id=t.id, now=now)
     queue_outgoing(rt, questionnaire_mail(rt, t, context, tokens["questionnaire"]),
                    transition_id=t.id, now=now)
     queue_outgoing(rt, Outgoing(
         template="incoming_notice", to=[t.incoming], cc=[], context=context,
         kind="incoming_notice", reply_token=tokens["incoming"],
-        auto_submitted="auto-generated"), transition_id=t.id, now=now)
+        auto_submitted="auto-generated", thread="incoming"), transition_id=t.id, now=now)
     return t

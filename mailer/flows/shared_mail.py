@@ -11,6 +11,10 @@ from mailer.handoff.transitions import Transition
 from mailer.state.tokens import ReplyToken, issue_token
 from mailer.state.transition_records import load_transition
 
+# The conversation of a combined questionnaire, which the grouped reminders continue; it is
+# filed under the first transition of the group, as the mail itself is.
+BOOK_QUESTIONNAIRE_THREAD = "book_questionnaire"
+
 
 def group_token(rt: Runtime, transitions: list[Transition], person: Person, purpose: str, *,
                 now: datetime) -> str:
@@ -21,6 +25,16 @@ def group_token(rt: Runtime, transitions: list[Transition], person: Person, purp
         rt.store.run("INSERT OR IGNORE INTO token_groups(token, transition_id) VALUES(?,?)",
                      token, t.id)
     return token
+
+
+def companions(rt: Runtime, transitions: list[Transition]) -> list[str]:
+    """Every transition that shared a grouped mail with one of these: a grouped reminder
+    continues the conversation of a combined form sent for a larger group."""
+    marks = ",".join("?" * len(transitions))
+    return [row["transition_id"] for row in rt.store.all(
+        "SELECT DISTINCT transition_id FROM token_groups WHERE token IN (SELECT token FROM "
+        f"token_groups WHERE transition_id IN ({marks})) ORDER BY transition_id",
+        *[t.id for t in transitions])]
 
 
 def note_shared_mail(rt: Runtime, transitions: list[Transition], person: Person, *,

@@ -107,8 +107,9 @@ def versions_of(rt: Runtime, transition_id: str) -> list[VersionRow]:
 
 
 def deliver_workbook(rt: Runtime, t: Transition, *, now: datetime, change_summary: str,
-                     in_reply_to: str | None = None, mail: bool = True) -> Transition:
-    """Build the next version, keep it under the data directory and mail it."""
+                     mail: bool = True) -> Transition:
+    """Build the next version, keep it under the data directory and mail it; each new version
+    continues the conversation of the first."""
     version = t.workbook_version + 1
     versions = [*versions_of(rt, t.id), VersionRow(version=version, at=now,
                                                    summary=change_summary)]
@@ -129,7 +130,7 @@ def deliver_workbook(rt: Runtime, t: Transition, *, now: datetime, change_summar
                 "key_contacts": [_contact_line(c) for c in summary.key_contacts],
                 "missing": [f"{s.number}. {s.title}" for s in missing],
                 "filename": path.name},
-            in_reply_to=in_reply_to, auto_submitted="auto-generated",
+            follows="workbook", auto_submitted="auto-generated",
             attachments=[OutgoingAttachment(path.name, XLSX, payload)]),
             transition_id=t.id, now=now)
     return updated

@@ -45,6 +45,9 @@ NAMED_ANCHORS = ("request_received", *DATE_ANCHORS)
 STEP_ANCHOR_PREFIX = "step:"
 MEETING_ANCHORS: tuple[str, ...] = get_args(MeetingAnchor)
 CHECKIN_OFFSET = "checkin_days"
+# Conversations opened when a transition starts, which a step may follow.
+OPENING_THREADS = ("request", "questionnaire")
+STEP_THREAD_PREFIX = "step:"
 
 _SLUG_PATTERN = r"^[a-z][a-z0-9_]*$"
 _OFFSET = re.compile(r"^\s*([+-]?\s*\d+)\s+(business\s+|working\s+)?(day|days|week|weeks)\s*$",
@@ -163,6 +166,18 @@ class StepSpec(BaseModel):
     meeting_offset: OffsetValue | None = None
     meeting_at: WallTime = None
     postpone_on_out_of_office: bool = False
+    # The conversation this mail continues: `request` (the manager's request and its answer),
+    # `questionnaire`, or the id of an earlier step; a reminder threads under what it follows.
+    follows: Slug | None = None
+
+    @property
+    def thread(self) -> str:
+        """The name of the conversation this step's mail belongs to."""
+        if self.follows is None:
+            return f"{STEP_THREAD_PREFIX}{self.id}"
+        if self.follows in OPENING_THREADS:
+            return self.follows
+        return f"{STEP_THREAD_PREFIX}{self.follows}"
 
     @property
     def recipients(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,21 +40,65 @@ class QueuedMail:
     path: Path
 
 
+@dataclass(frozen=True)
+class Conversation:
+    """Where a message sits among the others: its thread (a name such as `questionnaire` or
+    `step:customer_intro`, per transition), the References it carried and its Thread-Index."""
+
+    thread: str = ""
+    references: tuple[str, ...] = ()
+    thread_index: str = ""
+
+
 def queue_mail(store: Store, mail: ComposedEmail, *, transition_id: str | None, kind: str,
-               now: datetime, send_at: datetime | None = None, holdable: bool = False) -> int:
+               now: datetime, send_at: datetime | None = None, holdable: bool = False,
+               conversation: Conversation = Conversation(), template: str = "") -> int:
     """Record an outbound message; call inside the transaction that caused it.
 
     `holdable` mail (playbook steps) waits while its transition is paused and is dropped
     when it is cancelled; answers to people always go."""
     cursor = store.run(
         "INSERT INTO outbound(message_id, transition_id, kind, envelope_from, recipients_json,"
-        " subject, raw, created_at, next_attempt_at, holdable) VALUES(?,?,?,?,?,?,?,?,?,?)",
+        " subject, raw, created_at, next_attempt_at, holdable, thread, refs, thread_index,"
+        " template) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         mail.message_id, transition_id, kind, mail.envelope_from,
         json.dumps(list(mail.recipients)), mail.subject, mail.raw, iso(now),
-        iso(max(send_at, now) if send_at else now), int(holdable))
+        iso(max(send_at, now) if send_at else now), int(holdable), conversation.thread,
+        " ".join(conversation.references), conversation.thread_index, template)
     log.debug("queued %s mail (%s) for %s: %r", kind, transition_id or "no transition",
               ", ".join(mail.recipients), mail.subject)
     return int(cursor.lastrowid or 0)
+
+
+def thread_of(store: Store, message_ids: Sequence[str | None]) -> str:
+    """The thread of the first of these Message-IDs that is one of ours ('' when none is)."""
+    for message_id in message_ids:
+        if not message_id:
+            continue
+        row = store.one("SELECT thread FROM outbound WHERE message_id=?", message_id)
+        if row is not None and row["thread"]:
+            return str(row["thread"])
+    return ""
+
+
+def last_in_thread(store: Store, transition_ids: Sequence[str],
+                   thread: str) -> sqlite3.Row | None:
+    """The latest message of a transition's thread (or of a shared mail's transitions'), to
+    answer when following it up."""
+    marks = ",".join("?" * len(transition_ids))
+    return store.one("SELECT message_id, subject, refs, thread_index FROM outbound "
+                     f"WHERE transition_id IN ({marks}) AND thread=? ORDER BY id DESC LIMIT 1",
+                     *transition_ids, thread)
+
+
+def thread_index_in(store: Store, transition_ids: Sequence[str], thread: str) -> str:
+    """The latest Outlook conversation index of a thread: a reply from a client that sends
+    none (Gmail, Apple Mail) must not end Outlook's conversation."""
+    marks = ",".join("?" * len(transition_ids))
+    row = store.one("SELECT thread_index FROM outbound WHERE thread_index != '' AND "
+                    f"transition_id IN ({marks}) AND thread=? ORDER BY id DESC LIMIT 1",
+                    *transition_ids, thread)
+    return str(row["thread_index"]) if row else ""
 
 
 class Outbox:

@@ -200,6 +200,15 @@ MIGRATIONS: tuple[str, ...] = (
         told INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 7: conversations: the thread each mail belongs to and the References it carried, so a
+    # reminder continues the conversation it follows up; the template it was written from
+    """
+    ALTER TABLE outbound ADD COLUMN thread TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbound ADD COLUMN refs TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbound ADD COLUMN thread_index TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbound ADD COLUMN template TEXT NOT NULL DEFAULT '';
+    CREATE INDEX outbound_thread ON outbound(transition_id, thread);
+    """,
 )
 
 
