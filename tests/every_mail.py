@@ -27,8 +27,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
-from assistant import ADDRESS, ROOT, Assistant, SimulatedTime
+from assistant import ADDRESS, Assistant, SimulatedTime
 
+from mailer.config.settings import SHIPPED_DEFAULTS
 from mailer.flows.watchdog import send_canary_if_due
 
 DANA = "Dana Reyes <dana@example.com>"
@@ -179,7 +180,7 @@ class Story:
     def __init__(self, mail, home: Path) -> None:  # noqa: ANN001 - the MailServers fixture
         self.mail = mail
         playbooks = home / "playbooks"
-        shutil.copytree(ROOT / "playbooks", playbooks)
+        shutil.copytree(SHIPPED_DEFAULTS / "playbooks", playbooks)
         soft = playbooks / "soft.yaml"
         soft.write_text(soft.read_text().replace(
             "checkin_days: 60\n", "checkin_days: 60\nbook_questionnaire: combined\n"))

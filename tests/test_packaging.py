@@ -114,9 +114,10 @@ def test_files_in_the_working_directory_and_mailer_paths_override_the_shipped_on
         installed, empty_folder):
     templates = empty_folder / "templates"
     shutil.copytree(SHIPPED_DEFAULTS / "templates", templates)
-    accepted = templates / "request_accepted.md.j2"
-    head, _, body = accepted.read_text().partition("\n---\n")
-    accepted.write_text("subject: OUR OWN WORDING {{ tid }}\n---\n" + body)
+    # The questionnaire starts a conversation, so its subject line is the template's own.
+    questionnaire = templates / "questionnaire.md.j2"
+    head, _, body = questionnaire.read_text().partition("\n---\n")
+    questionnaire.write_text("subject: OUR OWN WORDING {{ tid }}\n---\n" + body)
     (empty_folder / "request.eml").write_bytes(
         b"From: Dana Reyes <dana@example.com>\r\nTo: transitions@localhost\r\n"
         b"Subject: Transition request: Acme Corp\r\nMessage-ID: <r1@example.com>\r\n"
@@ -127,8 +128,8 @@ def test_files_in_the_working_directory_and_mailer_paths_override_the_shipped_on
     assert run(installed, "deliver", "request.eml", cwd=empty_folder).returncode == 0
     handled = run(installed, "run", "--once", cwd=empty_folder)
     assert handled.returncode == 0, handled.stderr
-    answer = next((empty_folder / "outbox").glob("*request_accepted.eml")).read_text()
-    assert "Subject: OUR OWN WORDING TR-0001" in answer
+    sent = next((empty_folder / "outbox").glob("*-questionnaire.eml")).read_text()
+    assert "Subject: OUR OWN WORDING TR-0001" in sent
 
     # A mistake in the operator's own rules file: named, and the command fails.
     (empty_folder / "inbox_rules.yaml").write_text("requesters:\n  domain: [example.com]\n")

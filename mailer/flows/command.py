@@ -262,8 +262,11 @@ def confirm_workbook(rt: Runtime, msg: InboundMessage, t: Transition, token: Rep
                        "I asked. Write `send workbook` in the transition's thread to send it "
                        f"to {display_name(t.incoming)}.")
         return Outcome("processed", "workbook confirmation out of date", t.id)
-    deliver_workbook(rt, t, now=now, in_reply_to=msg.message_id, change_summary=(
+    updated = deliver_workbook(rt, t, now=now, change_summary=(
         f"handed to {display_name(t.incoming)}, the new incoming CSM"))
+    _answer(rt, msg, updated, "command_result", now=now,
+            result=f"Version {updated.workbook_version} of the handoff workbook is on its way "
+                   f"to {display_name(t.incoming)}, with you in copy.")
     return Outcome("processed", "workbook sent to the new incoming CSM on confirmation", t.id)
 
 
