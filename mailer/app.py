@@ -17,7 +17,8 @@ from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
 from mailer.flows.runtime import Runtime
 from mailer.flows.watchdog import check_canary, send_canary_if_due
-from mailer.mail.smtp import DeliveryFailure, SmtpSender, drain
+from mailer.mail.courier import Courier
+from mailer.mail.smtp import DeliveryFailure, SmtpSender
 from mailer.mail.sources import (
     CONNECTION_ERRORS,
     FetchedMessage,
@@ -65,11 +66,17 @@ class Service:
     sender: SmtpSender | None
     dry_run: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
+    courier: Courier = field(init=False)
+
+    def __post_init__(self) -> None:
+        # SMTP round trips run in the courier's thread, beside the handling of the next
+        # message; the courier owns the outbox files and the SMTP connection from here on.
+        self.courier = Courier(self.rt.store.path, self.rt.outbox, self.sender,
+                               now=self.rt.clock, send=not self.dry_run)
 
     def close(self) -> None:
         self.source.close()
-        if self.sender is not None:
-            self.sender.close()
+        self.courier.close()
         self.rt.store.close()
 
     # -- one pass -----------------------------------------------------------------------
@@ -92,7 +99,8 @@ class Service:
             outcome = pipeline.handle(self.rt, fetched.raw, source_key=fetched.source_key)
             report.handled.append(outcome)
             self.file(fetched, outcome)
-            self.send_outbox(report)  # answer within seconds, even inside a backlog
+            self.courier.poke()  # answered within seconds, even inside a backlog
+            self.take_courier_news(report)
             if self.stopping.is_set():
                 return
 
@@ -106,19 +114,26 @@ class Service:
                           outcome.outcome)
 
     def send_outbox(self, report: PassReport) -> None:
+        """Spool and send everything that can go now, and wait until it has."""
+        self.courier.flush()
+        while self.take_courier_news(report):
+            self.courier.flush()  # the managers' notices of failures go too
+
+    def take_courier_news(self, report: PassReport) -> int:
+        """What the courier sent and could not send since the last look; the failures are
+        told to the managers (their notices are queued). Returns how many failures."""
         try:
-            self.rt.outbox.spool(self.rt.store)
+            self.courier.raise_problem()
         except OSError as exc:
             raise StorageUnavailable(f"the outbox cannot be written ({exc})") from exc
-        if self.sender is None or self.dry_run:
-            return
-        result = drain(self.rt.store, self.rt.outbox, self.sender, now=self.rt.clock)
-        report.mails_sent += result.sent
-        for failure in result.failures:
+        report.mails_sent += self.courier.take_sent()
+        failures = self.courier.take_failures()
+        for failure in failures:
             report.failures.append(failure)
             self.tell_manager(failure)
-        if result.failures:
-            self.rt.outbox.spool(self.rt.store)
+        if failures:
+            self.courier.poke()
+        return len(failures)
 
     def tell_manager(self, failure: DeliveryFailure) -> None:
         """A permanent failure is reported to the transition's manager, once."""
@@ -175,7 +190,8 @@ class Service:
                     self.run_steps(report)
                     self.run_watchdog()
                     last_steps = time.monotonic()
-                self.send_outbox(report)
+                self.courier.poke()
+                self.take_courier_news(report)
                 self.source.wait(STEP_INTERVAL_SECONDS, self.stopping)
             except StorageUnavailable as exc:
                 log.error("%s: not taking new mail (it stays on the server) until this is "

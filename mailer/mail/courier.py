@@ -1,0 +1,154 @@
+"""The courier: a thread that writes the outbox files and sends them while the service goes on.
+
+The pipeline commits a message's outbound rows and pokes the courier; the courier spools the
+committed rows to `outbox/` and drains them through SMTP on its own SQLite connection, so the
+round trips to the mail server overlap the handling of the next message instead of following
+it. What makes a crash harmless is unchanged: a row is committed before its file is written and
+before it is sent, and it is marked sent only after the server said 250.
+
+One courier sends one mail at a time, oldest first, over one connection, so each recipient
+still receives their mail in order. Permanent failures and a spool that cannot be written are
+handed back to the service (`take_failures`, `raise_problem`), which tells the manager or stops
+taking mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from mailer.mail.outbox import Outbox
+from mailer.mail.smtp import DeliveryFailure, SmtpSender, drain
+from mailer.state.store import Store
+
+log = logging.getLogger(__name__)
+
+# Retries fall due with time, not with a poke: look again at least this often.
+IDLE_LOOK_SECONDS = 5.0
+
+
+@dataclass
+class _Tally:
+    """What the courier did since the service last asked (guarded by the courier's lock)."""
+
+    sent: int = 0
+    failures: list[DeliveryFailure] = field(default_factory=list)
+    problem: OSError | None = None
+
+
+class Courier:
+    def __init__(self, database: Path, outbox: Outbox, sender: SmtpSender | None, *,
+                 now: Callable[[], datetime], send: bool = True) -> None:
+        self.database = database
+        self.outbox = outbox
+        self._smtp = sender
+        self.sender = sender if send else None
+        self.now = now
+        self._lock = threading.Lock()
+        self._tally = _Tally()
+        # Pokes are numbered; a round serves every poke made before it began, so `flush`
+        # waits for a round that began after its own poke.
+        self._changed = threading.Condition(self._lock)
+        self._asked = 0
+        self._served = 0
+        self._poked = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the service's side ---------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="courier", daemon=True)
+            self._thread.start()
+
+    def poke(self) -> int:
+        """Committed mail is waiting: spool and send it soon. Returns the poke's number."""
+        self.start()
+        with self._lock:
+            self._asked += 1
+            asked = self._asked
+        self._poked.set()
+        return asked
+
+    def flush(self, timeout: float = 600) -> None:
+        """Poke, then wait until everything that can go now has gone (or failed for now)."""
+        asked = self.poke()
+        with self._changed:
+            self._changed.wait_for(lambda: self._served >= asked or self._thread is None,
+                                   timeout)
+
+    def take_sent(self) -> int:
+        with self._lock:
+            sent, self._tally.sent = self._tally.sent, 0
+        return sent
+
+    def take_failures(self) -> list[DeliveryFailure]:
+        with self._lock:
+            failures, self._tally.failures = self._tally.failures, []
+        return failures
+
+    def raise_problem(self) -> None:
+        """Re-raise, in the service's thread, a spool the courier could not write."""
+        with self._lock:
+            problem, self._tally.problem = self._tally.problem, None
+        if problem is not None:
+            raise problem
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._poked.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+        elif self._smtp is not None:
+            self._smtp.close()
+
+    # -- the courier's thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        store = Store(self.database)
+        try:
+            while not self._stopping.is_set():
+                self._poked.wait(IDLE_LOOK_SECONDS)
+                self._poked.clear()
+                if self._stopping.is_set():
+                    break
+                with self._lock:
+                    serving = self._asked
+                self._round(store)
+                with self._changed:
+                    self._served = serving
+                    self._changed.notify_all()
+        finally:
+            if self._smtp is not None:
+                self._smtp.close()
+            store.close()
+            with self._changed:
+                self._served = self._asked
+                self._changed.notify_all()
+
+    def _round(self, store: Store) -> None:
+        try:
+            self.outbox.spool(store)
+            if self.sender is None:
+                return
+            while not self._stopping.is_set():
+                result = drain(store, self.outbox, self.sender, now=self.now, limit=50)
+                with self._lock:
+                    self._tally.sent += result.sent
+                    self._tally.failures.extend(result.failures)
+                if result.failures:
+                    self.outbox.spool(store)
+                if result.sent + len(result.failures) == 0:
+                    return  # nothing more can go now (or the server is unwell: retry later)
+        except OSError as exc:
+            log.error("the outbox cannot be written: %s", exc)
+            with self._lock:
+                self._tally.problem = exc
+        except Exception:  # noqa: BLE001 - the courier must outlive one bad mail
+            log.exception("the courier stopped a round; it tries again shortly")
