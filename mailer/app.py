@@ -12,7 +12,7 @@ from datetime import timedelta
 from mailer import pipeline
 from mailer.config.settings import Settings
 from mailer.flows.digest import send_weekly_digest
-from mailer.flows.due_steps import run_due_steps
+from mailer.flows.due_steps import run_due_steps, run_scheduler_slice
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
 from mailer.flows.runtime import Runtime
@@ -169,6 +169,19 @@ class Service:
         except STORAGE_ERRORS as exc:
             raise StorageUnavailable(f"the data directory cannot be written ({exc})") from exc
 
+    def run_step_slice(self, report: PassReport) -> bool:
+        """One bounded slice of the scheduler's work; True while more is left (the hourly
+        safety pass, or planning after a restart), so the loop checks the inbox between
+        slices and a request arriving meanwhile is answered at once."""
+        try:
+            result = run_scheduler_slice(self.rt, self.rt.clock())
+            report.steps_sent += result.done
+            if not result.more:
+                report.steps_sent += send_weekly_digest(self.rt, self.rt.clock())
+        except STORAGE_ERRORS as exc:
+            raise StorageUnavailable(f"the data directory cannot be written ({exc})") from exc
+        return result.more
+
     def run_once(self) -> PassReport:
         report = PassReport()
         self.send_outbox(report)
@@ -182,17 +195,20 @@ class Service:
     def run_forever(self) -> None:
         self._install_signal_handlers()
         last_steps = 0.0
+        more_steps = False
         while not self.stopping.is_set():
             try:
                 report = PassReport()
                 self.handle_inbox(report)
-                if time.monotonic() - last_steps >= STEP_INTERVAL_SECONDS:
-                    self.run_steps(report)
-                    self.run_watchdog()
+                if more_steps or time.monotonic() - last_steps >= STEP_INTERVAL_SECONDS:
+                    if not more_steps:
+                        self.run_watchdog()
+                    more_steps = self.run_step_slice(report)
                     last_steps = time.monotonic()
                 self.courier.poke()
                 self.take_courier_news(report)
-                self.source.wait(STEP_INTERVAL_SECONDS, self.stopping)
+                if not more_steps:
+                    self.source.wait(STEP_INTERVAL_SECONDS, self.stopping)
             except StorageUnavailable as exc:
                 log.error("%s: not taking new mail (it stays on the server) until this is "
                           "fixed; retrying in %d s", exc, STORAGE_RETRY_SECONDS)

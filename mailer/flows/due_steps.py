@@ -18,16 +18,19 @@ from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transit
 from mailer.flows.problems import isolated
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import (
+    INDEX_SLICE,
     anchors_of,
     answered_sections,
     conditions_of,
+    due_transitions,
+    index_transitions,
     plan_rows,
     planned_steps,
     playbook_of,
     remember_next_due,
     save_step_state,
     step_states,
-    transitions_to_visit,
+    transitions_to_index,
 )
 from mailer.handoff.commands import SEND, SKIP, parse_command
 from mailer.handoff.meeting_invite import meeting_invite
@@ -110,8 +113,29 @@ def reason_sentence(t: Transition, *, speaker: Person) -> str:
 
 
 def run_due_steps(rt: Runtime, now: datetime) -> int:
-    """Send every step due at `now` across all active transitions; returns how many."""
-    visits = transitions_to_visit(rt, now)
+    """Send every step due at `now` across all active transitions, planning whatever needs
+    it first, slice after slice until nothing is left; returns how many steps went."""
+    done = 0
+    while True:
+        result = run_scheduler_slice(rt, now)
+        done += result.done
+        if not result.more:
+            return done
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    done: int  # steps carried out
+    more: bool  # planning is left for the next slice (the safety pass, a large book)
+
+
+def run_scheduler_slice(rt: Runtime, now: datetime, *, limit: int = INDEX_SLICE) -> SliceResult:
+    """One bounded piece of the scheduler's work: plan afresh up to `limit` transitions (the
+    hourly safety pass, transitions marked for a visit), then carry out every step that is
+    due. The service runs slices between inbound messages until `more` is False."""
+    to_index, more = transitions_to_index(rt, now, limit=limit)
+    index_transitions(rt, to_index, now=now)
+    visits = due_transitions(rt, now)
     # A transition whose data breaks its work is set aside with the reason; the rest run.
     done = isolated(rt, "grouped steps", lambda: send_grouped_steps(rt, now, visits), now=now,
                     fallback=0)
@@ -120,7 +144,7 @@ def run_due_steps(rt: Runtime, now: datetime) -> int:
             continue
         done += isolated(rt, t.id, lambda t=t: _run_transition(rt, t, now), now=now,
                          fallback=0)
-    return done
+    return SliceResult(done=done, more=more)
 
 
 def _run_transition(rt: Runtime, t: Transition, now: datetime) -> int:

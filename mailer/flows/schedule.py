@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from mailer.flows.problems import record_problem
 from mailer.flows.runtime import Runtime
 from mailer.handoff.playbooks import Playbook
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER
@@ -54,8 +57,11 @@ def answered_sections(store: Store, transition_id: str) -> set[int]:
 
 
 def conditions_of(rt: Runtime, t: Transition) -> dict[str, bool]:
+    return conditions_from(rt, t, answered_sections(rt.store, t.id))
+
+
+def conditions_from(rt: Runtime, t: Transition, answered: set[int]) -> dict[str, bool]:
     playbook = playbook_of(rt, t)
-    answered = answered_sections(rt.store, t.id)
     complete = set(playbook.required_sections) <= answered
     return {"answers_complete": complete, "answers_incomplete": not complete,
             "intro_text_received": bool(t.intro_text.strip()),
@@ -122,22 +128,27 @@ def section_title(number: int) -> str:
 
 NOTHING_DUE = "9999-12-31T00:00:00+00:00"  # sorts after every real instant
 FULL_PASS_EVERY = timedelta(hours=1)
+INDEX_SLICE = 200  # transitions planned per slice of the safety pass or of the index build
 
 
 def next_due_moment(rt: Runtime, t: Transition) -> datetime | None:
     return next_due_step(rt, t)[0]
 
 
-def next_due_step(rt: Runtime, t: Transition) -> tuple[datetime | None, str]:
+def next_due_step(rt: Runtime, t: Transition, *, states: dict[str, StepState] | None = None,
+                  planned_all: list[PlannedStep] | None = None) -> tuple[datetime | None, str]:
     """The earliest moment anything time-based can happen to this transition: a pending
     step falling due (within business hours when it must) or a draft's silence running out.
     Steps waiting on a condition or on another step are left out: only an event (an answer,
-    a command, a step done) can free them, and every event marks the transition for a visit."""
+    a command, a step done) can free them, and every event marks the transition for a visit.
+    A caller that holds the step states and the plan already passes them in."""
     playbook = playbook_of(rt, t)
-    states = step_states(rt.store, t.id)
+    if states is None:
+        states = step_states(rt.store, t.id)
+    if planned_all is None:
+        planned_all = plan(playbook, anchors_of(t), calendar=rt.calendar, states=states,
+                           conditions=conditions_of(rt, t))
     moments: list[tuple[datetime, str]] = []
-    planned_all = plan(playbook, anchors_of(t), calendar=rt.calendar, states=states,
-                       conditions=conditions_of(rt, t))
     for planned in planned_all:
         step = planned.step
         if planned.status == "pending" and planned.due_at and not planned.blocked_reason:
@@ -170,18 +181,15 @@ def mark_for_visit(store: Store, transition_id: str) -> None:
     store.run("UPDATE transitions SET next_due_at=NULL WHERE id=?", transition_id)
 
 
-def transitions_to_visit(rt: Runtime, now: datetime) -> list[Transition]:
-    """Active transitions that may have something due. Only those whose stored next moment
-    has come (or that changed since) are read, so a pass over 10,000 transitions stays small;
-    once an hour every active transition is looked at anyway, as a safety net."""
-    last_full = from_iso(rt.store.meta("full_pass_at") or None)
-    if last_full is None or now - last_full >= FULL_PASS_EVERY or now < last_full:
-        with rt.store.transaction():
-            rt.store.set_meta("full_pass_at", iso(now) or "")
-        rows = rt.store.all("SELECT * FROM transitions WHERE status='active' ORDER BY seq")
-    else:
-        rows = rt.store.all("SELECT * FROM transitions WHERE status='active' AND "
-                            "(next_due_at IS NULL OR next_due_at <= ?) ORDER BY seq", iso(now))
+def due_transitions(rt: Runtime, now: datetime) -> list[Transition]:
+    """Active transitions whose stored next moment has come: the only ones a pass visits
+    to carry out steps, so a pass over 10,000 transitions reads a handful of rows."""
+    return _readable(rt, rt.store.all(
+        "SELECT * FROM transitions WHERE status='active' AND next_due_at <= ? ORDER BY seq",
+        iso(now)))
+
+
+def _readable(rt: Runtime, rows: list[sqlite3.Row]) -> list[Transition]:
     found = []
     for row in rows:
         try:
@@ -189,7 +197,101 @@ def transitions_to_visit(rt: Runtime, now: datetime) -> list[Transition]:
         except (ValueError, TypeError, KeyError, AssertionError) as exc:
             # A row no code can read is the trouble of its own transition only.
             log.error("%s cannot be read (%s); it is left out of the pass", row["id"], exc)
-            rt.store.run("UPDATE transitions SET next_due_at=?, next_step=? WHERE id=?",
-                         NOTHING_DUE, f"stopped: its stored data cannot be read ({exc})",
-                         row["id"])
+            with rt.store.transaction():
+                rt.store.run("UPDATE transitions SET next_due_at=?, next_step=? WHERE id=?",
+                             NOTHING_DUE, f"stopped: its stored data cannot be read ({exc})",
+                             row["id"])
+    return found
+
+
+def schedule_fingerprint(rt: Runtime) -> str:
+    """What every stored next moment was computed from besides the transition itself: the
+    playbooks and the business calendar. When it changes (an edited playbook, a new holiday)
+    every transition is planned again."""
+    c = rt.calendar
+    parts = [f"{name}={rt.playbooks[name]!r}" for name in sorted(rt.playbooks)]
+    parts.append(f"{c.tz.key}|{sorted(c.holidays)}|{c.day_start}|{c.day_end}|"
+                 f"{sorted(c.workdays)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def transitions_to_index(rt: Runtime, now: datetime, *, limit: int) -> tuple[list[Transition],
+                                                                               bool]:
+    """The next slice of transitions to plan afresh, and whether more are left: first the
+    safety pass (every active transition, once an hour, and at once when the playbooks or the
+    calendar changed), then transitions marked for a visit. Done a slice at a time, between
+    inbound messages, so a request arriving meanwhile is answered at once."""
+    store = rt.store
+    cursor = store.meta("sweep_after_seq")
+    if not cursor:
+        last_full = from_iso(store.meta("full_pass_at") or None)
+        fingerprint = schedule_fingerprint(rt)
+        if (last_full is None or now - last_full >= FULL_PASS_EVERY or now < last_full
+                or store.meta("schedule_fingerprint") != fingerprint):
+            changed = store.meta("schedule_fingerprint") not in ("", fingerprint)
+            with store.transaction():
+                store.set_meta("full_pass_at", iso(now) or "")
+                store.set_meta("schedule_fingerprint", fingerprint)
+                store.set_meta("sweep_after_seq", "0")
+            cursor = "0"
+            log.info("safety pass: planning every active transition again%s, %d at a time "
+                     "between inbound messages", " (the playbooks or the business calendar "
+                     "changed)" if changed else "", limit)
+    rows: list[sqlite3.Row] = []
+    if cursor:
+        # Transitions marked for a visit are planned below anyway.
+        rows = store.all("SELECT * FROM transitions WHERE status='active' AND seq > ? AND "
+                         "next_due_at IS NOT NULL ORDER BY seq LIMIT ?", int(cursor), limit)
+        with store.transaction():
+            store.set_meta("sweep_after_seq", str(rows[-1]["seq"]) if rows else "")
+        if not rows:
+            log.info("safety pass done")
+    if len(rows) < limit:
+        rows += store.all("SELECT * FROM transitions WHERE status='active' AND next_due_at IS "
+                          "NULL ORDER BY seq LIMIT ?", limit - len(rows))
+    more = len(rows) >= limit or bool(store.meta("sweep_after_seq"))
+    return _readable(rt, rows), more
+
+
+def index_transitions(rt: Runtime, transitions: list[Transition], *, now: datetime) -> None:
+    """Plan each transition once and store its next moment, all in one transaction."""
+    if not transitions:
+        return
+    ids = [t.id for t in transitions]
+    states = _states_of(rt.store, ids)
+    answered = _answered_of(rt.store, ids)
+    updates = []
+    for t in transitions:
+        mine = states.get(t.id, {})
+        try:
+            planned_all = plan(playbook_of(rt, t), anchors_of(t), calendar=rt.calendar,
+                               states=mine,
+                               conditions=conditions_from(rt, t, answered.get(t.id, set())))
+            moment, label = next_due_step(rt, t, states=mine, planned_all=planned_all)
+        except Exception as exc:  # noqa: BLE001 - one transition must never stop the others
+            log.exception("%s: its plan cannot be worked out; it is set aside", t.id)
+            record_problem(rt, t.id, f"{exc.__class__.__name__}: {exc}", now=now)
+            continue
+        updates.append((iso(moment) if moment else NOTHING_DUE, label, t.id))
+    with rt.store.transaction():
+        rt.store.db.executemany("UPDATE transitions SET next_due_at=?, next_step=? WHERE id=?",
+                                updates)
+
+
+def _states_of(store: Store, ids: list[str]) -> dict[str, dict[str, StepState]]:
+    found: dict[str, dict[str, StepState]] = {}
+    marks = ",".join("?" * len(ids))
+    for row in store.all(f"SELECT transition_id, step_id, status, completed_at, not_before "
+                         f"FROM steps WHERE transition_id IN ({marks})", *ids):
+        found.setdefault(row[0], {})[row[1]] = StepState(
+            status=row[2], completed_at=from_iso(row[3]), not_before=from_iso(row[4]))
+    return found
+
+
+def _answered_of(store: Store, ids: list[str]) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    marks = ",".join("?" * len(ids))
+    for row in store.all(f"SELECT transition_id, section FROM current_answers "
+                         f"WHERE transition_id IN ({marks})", *ids):
+        found.setdefault(row[0], set()).add(row[1])
     return found
