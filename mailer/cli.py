@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from mailer.config.settings import Settings, load_settings
 from mailer.errors import ConfigError, ConfigErrors, MailerError
 
@@ -171,10 +173,17 @@ def configure_logging(*, verbose: bool, log_format: str | None) -> None:
     logging.getLogger("mailer").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def _log_format() -> str | None:
+    """MAILER_LOG_FORMAT from the environment, else from the .env file (as settings are)."""
+    if "MAILER_LOG_FORMAT" in os.environ:
+        return os.environ["MAILER_LOG_FORMAT"]
+    dotenv = Path.cwd() / ".env"
+    return dotenv_values(dotenv).get("MAILER_LOG_FORMAT") if dotenv.is_file() else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(verbose=getattr(args, "verbose", False),
-                      log_format=os.environ.get("MAILER_LOG_FORMAT"))
+    configure_logging(verbose=getattr(args, "verbose", False), log_format=_log_format())
     try:
         code = _dispatch(args)
         sys.stdout.flush()  # a closed pipe shows here, while it can still be handled

@@ -223,3 +223,13 @@ def test_a_transition_id_may_be_typed_in_lower_case(tmp_path):
     done = mailer_command("status", "tr-0001", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "TR-0001" in done.stdout and "Account 0" in done.stdout
+
+
+def test_the_log_format_can_come_from_the_env_file_like_every_setting(tmp_path):
+    (tmp_path / ".env").write_text("MAILER_LOG_FORMAT=json\n")
+    mailer_command("deliver", *_requests(tmp_path, 1), cwd=tmp_path)
+    done = mailer_command("run", "--once", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(e["outcome"], e["transition"]) for e in entries if "outcome" in e] == [
+        ("processed", "TR-0001")]
