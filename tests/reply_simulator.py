@@ -444,7 +444,8 @@ def sign_off_lines(writer: Writer, rng: random.Random) -> list[str]:
 
 
 def top_text(answers: dict[int, str], writer: Writer, rng: random.Random) -> str:
-    """The new text of a top-posted reply: greeting, headings and answers, sign-off."""
+    """The new text of a top-posted reply: greeting, headings and answers (the sign-off
+    is the client's to place: above the quote, or below inline answers)."""
     blocks: list[str] = []
     if writer.greeting:
         blocks.append(writer.greeting)
@@ -457,9 +458,6 @@ def top_text(answers: dict[int, str], writer: Writer, rng: random.Random) -> str
             block = f"{lead}\n{block}"
             lead = None
         blocks.append(block)
-    sign_off = sign_off_lines(writer, rng)
-    if sign_off:
-        blocks.append("\n".join(sign_off))
     return "\n\n".join(blocks)
 
 
@@ -948,10 +946,7 @@ def simulate(seed: int) -> Case:
 def _one_reply(case: Case, writer: Writer, top: dict[int, str], rng: random.Random, *,
                inline: dict[int, str] | None = None, html_only: bool = False) -> None:
     inline = inline or {}
-    if top:
-        new = top_text(top, replace(writer, closing=None, signature=None), rng)
-    else:
-        new = INLINE_NOTES[writer.language]
+    new = top_text(top, writer, rng) if top else INLINE_NOTES[writer.language]
     draft = Draft(new_text=new, sign_off=sign_off_lines(writer, rng), inline=inline,
                   html_only=html_only)
     raw = write(case.client, case.language, draft, len(case.replies) + 1, rng)
@@ -974,8 +969,7 @@ def _correction(case: Case, writer: Writer, answers: dict[int, str], contacts: l
     new_issues_text, new_issues = _issues(rng, case.language)
     correction = {1: "\n".join(lines), 4: new_issues_text}
     style = rng.choice(("qualified", writer.heading_style))
-    new = top_text(correction, replace(writer, heading_style=style, closing=None,
-                                       signature=None, lead_in=None), rng)
+    new = top_text(correction, replace(writer, heading_style=style, lead_in=None), rng)
     draft = Draft(new_text=new, sign_off=sign_off_lines(writer, rng), inline={})
     raw = write(case.client, case.language, draft, len(case.replies) + 1, rng)
     case.replies.append(Reply(raw, correction))
