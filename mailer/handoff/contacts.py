@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from mailer.handoff.model import Contact, ContactRole
+from mailer.handoff.signatures import without_link_renderings
 
 _EMAIL = re.compile(r"(?:mailto:)?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)", re.I)
 _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\((?:mailto:)?[^)]*\)")
@@ -120,6 +121,7 @@ class _Draft:
 
 def parse_contacts(text: str) -> list[Contact]:
     """One contact per line (or per bullet with sub-bullets, or per table row)."""
+    text = without_link_renderings(text)  # Outlook's "pat@acme.com<mailto:pat@acme.com>"
     lines = [_clean_line(line) for line in text.replace("\r\n", "\n").split("\n")]
     lines = [line for line in lines if line.strip() and not _is_rule(line)]
     if not lines:
