@@ -228,7 +228,10 @@ def test_the_combined_form_and_grouped_reminders_spare_the_outgoing_csm(mail, tm
         mail_from=SAM, rcpt_to=[parse(combined)["Reply-To"]])
     assistant.run_once(now=MONDAY.replace(hour=11))
     receipt = text_of(from_assistant(mail, SAM)[1])
-    assert "**TR-0001 Initech**" in receipt and "All the needed answers are in" in receipt
+    initech = receipt.split("TR-0001 Initech")[1].split("Still waiting")[0]
+    assert "2. Sentiment** (new): \"Happy overall\"" in initech, "each section with its words"
+    assert "All the required answers are in" in initech
+    assert "Welcome whenever you have a moment: 3. Customer fit" in initech
     assert "Still waiting for answers: TR-0002 Umbrella, TR-0003 Hooli." in receipt
     assert "sat under no account" not in receipt, "a note above the answers is fine"
     assert any("handoff workbook for Initech" in s for s in subjects(mail, "rita@example.com"))
@@ -261,6 +264,12 @@ def test_the_combined_form_and_grouped_reminders_spare_the_outgoing_csm(mail, tm
         mail_from="rita@example.com", rcpt_to=[parse(prompt)["Reply-To"]])
     assistant.run_once(now=WEDNESDAY_AFTER_REMINDERS.replace(hour=11))
     hooli = text_of(from_assistant(mail, SAM)[3])
-    assert "**TR-0003 Hooli**: 2. Sentiment, 9. Renewal risk." in hooli
+    hooli = hooli.split("TR-0003 Hooli")[1]
+    assert "2. Sentiment** (new): \"Warm, they like us\"" in hooli
+    assert "9. Renewal risk** (new): \"A competitor is courting them\"" in hooli
+    still_needed = hooli.split("Still needed:")[1].split("Still waiting")[0]
+    assert "1. Contacts **(required)**" in still_needed
+    assert "3. Customer fit," in still_needed and "3. Customer fit **(required)**" not in \
+        still_needed, "the optional sections are listed unmarked"
     thanks = text_of(from_assistant(mail, "rita@example.com")[-1])
     assert "introduction emails to Initech and Umbrella." in thanks

@@ -23,7 +23,13 @@ from mailer.flows.shared_mail import group_of
 from mailer.flows.workbook_delivery import current_answers, deliver_workbook
 from mailer.handoff.book_form import CombinedFormError, read_combined_form
 from mailer.handoff.model import InboundMessage, Person
-from mailer.handoff.questionnaire import SECTION_BY_NUMBER, missing_sections
+from mailer.handoff.questionnaire import (
+    SECTION_BY_NUMBER,
+    SECTIONS,
+    excerpt,
+    missing_sections,
+    without_extend_marker,
+)
 from mailer.handoff.questionnaire_form import FormError, read_form
 from mailer.handoff.questionnaire_reply import parse_answers
 from mailer.handoff.transitions import Transition, display_name
@@ -147,17 +153,27 @@ def _single_form(payload: bytes, by_id: dict[str, Transition], filename: str,
 def _file(rt: Runtime, t: Transition, sections: dict[int, str], msg: InboundMessage, *,
           now: datetime) -> dict[str, Any]:
     """File one account's answers the way a single questionnaire reply is filed, and send its
-    handoff workbook once the needed answers are in."""
-    merged, changes, _ = file_answers(rt, t, sections, message_id=msg.message_id, now=now)
-    missing = missing_sections(merged.keys(), playbook_of(rt, t).required_sections)
+    handoff workbook once the needed answers are in. Returns what the receipt says of it: each
+    section received with the start of its text and whether it was new, replaced or added to,
+    and every section still unanswered, the required ones marked."""
+    merged, changes, unchanged = file_answers(rt, t, sections, message_id=msg.message_id,
+                                              now=now)
+    required = set(playbook_of(rt, t).required_sections)
+    missing = missing_sections(merged.keys(), required)
     workbook = bool(changes) and not missing
     if workbook:
         summary = ("first version: all required answers are in" if t.workbook_version == 0
                    else "updated: " + ", ".join(f"section {n}" for n in sorted(changes)))
         deliver_workbook(rt, t, now=now, change_summary=summary)
     return {"tid": t.id, "account": t.account, "incoming": display_name(t.incoming),
-            "received": [f"{n}. {SECTION_BY_NUMBER[n].title}" for n in sorted(changes)
-                         if n in SECTION_BY_NUMBER] or ["nothing new"],
+            "received": [{"number": n, "title": SECTION_BY_NUMBER[n].title, "how": how,
+                          "excerpt": excerpt(without_extend_marker(sections.get(n, "")))}
+                         for n, how in sorted(changes.items()) if n in SECTION_BY_NUMBER],
+            "unchanged": [f"{n}. {SECTION_BY_NUMBER[n].title}" for n in unchanged
+                          if n in SECTION_BY_NUMBER],
+            "unanswered": [{"number": s.number, "title": s.title,
+                            "required": s.number in required}
+                           for s in SECTIONS if not merged.get(s.number, "").strip()],
             "missing": [f"{s.number}. {s.title}" for s in missing], "workbook": workbook}
 
 
