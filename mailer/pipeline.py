@@ -261,7 +261,7 @@ def _repeats_itself(rt: Runtime, msg: InboundMessage, c: Correlation,
     refusals (same table, same life)."""
     if not msg.from_email:
         return False
-    scope = c.token.token if c.token else (c.transition.id if c.transition else "new")
+    scope = c.token.family if c.token else (c.transition.id if c.transition else "new")
     digest = hashlib.sha256(" ".join(msg.text.split()).lower().encode()).hexdigest()
     return not rt.store.run("INSERT OR IGNORE INTO rejections(sender, reason, day) "
                             "VALUES(?,?,?)", msg.from_email, f"text sha256:{digest}:{scope}",
@@ -338,7 +338,7 @@ def _route_token(rt: Runtime, msg: InboundMessage, token: ReplyToken,
         return reject(rt, msg, "this reply address belongs to someone else",
                       advice="Please reply from the address the assistant wrote to.",
                       now=now, transition_id=t.id if t else None)
-    record_use(rt.store, token.token)
+    record_use(rt.store, token)
     if token.purpose == "request":
         started = request.started_from(rt, token)
         if started is not None:  # replies to a fixed request's answer are commands

@@ -25,11 +25,29 @@ ROOT = Path(__file__).resolve().parents[1]
 ADDRESS = "transitions@example.com"
 
 
+# The assistants of the running test, newest first: what one of their mails is can be looked up
+# by its (opaque) Message-ID.
+_RECENT: list[Assistant] = []
+
+
+def kind_of_mail(msg: EmailMessage) -> str:
+    """What one of our emails is (`questionnaire`, `customer_intro`...), as the assistant that
+    sent it recorded it; '' for mail no recent assistant sent. Message-IDs are opaque."""
+    message_id = str(msg["Message-ID"]).strip()
+    for assistant in _RECENT:
+        kind = assistant.record_by_id(message_id).get("kind", "")
+        if kind:
+            return kind
+    return ""
+
+
 class Assistant:
     """One assistant instance: its own data directory, outbox and environment."""
 
     def __init__(self, home: Path, servers: object | None = None, *,
                  extra_env: dict[str, str] | None = None) -> None:
+        _RECENT.insert(0, self)
+        del _RECENT[4:]
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
         self.env = {
@@ -70,8 +88,13 @@ class Assistant:
 
     def record_of(self, raw: bytes) -> dict[str, str]:
         """The outbound row of one of our emails: kind, template, thread, transition."""
-        message_id = str(parse(raw)["Message-ID"]).strip()
-        with closing(sqlite3.connect(self.settings.database_path)) as db:
+        return self.record_by_id(str(parse(raw)["Message-ID"]).strip())
+
+    def record_by_id(self, message_id: str) -> dict[str, str]:
+        database = Path(self.env["MAILER_DATA_DIR"]) / "mailer.sqlite3"
+        if not database.exists():
+            return {}
+        with closing(sqlite3.connect(database)) as db:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT kind, template, thread, transition_id FROM outbound "
                              "WHERE message_id=?", (message_id,)).fetchone()

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import openpyxl
-from assistant import ADDRESS, ROOT, Assistant, SimulatedTime, parse
+from assistant import ADDRESS, ROOT, Assistant, SimulatedTime, kind_of_mail, parse
 from letters import plain
 
 from mailer.demo import DEBRIEF
@@ -84,8 +84,8 @@ def inbox(mail, user: str) -> list[EmailMessage]:
 
 
 def step_of(msg: EmailMessage) -> str:
-    """Our Message-IDs name what each email is: <TR-0001.customer-intro.5f2c...@example.com>."""
-    return str(msg["Message-ID"]).strip("<>").split("@")[0].split(".")[1].replace("-", "_")
+    """What each email is, as the assistant recorded it (its Message-ID tells nobody)."""
+    return kind_of_mail(msg)
 
 
 def steps_in(mail, user: str) -> list[str]:

@@ -45,7 +45,7 @@ from mailer.handoff.transitions import Transition
 from mailer.mail.automation import return_date
 from mailer.mail.reply_text import new_text, questionnaire_answers
 from mailer.state.store import iso
-from mailer.state.tokens import ReplyToken
+from mailer.state.tokens import ReplyToken, reissue_token
 from mailer.state.transition_records import save_form_contacts, save_transition
 
 MAX_AWAY = timedelta(days=365)  # an out-of-office "until" further out is not believed
@@ -58,7 +58,7 @@ def handle_reply(rt: Runtime, msg: InboundMessage, t: Transition, token: ReplyTo
                  now: datetime) -> Outcome:
     """A person's reply to a single transition's mail, by what their token asked of them."""
     if token.purpose == "questionnaire":
-        return questionnaire_reply(rt, msg, t, now=now)
+        return questionnaire_reply(rt, msg, t, token, now=now)
     if token.purpose in TEXT_PURPOSES:
         return text_reply(rt, msg, t, token.purpose, now=now)
     return note_reply(rt, msg, t, now=now)
@@ -132,8 +132,8 @@ def file_answers(rt: Runtime, t: Transition, sections: dict[int, str], *, messag
     return merged, changes, unchanged
 
 
-def questionnaire_reply(rt: Runtime, msg: InboundMessage, t: Transition, *,
-                        now: datetime) -> Outcome:
+def questionnaire_reply(rt: Runtime, msg: InboundMessage, t: Transition, token: ReplyToken,
+                        *, now: datetime) -> Outcome:
     content = read_reply(msg, t)
     if content.form_contacts:
         save_form_contacts(rt.store, t.id, content.form_contacts)
@@ -148,7 +148,9 @@ def questionnaire_reply(rt: Runtime, msg: InboundMessage, t: Transition, *,
     workbook_note = _maybe_workbook(rt, t, changes, missing, now=now)
     _send_receipt(rt, msg, t, _ReceiptFacts(
         merged=merged, changes=changes, unchanged=unchanged, missing=missing,
-        content=content, workbook_note=workbook_note, unplaced=unplaced), now=now)
+        content=content, workbook_note=workbook_note, unplaced=unplaced),
+        reply_token=reissue_token(rt.store, token, now=now, random_bytes=rt.random_bytes),
+        now=now)
     got = ", ".join(str(n) for n in sorted(changes)) or "none"
     return Outcome("processed", f"questionnaire reply: sections {got}", t.id)
 
@@ -185,7 +187,9 @@ class _ReceiptFacts:
 
 
 def _send_receipt(rt: Runtime, msg: InboundMessage, t: Transition, facts: _ReceiptFacts, *,
-                  now: datetime) -> None:
+                  reply_token: str, now: datetime) -> None:
+    """The receipt carries a fresh reply address of the same family: more answers sent in
+    reply to it are read like answers to the questionnaire."""
     changes, merged = facts.changes, facts.merged
     contacts = contacts_of(rt, t, merged) if CONTACTS_SECTION in changes else []
     issues = parse_issues(merged.get(RED_FLAGS_SECTION, "")) \
@@ -216,13 +220,7 @@ def _send_receipt(rt: Runtime, msg: InboundMessage, t: Transition, facts: _Recei
             "form_notes": facts.content.form_notes, "workbook_note": facts.workbook_note,
             "unplaced": facts.unplaced,
             "answered_count": len([n for n in merged if n in SECTION_BY_NUMBER])},
-        reply_token=_token_for(rt, t, "questionnaire"), answering=msg), transition_id=t.id, now=now)
-
-
-def _token_for(rt: Runtime, t: Transition, purpose: str) -> str | None:
-    row = rt.store.one("SELECT token FROM tokens WHERE transition_id=? AND purpose=? "
-                       "AND revoked=0 ORDER BY created_at DESC LIMIT 1", t.id, purpose)
-    return row["token"] if row else None
+        reply_token=reply_token, answering=msg), transition_id=t.id, now=now)
 
 
 def text_reply(rt: Runtime, msg: InboundMessage, t: Transition, purpose: str, *,

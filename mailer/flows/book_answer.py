@@ -34,7 +34,7 @@ from mailer.handoff.questionnaire_form import FormError, read_form
 from mailer.handoff.questionnaire_reply import parse_answers
 from mailer.handoff.transitions import Transition, display_name
 from mailer.mail.reply_text import new_text
-from mailer.state.tokens import ReplyToken
+from mailer.state.tokens import ReplyToken, reissue_token
 from mailer.state.transition_records import save_transition
 
 XLSX_NAMES = (".xlsx", ".xlsm")
@@ -80,7 +80,8 @@ def _answers(rt: Runtime, msg: InboundMessage, group: list[Transition], token: R
         context={"person": person_view(person), "filed": filed, "notes": notes,
                  "unplaced": unplaced_answers, "open_accounts": still_open,
                  "accounts": [{"tid": t.id, "account": t.account} for t in group]},
-        reply_token=token.token, answering=msg),
+        reply_token=reissue_token(rt.store, token, now=now, random_bytes=rt.random_bytes),
+        answering=msg),
         transition_id=group[0].id, now=now)
     return Outcome("processed", f"answers for {len(filed)} of {len(group)} accounts filed",
                    group[0].id)
@@ -192,6 +193,7 @@ def _introduction(rt: Runtime, msg: InboundMessage, group: list[Transition],
         template="book_text_receipt", to=[person], kind="intro_text_receipt",
         context={"person": person_view(person), "text": text,
                  "accounts": [t.account for t in group]},
-        reply_token=token.token, answering=msg),
+        reply_token=reissue_token(rt.store, token, now=now, random_bytes=rt.random_bytes),
+        answering=msg),
         transition_id=group[0].id, now=now)
     return Outcome("processed", f"introduction received for {len(group)} accounts", group[0].id)

@@ -44,7 +44,13 @@ from mailer.handoff.transitions import (
 )
 from mailer.mail.reply_text import new_text
 from mailer.state.store import from_iso
-from mailer.state.tokens import ReplyToken, issue_token, revoke_person, revoke_tokens
+from mailer.state.tokens import (
+    ReplyToken,
+    issue_token,
+    revoke_person,
+    revoke_token,
+    revoke_tokens,
+)
 from mailer.state.transition_records import save_transition
 
 
@@ -250,7 +256,7 @@ def confirm_workbook(rt: Runtime, msg: InboundMessage, t: Transition, token: Rep
                      now: datetime) -> Outcome:
     """The manager's answer to `workbook_confirm`: `send` sends it, once, to that person only."""
     command = parse_command(new_text(msg.text, html=msg.html))
-    rt.store.run("UPDATE tokens SET revoked=1 WHERE token=?", token.token)  # one time only
+    revoke_token(rt.store, token)  # one time only
     if command is None or command.verb != SEND:
         _answer(rt, msg, t, "command_result", now=now,
                 result="I did not send the workbook: your reply did not say `send`. To send "

@@ -41,7 +41,7 @@ from mailer.handoff.scheduling import PlannedStep, StepState, due_steps, silence
 from mailer.handoff.transitions import ACTIVE, Transition, display_name, first_name
 from mailer.mail.compose import OutgoingAttachment
 from mailer.mail.reply_text import new_text
-from mailer.state.tokens import ReplyToken, issue_token
+from mailer.state.tokens import ReplyToken, issue_token, opaque_name, reissue_token
 from mailer.state.transition_records import load_transition
 
 log = logging.getLogger(__name__)
@@ -227,11 +227,13 @@ def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime
     sender = sender_person(t, step)
     from_name = ASSISTANT_NAME if step.sender == "assistant" \
         else f"{display_name(sender)} via Transitions"
-    token = _reply_token(rt, t, step, to, now)
+    token = _reply_token(rt, t, step, to, cc, now)
     attachments = []
     if step.kind == "meeting" and planned.meeting_start is not None:
         end = planned.meeting_end or planned.meeting_start + timedelta(minutes=30)
-        invite = meeting_invite(uid=f"{t.id}-{step.id}@{rt.settings.address_domain}",
+        # The invitation's UID stays the same for this meeting, and names no transition.
+        uid = f"{opaque_name(rt.store, f'{t.id}/{step.id}')}@{rt.settings.address_domain}"
+        invite = meeting_invite(uid=uid,
                                 title=f"{t.account}: {step.title}",
                                 description=_meeting_description(t, step),
                                 start=planned.meeting_start, end=end,
@@ -242,7 +244,10 @@ def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime
         template=template or step.template, to=to, cc=cc, kind=step.id,
         context=_context(rt, t, planned, now) | (extra or {}), from_name=from_name,
         reply_token=token,
-        reply_to_people=[sender.email] if step.customer_facing or token is None else [],
+        # People's mail to each other (a meeting) is answered to its human sender; mail to
+        # the sender themself without a reply token is answered in its thread, to us.
+        reply_to_people=[sender.email] if step.customer_facing or (
+            token is None and sender not in to) else [],
         auto_submitted="auto-generated", attachments=attachments,
         send_at=rt.calendar.next_business_moment(now) if step.keeps_business_hours else None,
         holdable=True, **({"follows": step.thread} if step.follows else {"thread": step.thread}))
@@ -257,13 +262,16 @@ def _meeting_description(t: Transition, step: StepSpec) -> str:
 
 
 def _reply_token(rt: Runtime, t: Transition, step: StepSpec, to: list[Person],
-                 now: datetime) -> str | None:
+                 cc: list[Person], now: datetime) -> str | None:
+    """A reply token for a mail to one person alone: a token is its owner's capability, so
+    it never rides on a mail someone else receives too (the escalation copies the outgoing
+    CSM: the manager answers it in its thread)."""
     if step.customer_facing:
         return None  # customers' replies go to people, never to the assistant
     purpose = PROMPT_PURPOSES.get(step.template)
     if purpose is None and t.manager in to:
         purpose = "manager"
-    if purpose is None or len(to) != 1:
+    if purpose is None or len(to) != 1 or cc:
         return None
     return issue_token(rt.store, transition_id=t.id, person_email=to[0].email, purpose=purpose,
                        now=now, step_id=step.id, random_bytes=rt.random_bytes)
@@ -401,7 +409,8 @@ def handle_approval(rt: Runtime, msg: InboundMessage, t: Transition, token: Repl
         result, verdict = send_edited(rt, t, step, text, now=now), "edited"
     else:
         _tell(rt, msg, t, "approval_done", now=now, draft_subject=subject, outcome="",
-              unclear=True, silent=False, token=token.token,
+              unclear=True, silent=False,
+              token=reissue_token(rt.store, token, now=now, random_bytes=rt.random_bytes),
               silence=step.on_silence or "skip", silence_days=step.silence_business_days)
         return Outcome("processed", f"{step.id}: reply to the draft not understood", t.id)
     leaves = result.words if result.words not in ("", "sent") else ""

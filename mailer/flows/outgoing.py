@@ -130,10 +130,12 @@ def queue_outgoing(rt: Runtime, mail: Outgoing, *, transition_id: str | None,
                                   context=mail.context | {"reply_subject": place.subject})
     if place.subject:
         rendered = replace(rendered, subject=place.subject)
-    message_id = new_message_id(rt.settings.address_domain,
-                                f"{transition_id or 'mail'}.{mail.kind}", rt.random_bytes)
+    message_id = new_message_id(rt.settings.address_domain, rt.random_bytes)
     reply_to = list(mail.reply_to_people)
     if mail.reply_token:
+        if len(mail.to) != 1 or mail.cc:
+            # A reply token is one person's capability; nobody else may see it.
+            raise ValueError(f"a {mail.kind} mail with a reply token must go to one person")
         reply_to = [token_address(rt.address, mail.reply_token)]
     headers = list(mail.extra_headers)
     if place.thread_index:

@@ -21,7 +21,8 @@ from mailer.handoff.request_lines import extract_fields, merge_fields
 from mailer.handoff.transitions import Transition, request_rows
 from mailer.mail.reply_text import new_text, request_bodies
 from mailer.state.store import iso
-from mailer.state.tokens import ReplyToken, issue_token
+from mailer.state.token_secrecy import token_hash
+from mailer.state.tokens import ReplyToken, issue_token, reissue_token
 from mailer.state.transition_records import load_transition
 
 
@@ -39,7 +40,8 @@ def handle_request(rt: Runtime, msg: InboundMessage, *, now: datetime) -> Outcom
 def started_from(rt: Runtime, token: ReplyToken) -> Transition | None:
     """The transition a corrected request already started: later replies to the answer that
     listed the problems are the manager's commands on it."""
-    pending = rt.store.one("SELECT transition_id FROM pending_requests WHERE token=?", token.token)
+    pending = rt.store.one("SELECT transition_id FROM pending_requests WHERE token_hash=?",
+                           token.family)
     if pending is None or not pending["transition_id"]:
         return None
     return load_transition(rt.store, pending["transition_id"])
@@ -47,7 +49,7 @@ def started_from(rt: Runtime, token: ReplyToken) -> Transition | None:
 
 def handle_request_fix(rt: Runtime, msg: InboundMessage, token: ReplyToken, *,
                        now: datetime) -> Outcome:
-    pending = rt.store.one("SELECT * FROM pending_requests WHERE token=?", token.token)
+    pending = rt.store.one("SELECT * FROM pending_requests WHERE token_hash=?", token.family)
     if pending is None:
         return Outcome("rejected", "unknown request token")
     today = now.astimezone(rt.settings.timezone).date()
@@ -55,32 +57,35 @@ def handle_request_fix(rt: Runtime, msg: InboundMessage, token: ReplyToken, *,
     fields = merge_fields(json.loads(pending["fields_json"]), fixes)
     parsed = checked_request(rt, request_from_fields(fields, today=today))
     if parsed.request is None:
-        _answer_problems(rt, msg, parsed, now=now, token=token.token)
+        _answer_problems(rt, msg, parsed, now=now, token=token)
         return Outcome("processed", f"request still has {len(parsed.problems)} problem(s)")
     t = start(rt, parsed.request, msg, now=now)
-    rt.store.run("UPDATE pending_requests SET transition_id=?, fields_json=? WHERE token=?",
-                 t.id, json.dumps(fields), token.token)
+    rt.store.run("UPDATE pending_requests SET transition_id=?, fields_json=? WHERE token_hash=?",
+                 t.id, json.dumps(fields), token.family)
     return Outcome("processed", f"started {t.id} after corrections", t.id)
 
 
 def _answer_problems(rt: Runtime, msg: InboundMessage, parsed: RequestParse, *,
-                     now: datetime, token: str | None) -> None:
+                     now: datetime, token: ReplyToken | None) -> None:
+    """The problems, with a reply address that finds this request again: the first answer's
+    token names the pending request; each later answer gets a fresh one of its family."""
     if token is None:
-        token = issue_token(rt.store, transition_id=None, person_email=msg.from_email,
-                            purpose="request", now=now, random_bytes=rt.random_bytes)
-        rt.store.run("INSERT INTO pending_requests(token, manager_email, fields_json, created_at)"
-                     " VALUES(?,?,?,?)", token, msg.from_email, json.dumps(parsed.fields),
-                     iso(now))
+        reply_token = issue_token(rt.store, transition_id=None, person_email=msg.from_email,
+                                  purpose="request", now=now, random_bytes=rt.random_bytes)
+        rt.store.run("INSERT INTO pending_requests(token_hash, manager_email, fields_json,"
+                     " created_at) VALUES(?,?,?,?)", token_hash(reply_token), msg.from_email,
+                     json.dumps(parsed.fields), iso(now))
     else:
-        rt.store.run("UPDATE pending_requests SET fields_json=? WHERE token=?",
-                     json.dumps(parsed.fields), token)
+        reply_token = reissue_token(rt.store, token, now=now, random_bytes=rt.random_bytes)
+        rt.store.run("UPDATE pending_requests SET fields_json=? WHERE token_hash=?",
+                     json.dumps(parsed.fields), token.family)
     manager = Person(msg.from_name, msg.from_email)
     queue_outgoing(rt, Outgoing(
         template="request_problems", to=[manager], kind="request_problems",
         context={"manager": person_view(manager), "problems": list(parsed.problems),
                  "known": [(k, v) for k, v in parsed.fields.items() if v],
                  "field_template": FIELD_TEMPLATE.strip()},
-        reply_token=token, answering=msg),
+        reply_token=reply_token, answering=msg),
         transition_id=None, now=now)
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from mailer.flows.runtime import Runtime
 from mailer.handoff.model import Person
 from mailer.handoff.transitions import Transition
+from mailer.state.token_secrecy import token_hash
 from mailer.state.tokens import ReplyToken, issue_token
 from mailer.state.transition_records import load_transition
 
@@ -22,8 +23,8 @@ def group_token(rt: Runtime, transitions: list[Transition], person: Person, purp
     token = issue_token(rt.store, transition_id=transitions[0].id, person_email=person.email,
                         purpose=purpose, now=now, random_bytes=rt.random_bytes)
     for t in transitions:
-        rt.store.run("INSERT OR IGNORE INTO token_groups(token, transition_id) VALUES(?,?)",
-                     token, t.id)
+        rt.store.run("INSERT OR IGNORE INTO token_groups(token_hash, transition_id) VALUES(?,?)",
+                     token_hash(token), t.id)
     return token
 
 
@@ -32,7 +33,8 @@ def companions(rt: Runtime, transitions: list[Transition]) -> list[str]:
     continues the conversation of a combined form sent for a larger group."""
     marks = ",".join("?" * len(transitions))
     return [row["transition_id"] for row in rt.store.all(
-        "SELECT DISTINCT transition_id FROM token_groups WHERE token IN (SELECT token FROM "
+        "SELECT DISTINCT transition_id FROM token_groups WHERE token_hash IN (SELECT token_hash "
+        "FROM "
         f"token_groups WHERE transition_id IN ({marks})) ORDER BY transition_id",
         *[t.id for t in transitions])]
 
@@ -49,7 +51,7 @@ def note_shared_mail(rt: Runtime, transitions: list[Transition], person: Person,
 
 def group_of(rt: Runtime, token: ReplyToken) -> list[Transition]:
     """The open transitions a grouped mail's token stands for, in transition order."""
-    rows = rt.store.all("SELECT transition_id FROM token_groups WHERE token=? "
-                        "ORDER BY transition_id", token.token)
+    rows = rt.store.all("SELECT transition_id FROM token_groups WHERE token_hash=? "
+                        "ORDER BY transition_id", token.family)
     found = [load_transition(rt.store, row["transition_id"]) for row in rows]
     return [t for t in found if t is not None and t.is_open]

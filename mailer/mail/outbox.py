@@ -4,10 +4,16 @@ Rows are queued in the same transaction as the state change that caused them; th
 are written from committed rows (atomically: temp file, fsync, rename), so a crash leaves
 neither an orphan file nor a lost message. Sent mail moves to `outbox/sent/`, permanent
 failures to `outbox/failed/` with a `.reason.txt` beside them.
+
+A queued row holds the mail's reply token until the mail leaves; once it is sent, failed or
+withdrawn, the database keeps the mail without it (`redact_mail`): nobody needs the token's
+value after that, and a copied database file must not let anyone answer as its owner. The
+spool's files are the mail as sent, readable by the service's user only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +25,7 @@ from pathlib import Path
 
 from mailer.mail.compose import ComposedEmail
 from mailer.state.store import Store, iso
+from mailer.state.token_secrecy import redact_mail
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +115,9 @@ class Outbox:
         self.failed_dir = directory / "failed"
         self.cancelled_dir = directory / "cancelled"
         for folder in (directory, self.sent_dir, self.failed_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with contextlib.suppress(OSError):  # a folder we do not own stays as it is
+                os.chmod(folder, 0o700)
 
     def filename(self, row: sqlite3.Row) -> str:
         tag = (row["transition_id"] or "mail").replace("/", "-")
@@ -170,8 +179,8 @@ class Outbox:
     def withdraw(self, store: Store, row: sqlite3.Row, now: datetime) -> None:
         """A cancelled transition's pending playbook mail: kept in outbox/cancelled/."""
         with store.transaction():
-            store.run("UPDATE outbound SET status='cancelled', sent_at=? WHERE id=?",
-                      iso(now), row["id"])
+            store.run("UPDATE outbound SET status='cancelled', sent_at=?, raw=? WHERE id=?",
+                      iso(now), redact_mail(row["raw"]), row["id"])
         source = self.directory / self.filename(row)
         self.cancelled_dir.mkdir(exist_ok=True)
         if source.exists():
@@ -191,8 +200,8 @@ class Outbox:
 
     def mark_sent(self, store: Store, mail: QueuedMail, now: datetime) -> None:
         with store.transaction():
-            store.run("UPDATE outbound SET status='sent', sent_at=?, attempts=attempts+1 "
-                      "WHERE id=?", iso(now), mail.row_id)
+            store.run("UPDATE outbound SET status='sent', sent_at=?, attempts=attempts+1, "
+                      "raw=redact_mail(raw) WHERE id=?", iso(now), mail.row_id)
         _move(mail.path, self.sent_dir / mail.path.name)
 
     def mark_retry(self, store: Store, mail: QueuedMail, reason: str, now: datetime) -> bool:
@@ -209,7 +218,8 @@ class Outbox:
     def mark_failed(self, store: Store, mail: QueuedMail, reason: str, now: datetime) -> None:
         with store.transaction():
             store.run("UPDATE outbound SET status='failed', last_error=?, attempts=attempts+1,"
-                      " sent_at=? WHERE id=?", reason, iso(now), mail.row_id)
+                      " sent_at=?, raw=redact_mail(raw) WHERE id=?", reason, iso(now),
+                      mail.row_id)
         target = self.failed_dir / mail.path.name
         _atomic_write(target.with_suffix(".reason.txt"), f"{reason}\n".encode())
         _move(mail.path, target)
@@ -223,7 +233,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
     # No fsync: the committed SQLite row holds the same bytes, and spool() rewrites any file
     # a crash took away. The rename still guarantees nobody reads half a file.
     temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes(data)
+    # Owner-only from the first byte: a queued mail carries a live reply token.
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
     os.replace(temp, path)
 
 

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mailer.state.token_secrecy import redact_addresses, redact_mail, token_hash
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
     """
@@ -209,6 +211,27 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbound ADD COLUMN template TEXT NOT NULL DEFAULT '';
     CREATE INDEX outbound_thread ON outbound(transition_id, thread);
     """,
+    # 8: reply tokens kept only as hashes; token addresses removed from kept text and from
+    # the copy of every mail already sent. A token's `family` is the hash of the first token
+    # of its conversation: a receipt gets a fresh token of the same family, so the pending
+    # request, the accounts of a shared mail and the loop guard still find their thread.
+    # (The loop guard's rows of the day named the token itself: they are dropped.)
+    """
+    ALTER TABLE tokens RENAME COLUMN token TO token_hash;
+    UPDATE tokens SET token_hash = sha256_token(token_hash);
+    ALTER TABLE tokens ADD COLUMN family TEXT NOT NULL DEFAULT '';
+    UPDATE tokens SET family = token_hash;
+    CREATE INDEX tokens_family ON tokens(family);
+    ALTER TABLE pending_requests RENAME COLUMN token TO token_hash;
+    UPDATE pending_requests SET token_hash = sha256_token(token_hash);
+    ALTER TABLE token_groups RENAME COLUMN token TO token_hash;
+    UPDATE token_groups SET token_hash = sha256_token(token_hash);
+    DELETE FROM rejections WHERE reason LIKE 'text sha256:%';
+    UPDATE outbound SET raw = redact_mail(raw) WHERE status != 'queued';
+    UPDATE history SET recipients = redact_addresses(recipients),
+        subject = redact_addresses(subject);
+    UPDATE inbound SET subject = redact_addresses(subject);
+    """,
 )
 
 
@@ -247,6 +270,12 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        # What is deleted or overwritten (a sent mail's reply address) is zeroed on disk, not
+        # left in a free page for whoever copies the file.
+        self.db.execute("PRAGMA secure_delete=ON")
+        for name, function in (("sha256_token", token_hash), ("redact_mail", redact_mail),
+                               ("redact_addresses", redact_addresses)):
+            self.db.create_function(name, 1, function, deterministic=True)
         self._depth = 0
         self.migrate()
 
@@ -309,7 +338,9 @@ class Store:
     def add_history(self, transition_id: str, *, at: datetime, direction: str, sender: str,
                     recipients: list[str], subject: str, note: str = "",
                     message_id: str = "") -> None:
+        # Replies arrive addressed to a reply token: the history keeps the plain address.
         self.run("INSERT INTO history(transition_id, at, direction, sender, recipients, subject,"
                  " note, message_id) VALUES(?,?,?,?,?,?,?,?)",
-                 transition_id, iso(at), direction, sender, json.dumps(recipients), subject,
-                 note, message_id)
+                 transition_id, iso(at), direction, sender,
+                 redact_addresses(json.dumps(recipients)), redact_addresses(subject),
+                 redact_addresses(note), message_id)
