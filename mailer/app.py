@@ -38,10 +38,11 @@ STORAGE_RETRY_SECONDS = 30
 
 def build_source(rt: Runtime) -> MailSource:
     s = rt.settings
+    limit = rt.rules.limits.max_message_bytes
     if s.imap is None:
-        return MaildirSource(s.maildir_path)
+        return MaildirSource(s.maildir_path, max_message_bytes=limit)
     return ImapSource(s.imap, password=s.imap_password, store=rt.store,
-                      oauth2_command=s.oauth2_token_command)
+                      oauth2_command=s.oauth2_token_command, max_message_bytes=limit)
 
 
 def build_sender(settings: Settings) -> SmtpSender | None:
@@ -96,7 +97,8 @@ class Service:
 
     def handle_inbox(self, report: PassReport) -> None:
         for fetched in self.source.fetch_new():
-            outcome = pipeline.handle(self.rt, fetched.raw, source_key=fetched.source_key)
+            outcome = pipeline.handle(self.rt, fetched.raw, source_key=fetched.source_key,
+                                      full_size=fetched.full_size)
             report.handled.append(outcome)
             self.file(fetched, outcome)
             self.courier.poke()  # answered within seconds, even inside a backlog

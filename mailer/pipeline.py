@@ -76,8 +76,11 @@ def folder_for(rt: Runtime, outcome: Outcome) -> str:
             "quarantined": folders.quarantine, "canary": ""}[outcome.outcome]
 
 
-def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
-    """Handle one message exactly once; safe to call again for the same source key."""
+def handle(rt: Runtime, raw: bytes, *, source_key: str, full_size: int | None = None) -> Outcome:
+    """Handle one message exactly once; safe to call again for the same source key.
+
+    `full_size` is given when `raw` holds only the headers of a message too large to
+    download (it stays on the server, and is refused from its headers)."""
     now = rt.clock()
     previous = rt.store.one("SELECT outcome, reason, transition_id, folder FROM inbound "
                             "WHERE source_key=?", source_key)
@@ -92,7 +95,7 @@ def handle(rt: Runtime, raw: bytes, *, source_key: str) -> Outcome:
     try:
         archive_path = _archive(rt, raw, now)
         with rt.store.transaction():
-            outcome, msg = _decide_and_act(rt, raw, now)
+            outcome, msg = _decide_and_act(rt, raw, now, full_size=full_size)
             _record(rt, source_key, msg, outcome, archive_path, now)
     except STORAGE_ERRORS as exc:
         # Nothing was committed: the message stays on the server until storage is back.
@@ -180,10 +183,10 @@ def _fallback_id(raw: bytes) -> str:
     return f"<{hashlib.sha256(raw).hexdigest()}@mailer.invalid>"
 
 
-def _decide_and_act(rt: Runtime, raw: bytes,
-                    now: datetime) -> tuple[Outcome, InboundMessage | None]:
+def _decide_and_act(rt: Runtime, raw: bytes, now: datetime, *,
+                    full_size: int | None = None) -> tuple[Outcome, InboundMessage | None]:
     try:
-        msg = _parse_within_limit(rt, raw)
+        msg = _parse_within_limit(rt, raw, full_size)
     except MessageParseError as exc:
         return Outcome("quarantined", f"not a readable email: {exc}"), None
     canary = msg.header(CANARY_HEADER)
@@ -239,10 +242,13 @@ def sender_verdict(rt: Runtime, msg: InboundMessage) -> Verdict:
     return verdict(msg, trusted_ids=auth.trusted_servers, our_hosts=auth.border_hosts)
 
 
-def _parse_within_limit(rt: Runtime, raw: bytes) -> InboundMessage:
+def _parse_within_limit(rt: Runtime, raw: bytes, full_size: int | None) -> InboundMessage:
     """The message, or for one over the size limit only its headers: enough to refuse it
-    (and tell a person why) without decoding megabytes of body first."""
-    limit = rt.rules.limits.max_message_mb * 1024 * 1024
+    (and tell a person why) without decoding megabytes of body first. The sources read only
+    the headers of such a message (`full_size`); one handed over whole is cut here."""
+    if full_size is not None:
+        return replace(parse_message(raw.rstrip(b"\r\n") + b"\r\n\r\n"), size=full_size)
+    limit = rt.rules.limits.max_message_bytes
     if len(raw) <= limit:
         return parse_message(raw)
     end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0),

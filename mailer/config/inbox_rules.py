@@ -44,6 +44,10 @@ class Requesters(_Strict):
 class Limits(_Strict):
     max_message_mb: float = Field(default=25, gt=0, le=200)
 
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.max_message_mb * 1024 * 1024)
+
 
 class Ignore(_Strict):
     senders: list[str] = Field(default_factory=list)
@@ -125,8 +129,7 @@ class RuleCheck:
 
 
 def _too_large(msg: InboundMessage, rules: InboxRules) -> Objection | None:
-    limit = rules.limits.max_message_mb * 1024 * 1024
-    if msg.size > limit:
+    if msg.size > rules.limits.max_message_bytes:
         return Objection("rejected", f"the message is {msg.size / 1048576:.1f} MB, over the "
                          f"{rules.limits.max_message_mb:g} MB limit", tell_sender=True)
     return None

@@ -4,6 +4,10 @@ Both give the same interface: `fetch_new()` yields messages not yet handled, `fi
 moves one into a folder once it is handled, `wait()` blocks until new mail may be there.
 Dedupe does not rely on `\\Seen`: each message has a source key (mailbox, UIDVALIDITY, UID),
 recorded by the pipeline in the same transaction as its effects.
+
+A message over the size limit is never downloaded: its size is asked first (IMAP
+`RFC822.SIZE`, a `stat` of the maildir file) and only its headers are read, which is all the
+refusal needs. The message itself stays whole on the server, filed with the rejected mail.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -36,10 +40,22 @@ FETCH_BATCH = 100
 CONNECTION_ERRORS = (IMAPClientError, OSError, socket.error, ssl.SSLError, EOFError)
 
 
+# One FETCH of whole messages carries at most this much (or a single message): a backlog of
+# large mail is never held in memory all at once.
+FETCH_BYTES = 32 * 1024 * 1024
+# The headers of a message too large to read: enough to answer its sender, and no more.
+MAX_HEADER_BYTES = 256 * 1024
+
+
 @dataclass(frozen=True)
 class FetchedMessage:
     source_key: str
-    raw: bytes
+    raw: bytes  # the whole message, or only its headers when `full_size` is set
+    full_size: int | None = None  # set when the message was too large to download
+
+    @property
+    def size(self) -> int:
+        return self.full_size if self.full_size is not None else len(self.raw)
 
 
 class MailSource(Protocol):
@@ -52,7 +68,8 @@ class MailSource(Protocol):
 class MaildirSource:
     """The embedded default: a local Maildir under the data directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_message_bytes: int | None = None) -> None:
+        self.max_message_bytes = max_message_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
         for sub in ("", "new", "cur", "tmp"):
             (path / sub).mkdir(exist_ok=True)
@@ -69,10 +86,21 @@ class MaildirSource:
         log.debug("%d message(s) waiting in the maildir inbox %s", len(keys), self.path)
         for key in keys:
             try:
-                raw = self.box.get_bytes(key)
-            except KeyError:
+                fetched = self._read(key)
+            except (KeyError, FileNotFoundError):
                 continue
-            yield FetchedMessage(source_key=f"maildir:{key}", raw=raw)
+            yield fetched
+
+    def _read(self, key: str) -> FetchedMessage:
+        """The message file, or for one over the limit (by `stat`) only its headers."""
+        path = os.path.join(self.path, self.box._lookup(key))
+        size = os.stat(path).st_size
+        if self.max_message_bytes is None or size <= self.max_message_bytes:
+            with open(path, "rb") as file:
+                return FetchedMessage(source_key=f"maildir:{key}", raw=file.read())
+        with open(path, "rb") as file:
+            return FetchedMessage(source_key=f"maildir:{key}", raw=_header_block(file),
+                                  full_size=size)
 
     def _arrival(self, key: str) -> tuple[float, str]:
         try:
@@ -81,19 +109,20 @@ class MaildirSource:
             return (0.0, key)
 
     def file(self, message: FetchedMessage, folder: str) -> None:
-        """Move a handled message into `folder`; an empty folder name deletes it."""
+        """Move a handled message into `folder` (a rename: the file is not read, however
+        large); an empty folder name deletes it."""
         key = message.source_key.removeprefix("maildir:")
         if not folder:
             self.box.discard(key)
             return
         try:
-            raw = self.box.get_bytes(key)
+            where = self.box._lookup(key)  # "new/<name>" or "cur/<name>:2,S"
         except KeyError:
             return
         target = self.box.add_folder(folder) if folder not in self.box.list_folders() \
             else self.box.get_folder(folder)
-        target.add(mailbox.MaildirMessage(raw))
-        self.box.discard(key)
+        os.replace(os.path.join(self.path, where), os.path.join(target._path, where))
+        self.box = mailbox.Maildir(str(self.path), create=True)  # it cached the old place
 
     def folder_messages(self, folder: str) -> list[bytes]:
         if folder not in self.box.list_folders():
@@ -121,8 +150,10 @@ class ImapSource:
     """An IMAP mailbox, watched with IDLE, re-scanned by UID after every (re)connect."""
 
     def __init__(self, url: ServerURL, *, password: str | None, store: Store,
-                 oauth2_command: str | None = None, timeout: float = 30) -> None:
+                 oauth2_command: str | None = None, timeout: float = 30,
+                 max_message_bytes: int | None = None) -> None:
         self.url = url
+        self.max_message_bytes = max_message_bytes
         self.password = password
         self.oauth2_command = oauth2_command
         self.store = store
@@ -219,15 +250,55 @@ class ImapSource:
         log.debug("%d message(s) waiting in %s", len(pending), self.url.path)
         for start in range(0, len(pending), FETCH_BATCH):
             batch = pending[start:start + FETCH_BATCH]
-            fetched = client.fetch(batch, ["BODY.PEEK[]"])
-            for uid in batch:
-                data = fetched.get(uid)
-                if not data or b"BODY[]" not in data:
-                    continue
-                yield FetchedMessage(source_key=self.source_key(uid), raw=data[b"BODY[]"])
-                if uid > last:
-                    self._remember_uid(uid)
+            # Sizes first: what is over the limit is never downloaded, and what is fetched
+            # whole comes in FETCHes of bounded size.
+            sizes = {uid: int(data.get(b"RFC822.SIZE", 0))
+                     for uid, data in client.fetch(batch, ["RFC822.SIZE"]).items()}
+            for part in self._portions([uid for uid in batch if uid in sizes], sizes):
+                for uid, message in self._fetch_portion(client, part, sizes):
+                    yield message
+                    if uid > last:
+                        self._remember_uid(uid)
             self.flush_moves()
+
+    def _too_large(self, size: int) -> bool:
+        return self.max_message_bytes is not None and size > self.max_message_bytes
+
+    def _portions(self, uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
+        """The UIDs in arrival order, grouped so one FETCH carries at most FETCH_BYTES."""
+        portion: list[int] = []
+        total = 0
+        for uid in uids:
+            size = 0 if self._too_large(sizes[uid]) else sizes[uid]
+            if portion and total + size > FETCH_BYTES:
+                yield portion
+                portion, total = [], 0
+            portion.append(uid)
+            total += size
+        if portion:
+            yield portion
+
+    def _fetch_portion(self, client: IMAPClient, uids: list[int],
+                       sizes: dict[int, int]) -> Iterator[tuple[int, FetchedMessage]]:
+        large = [uid for uid in uids if self._too_large(sizes[uid])]
+        whole = [uid for uid in uids if uid not in large]
+        fetched = client.fetch(whole, ["BODY.PEEK[]"]) if whole else {}
+        # A partial fetch: even a header block as large as the message stops at the cap.
+        headers = client.fetch(large, [f"BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES}>"]) \
+            if large else {}
+        for uid in uids:
+            if uid in large:
+                data = headers.get(uid) or {}
+                header = data.get(b"BODY[HEADER]<0>", data.get(b"BODY[HEADER]"))
+                if header is not None:
+                    log.info("message %s is %d bytes, over the limit: only its headers were "
+                             "read", uid, sizes[uid])
+                    yield uid, FetchedMessage(source_key=self.source_key(uid),
+                                              raw=bytes(header), full_size=sizes[uid])
+                continue
+            data = fetched.get(uid) or {}
+            if b"BODY[]" in data:
+                yield uid, FetchedMessage(source_key=self.source_key(uid), raw=data[b"BODY[]"])
 
     def source_key(self, uid: int) -> str:
         return f"imap:{self.url.path}:{self.uidvalidity}:{uid}"
@@ -301,6 +372,20 @@ class ImapSource:
             return False
         finally:
             client.idle_done()
+
+
+def _header_block(file: BinaryIO) -> bytes:
+    """A message file's headers, up to the blank line that ends them (at most
+    MAX_HEADER_BYTES), read line by line so the body is never read."""
+    lines: list[bytes] = []
+    read = 0
+    while read < MAX_HEADER_BYTES:
+        line = file.readline(MAX_HEADER_BYTES - read)
+        if line in (b"", b"\r\n", b"\n"):
+            break
+        lines.append(line)
+        read += len(line)
+    return b"".join(lines)
 
 
 def _announces_mail(response: object) -> bool:
