@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,10 +30,12 @@ from mailer.mail.sources import (
 from mailer.pipeline import STORAGE_ERRORS, StorageUnavailable
 from mailer.state.canary import WATCHDOG_GRACE
 from mailer.state.transition_records import load_transition
+from mailer.worker import Workers
 
 log = logging.getLogger(__name__)
 
 STEP_INTERVAL_SECONDS = 30.0
+COURIER_SWITCH_SECONDS = 0.001
 STORAGE_RETRY_SECONDS = 30
 
 
@@ -68,15 +71,23 @@ class Service:
     dry_run: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
     courier: Courier = field(init=False)
+    workers: Workers = field(init=False)
 
     def __post_init__(self) -> None:
         # SMTP round trips run in the courier's thread, beside the handling of the next
         # message; the courier owns the outbox files and the SMTP connection from here on.
+        # Each server reply wakes the courier, which then waits for the interpreter lock
+        # while this thread renders; Python's default 5 ms hand-over would add that to every
+        # SMTP command (the convoy effect), so the lock changes hands every millisecond.
+        sys.setswitchinterval(min(sys.getswitchinterval(), COURIER_SWITCH_SECONDS))
         self.courier = Courier(self.rt.store.path, self.rt.outbox, self.sender,
                                now=self.rt.clock, send=not self.dry_run)
+        # Workbooks are built on the other core; their mail goes as soon as it is queued.
+        self.workers = Workers(self.rt.settings, on_done=self.courier.poke)
 
     def close(self) -> None:
         self.source.close()
+        self.workers.close()
         self.courier.close()
         self.rt.store.close()
 
@@ -101,6 +112,7 @@ class Service:
                                       full_size=fetched.full_size)
             report.handled.append(outcome)
             self.file(fetched, outcome)
+            self.workers.hand_out(self.rt.store)
             self.courier.poke()  # answered within seconds, even inside a backlog
             self.take_courier_news(report)
             if self.stopping.is_set():
@@ -116,7 +128,10 @@ class Service:
                           outcome.outcome)
 
     def send_outbox(self, report: PassReport) -> None:
-        """Spool and send everything that can go now, and wait until it has."""
+        """Build the workbooks asked for and spool and send everything that can go now, and
+        wait until it has."""
+        self.workers.hand_out(self.rt.store)
+        self.workers.wait()
         self.courier.flush()
         while self.take_courier_news(report):
             self.courier.flush()  # the managers' notices of failures go too
@@ -201,7 +216,10 @@ class Service:
         while not self.stopping.is_set():
             try:
                 report = PassReport()
+                self.workers.hand_out(self.rt.store)  # jobs a crash left unfinished, too
                 self.handle_inbox(report)
+                if report.handled:
+                    self.send_outbox(report)  # answers leave before the scheduler's work
                 if more_steps or time.monotonic() - last_steps >= STEP_INTERVAL_SECONDS:
                     if not more_steps:
                         self.run_watchdog()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import os
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -26,9 +27,9 @@ from mailer.handoff.workbook_content import (
     workbook_filename,
 )
 from mailer.mail.compose import OutgoingAttachment
-from mailer.state.store import from_iso, iso
+from mailer.state.store import Store, from_iso, iso
 from mailer.state.tokens import token_in
-from mailer.state.transition_records import form_contacts, save_transition
+from mailer.state.transition_records import form_contacts, load_transition, save_transition
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CONTACTS_SECTION = 1
@@ -108,32 +109,86 @@ def versions_of(rt: Runtime, transition_id: str) -> list[VersionRow]:
 
 def deliver_workbook(rt: Runtime, t: Transition, *, now: datetime, change_summary: str,
                      mail: bool = True) -> Transition:
-    """Build the next version, keep it under the data directory and mail it; each new version
+    """Reserve the next version and record the job of building (and mailing) it, inside the
+    caller's transaction. A worker process carries the job out (`run_workbook_job`) on the
+    other core; the job row makes a crash neither lose nor repeat it. Each new version's mail
     continues the conversation of the first."""
     version = t.workbook_version + 1
-    versions = [*versions_of(rt, t.id), VersionRow(version=version, at=now,
-                                                   summary=change_summary)]
-    data = handoff_data(rt, t, now=now, versions=versions)
-    payload = build_workbook(data)
-    path = _keep(rt, t, version, payload)
+    path = _latest_path(rt, t)
     rt.store.run("INSERT INTO workbook_versions(transition_id, version, at, summary, path) "
                  "VALUES(?,?,?,?,?)", t.id, version, iso(now), change_summary, str(path))
     updated = replace(t, workbook_version=version, workbook_path=str(path))
     save_transition(rt.store, updated, now=now)
-    if mail:
-        summary = summarise(data)
-        missing = missing_sections(data.current_answers, playbook_of(rt, t).required_sections)
-        queue_outgoing(rt, Outgoing(
-            template="workbook_ready", to=[t.incoming], cc=[t.manager], kind="workbook",
-            context=transition_context(rt, updated) | {
-                "version": version, "change_summary": change_summary, "summary": summary,
-                "key_contacts": [_contact_line(c) for c in summary.key_contacts],
-                "missing": [f"{s.number}. {s.title}" for s in missing],
-                "filename": path.name},
-            follows="workbook", auto_submitted="auto-generated",
-            attachments=[OutgoingAttachment(path.name, XLSX, payload)]),
-            transition_id=t.id, now=now)
+    rt.store.run("INSERT INTO jobs(kind, transition_id, version, mail, created_at) "
+                 "VALUES('workbook',?,?,?,?)", t.id, version, int(mail), iso(now))
     return updated
+
+
+def waiting_jobs(store: Store) -> list[int]:
+    """Recorded jobs whose mail is not queued yet, oldest first (after a crash too)."""
+    return [row["id"] for row in store.all("SELECT id FROM jobs WHERE done_at IS NULL "
+                                           "ORDER BY id")]
+
+
+@dataclass(frozen=True)
+class BuiltWorkbook:
+    job_id: int
+    transition: Transition  # as of the version built
+    data: HandoffData
+    payload: bytes
+    path: Path
+    mail: bool
+    at: datetime  # when the event asked for it
+
+
+def run_workbook_job(rt: Runtime, job_id: int) -> bool:
+    """Build the workbook of a recorded job, keep the file, then queue its mail and mark the
+    job done in one transaction. Safe to run again: a done job is skipped, and the file is
+    rewritten in place. Returns True when this run queued the mail."""
+    built = build_workbook_file(rt, job_id)
+    return built is not None and queue_workbook_mail(rt, built)
+
+
+def build_workbook_file(rt: Runtime, job_id: int) -> BuiltWorkbook | None:
+    job = rt.store.one("SELECT * FROM jobs WHERE id=?", job_id)
+    t = load_transition(rt.store, job["transition_id"]) if job else None
+    if job is None or job["done_at"] or t is None:
+        return None
+    at = from_iso(job["created_at"]) or rt.clock()
+    version = job["version"]
+    t = replace(t, workbook_version=version)
+    versions = [v for v in versions_of(rt, t.id) if v.version <= version]
+    data = handoff_data(rt, t, now=at, versions=versions)
+    payload = build_workbook(data)
+    path = _keep(rt, t, version, payload)
+    return BuiltWorkbook(job_id=job_id, transition=replace(t, workbook_path=str(path)),
+                         data=data, payload=payload, path=path, mail=bool(job["mail"]), at=at)
+
+
+def queue_workbook_mail(rt: Runtime, built: BuiltWorkbook) -> bool:
+    t, data, path = built.transition, built.data, built.path
+    with rt.store.transaction():
+        if rt.store.one("SELECT 1 FROM jobs WHERE id=? AND done_at IS NULL", built.job_id) \
+                is None:
+            return False  # another worker finished it first (a restart raced an orphan)
+        if built.mail:
+            summary = summarise(data)
+            missing = missing_sections(data.current_answers,
+                                       playbook_of(rt, t).required_sections)
+            queue_outgoing(rt, Outgoing(
+                template="workbook_ready", to=[t.incoming], cc=[t.manager], kind="workbook",
+                context=transition_context(rt, t) | {
+                    "version": t.workbook_version,
+                    "change_summary": data.versions[-1].summary if data.versions else "",
+                    "summary": summary,
+                    "key_contacts": [_contact_line(c) for c in summary.key_contacts],
+                    "missing": [f"{s.number}. {s.title}" for s in missing],
+                    "filename": path.name},
+                follows="workbook", auto_submitted="auto-generated",
+                attachments=[OutgoingAttachment(path.name, XLSX, built.payload)]),
+                transition_id=t.id, now=built.at)
+        rt.store.run("UPDATE jobs SET done_at=? WHERE id=?", iso(built.at), built.job_id)
+    return built.mail
 
 
 def _contact_line(contact: Contact) -> str:
@@ -142,14 +197,20 @@ def _contact_line(contact: Contact) -> str:
     return f"{text} ({contact.role.value})" if contact.role.value != "other" else text
 
 
+def _latest_path(rt: Runtime, t: Transition) -> Path:
+    return rt.settings.workbooks_dir / t.id / workbook_filename(t.account, t.id)
+
+
 def _keep(rt: Runtime, t: Transition, version: int, payload: bytes) -> Path:
-    folder = rt.settings.workbooks_dir / t.id
+    """Keep the new version as the latest file, the one before it renamed `... vN.xlsx`.
+    Built again after a crash, the same version simply replaces its own file."""
+    latest = _latest_path(rt, t)
+    folder = latest.parent
     folder.mkdir(parents=True, exist_ok=True)
-    name = workbook_filename(t.account, t.id)
-    latest = folder / name
-    if latest.exists():
-        latest.replace(folder / f"{latest.stem} v{version - 1}{latest.suffix}")
-    temp = folder / f".{name}.tmp"
+    previous = folder / f"{latest.stem} v{version - 1}{latest.suffix}"
+    if latest.exists() and version > 1 and not previous.exists():
+        latest.replace(previous)
+    temp = folder / f".{latest.name}.{os.getpid()}.tmp"
     temp.write_bytes(payload)
     temp.replace(latest)
     return latest

@@ -232,6 +232,20 @@ MIGRATIONS: tuple[str, ...] = (
         subject = redact_addresses(subject);
     UPDATE inbound SET subject = redact_addresses(subject);
     """,
+    # 9: work for the worker process (building a workbook), recorded in the transaction of
+    # the event that asked for it and marked done in the one that queues its mail
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        transition_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        mail INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        done_at TEXT
+    );
+    CREATE INDEX jobs_waiting ON jobs(done_at);
+    """,
 )
 
 

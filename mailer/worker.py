@@ -1,0 +1,152 @@
+"""The second core: handoff workbooks are built in a worker process.
+
+The event that asks for a workbook records a job in its own transaction
+(`flows.workbook_delivery.deliver_workbook`). The service hands the job's number to a worker
+process, which has its own runtime and SQLite connection: it builds the file, then queues the
+workbook mail and marks the job done in one transaction. The service goes on with the next
+message meanwhile. After a crash, jobs not marked done are handed out again at start-up; a
+job finished twice (an orphaned worker racing a new one) queues its mail only once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable
+from multiprocessing.context import SpawnProcess
+
+from mailer.config.settings import Settings
+from mailer.flows.workbook_delivery import run_workbook_job, waiting_jobs
+from mailer.runtime import build_runtime
+from mailer.state.store import Store
+
+log = logging.getLogger(__name__)
+
+STOP = -1  # the job number that tells the worker to finish
+
+
+def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.Queue) -> None:
+    """The worker process: carry out job numbers until told to stop (or orphaned)."""
+    rt = build_runtime(settings)
+    try:
+        while True:
+            try:
+                job_id = jobs.get()
+            except (EOFError, OSError):
+                return  # the service is gone
+            if job_id == STOP:
+                return
+            try:
+                run_workbook_job(rt, job_id)
+                done.put((job_id, ""))
+            except Exception as exc:  # noqa: BLE001 - the job stays recorded; retried later
+                log.exception("workbook job %d failed; it is tried again later", job_id)
+                done.put((job_id, f"{exc.__class__.__name__}: {exc}"))
+    finally:
+        rt.store.close()
+
+
+class Workers:
+    """The service's side: one worker process, started when the first job is handed out."""
+
+    def __init__(self, settings: Settings, *, on_done: Callable[[], None]) -> None:
+        self.settings = settings
+        self.on_done = on_done
+        self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
+        self._process: SpawnProcess | None = None
+        self._jobs: multiprocessing.Queue | None = None
+        self._done: multiprocessing.Queue | None = None
+        self._reader: threading.Thread | None = None
+        self._pending: set[int] = set()
+        self._failed: set[int] = set()
+        self._changed = threading.Condition()
+
+    def hand_out(self, store: Store) -> int:
+        """Give the worker every recorded job it does not have yet; returns how many."""
+        fresh = [job_id for job_id in waiting_jobs(store)
+                 if job_id not in self._pending and job_id not in self._failed]
+        if not fresh:
+            return 0
+        self._ensure_worker()
+        assert self._jobs is not None
+        with self._changed:
+            self._pending.update(fresh)
+        for job_id in fresh:
+            self._jobs.put(job_id)
+        return len(fresh)
+
+    def wait(self, timeout: float = 600) -> None:
+        """Until every handed-out job is finished (or the worker died: handed out again)."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._pending or not self._alive(), timeout)
+        if self._pending and not self._alive():
+            log.error("the workbook worker stopped; its jobs are handed out again")
+            self._restart()
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        assert self._jobs is not None and self._done is not None
+        with contextlib.suppress(OSError, ValueError):
+            self._jobs.put(STOP)
+        self._process.join(timeout=60)
+        if self._process.is_alive():
+            self._process.kill()
+        self._done.put(None)  # ends the reader
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        self._process = None
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def _ensure_worker(self) -> None:
+        if self._alive():
+            return
+        self._jobs = self._context.Queue()
+        self._done = self._context.Queue()
+        self._process = self._context.Process(target=work, name="mailer-workbooks",
+                                              args=(self.settings, self._jobs, self._done),
+                                              daemon=True)
+        self._process.start()
+        self._reader = threading.Thread(target=self._read_done, args=(self._done,),
+                                        name="workbook-results", daemon=True)
+        self._reader.start()
+
+    def _restart(self) -> None:
+        pending = sorted(self._pending)
+        with self._changed:
+            self._pending.clear()
+        self._process = None
+        self._ensure_worker()
+        assert self._jobs is not None
+        with self._changed:
+            self._pending.update(pending)
+        for job_id in pending:
+            self._jobs.put(job_id)
+
+    def _read_done(self, done: multiprocessing.Queue) -> None:
+        while True:
+            try:
+                item = done.get(timeout=1.0)
+            except queue.Empty:
+                if not self._alive():
+                    with self._changed:
+                        self._changed.notify_all()
+                continue
+            except (EOFError, OSError):
+                return
+            if item is None:
+                return
+            job_id, problem = item
+            with self._changed:
+                self._pending.discard(job_id)
+                if problem:
+                    self._failed.add(job_id)
+                self._changed.notify_all()
+            self.on_done()

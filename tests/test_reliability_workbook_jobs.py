@@ -1,0 +1,110 @@
+"""Workbooks are built by a worker process from a job recorded with the reply that asked for
+one. Sam's complete answers arrive; the service is killed at the worst moments: after the job
+is recorded but before anything was built, and after the file was built but before its mail
+was queued. When the service comes back, Rita gets exactly one workbook mail, and the file is
+kept once. On the embedded default (maildir inbox, mail waiting in the outbox)."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from assistant import ADDRESS, Assistant, parse
+from letters import REQUEST, plain
+
+from mailer import pipeline
+from mailer.flows.workbook_delivery import build_workbook_file, waiting_jobs
+from mailer.mail.sources import MaildirSource
+from mailer.runtime import build_runtime
+
+ANSWERS = """1. Contacts
+Pat Lee, VP Operations, pat@acme.com, champion - likes dashboards
+2. Sentiment
+Happy, renewing.
+4. Red flags
+- Slow exports: open
+6. Goals
+Faster month-end reporting.
+8. Contract
+Renewal: 2027-06-30, three-year term.
+9. Renewal risk
+Low.
+"""
+
+
+def db(assistant: Assistant) -> sqlite3.Connection:
+    return sqlite3.connect(assistant.home / "var" / "mailer.sqlite3", timeout=30)
+
+
+def count(assistant: Assistant, sql: str) -> int:
+    with db(assistant) as connection:
+        return connection.execute(sql).fetchone()[0]
+
+
+def answers_waiting(tmp_path: Path) -> Assistant:
+    """Dana's request is handled; Sam's complete answers wait in the inbox."""
+    assistant = Assistant(tmp_path / "assistant")
+    box = MaildirSource(assistant.settings.maildir_path)
+    box.deliver(plain(sender="Dana Whitfield <dana@example.com>", to=ADDRESS,
+                      subject="Handover Acme", body=REQUEST))
+    assistant.run_once()
+    # No SMTP server here: the questionnaire waits in the outbox; Sam replies to its address.
+    [questionnaire] = (assistant.home / "outbox").glob("*-questionnaire.eml")
+    reply_to = str(parse(questionnaire.read_bytes())["Reply-To"])
+    box.deliver(plain(sender="Sam Jones <sam@example.com>", to=reply_to,
+                      subject="Re: handoff questions", body=ANSWERS))
+    return assistant
+
+
+def workbook_files(assistant: Assistant) -> list[str]:
+    return sorted(p.name for p in (assistant.home / "var").rglob("*.xlsx"))
+
+
+def test_killed_after_the_job_was_recorded_the_workbook_goes_out_once(tmp_path):
+    assistant = answers_waiting(tmp_path)
+    assistant.start()
+    deadline = time.monotonic() + 60
+    # The worker process is started with the first job, so the moment right after the
+    # reply's commit is wide enough to be caught.
+    while not (assistant.home / "var" / "mailer.sqlite3").exists() or count(
+            assistant, "SELECT COUNT(*) FROM jobs") == 0:
+        assert time.monotonic() < deadline, assistant.log_text()[-3000:]
+        time.sleep(0.002)
+    assistant.stop(signal.SIGKILL)
+    assert count(assistant, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL") == 1
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 0
+
+    assistant.run_once()  # the service is back
+    assert count(assistant, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL") == 0
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
+    assert count(assistant, "SELECT COUNT(*) FROM inbound") == 2, "the reply handled once"
+    assert workbook_files(assistant) == ["Acme Corp handoff TR-0001.xlsx"]
+    assistant.run_once()
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
+
+
+def test_killed_after_the_file_was_built_the_mail_is_queued_once(tmp_path):
+    assistant = answers_waiting(tmp_path)
+    # The reply is handled (its job recorded) and the worker builds the file; then the
+    # process dies before the mail is queued.
+    rt = build_runtime(assistant.settings)
+    try:
+        [reply] = list(MaildirSource(assistant.settings.maildir_path).fetch_new())
+        outcome = pipeline.handle(rt, reply.raw, source_key=reply.source_key)
+        assert outcome.outcome == "processed"
+        [job] = waiting_jobs(rt.store)
+        built = build_workbook_file(rt, job)
+        assert built is not None and built.path.exists()
+    finally:
+        rt.store.close()
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 0
+
+    report = assistant.run_once()  # the service is back
+    assert all(o.outcome == "duplicate" for o in report.handled)
+    assert count(assistant, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL") == 0
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
+    assert workbook_files(assistant) == ["Acme Corp handoff TR-0001.xlsx"]
+    outbox = assistant.home / "outbox"
+    assert len(list(outbox.glob("*-workbook.eml"))) == 1  # waiting: no SMTP server here
