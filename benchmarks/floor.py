@@ -3,8 +3,9 @@
 Run as its own process (`python -m benchmarks.floor job.json`), like the product, so the two
 are measured alike. In "backlog" mode it fetches every waiting message (in batches, as the
 product does) and sends the prepared replies for each over one SMTP connection, then exits.
-In "idle" mode it waits in IMAP IDLE; each new message is fetched raw and answered with one
-prepared reply, until SIGTERM.
+In "stream" mode it does the same but keeps looking for mail that arrives meanwhile, until it
+has answered a given number of messages. In "idle" mode it waits in IMAP IDLE; each new
+message is fetched raw and answered with one prepared reply, until SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import smtplib
 import sys
 import threading
+import time
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -21,6 +23,7 @@ from imapclient import IMAPClient
 FLOOR_SENDER = "floor-bench@example.com"
 FETCH_BATCH = 100
 IDLE_SLICE_SECONDS = 0.5
+POLL_SECONDS = 0.01
 
 
 class PreparedReplies:
@@ -70,6 +73,30 @@ def drain_backlog(job: dict) -> None:
     client.logout()
 
 
+def drain_as_it_comes(job: dict) -> None:
+    """Like `drain_backlog`, but looks again for mail that arrived meanwhile, until as many
+    messages as `per_message` names have been answered."""
+    replies = PreparedReplies(Path(job["replies_dir"]))
+    per_message: list[int] = job["per_message"]
+    client = _imap(job)
+    seen: set[int] = set()
+    index = 0
+    with smtplib.SMTP(job["smtp_host"], job["smtp_port"], timeout=30) as smtp:
+        while index < len(per_message):
+            client.noop()
+            uids = sorted(uid for uid in client.search(["ALL"]) if uid not in seen)
+            if not uids:
+                time.sleep(POLL_SECONDS)
+                continue
+            for start in range(0, len(uids), FETCH_BATCH):
+                batch = uids[start:start + FETCH_BATCH]
+                for _raw in _fetch(client, batch):
+                    replies.send(smtp, per_message[index] if index < len(per_message) else 1)
+                    index += 1
+                seen.update(batch)
+    client.logout()
+
+
 def answer_while_idle(job: dict) -> None:
     replies = PreparedReplies(Path(job["replies_dir"]))
     stopping = threading.Event()
@@ -99,6 +126,8 @@ def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
     if job["mode"] == "backlog":
         drain_backlog(job)
+    elif job["mode"] == "stream":
+        drain_as_it_comes(job)
     else:
         answer_while_idle(job)
     return 0

@@ -230,7 +230,7 @@ def _kib(value: str) -> int:
 class FloorJob:
     """What `python -m benchmarks.floor` does, written to a JSON file for the child."""
 
-    mode: str  # "backlog" | "idle"
+    mode: str  # "backlog" | "stream" | "idle"
     imap_host: str
     imap_port: int
     user: str
