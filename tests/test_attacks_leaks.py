@@ -128,7 +128,8 @@ def test_a_receipt_carries_a_fresh_reply_address_and_both_keep_working(desk: Des
     # The first address still works for a correction; Eve at either address gets nothing.
     sent = desk.run(letter(sender=SAM, to=questionnaire, subject="Re: q",
                            body="2. Sentiment\nVery happy.\n"))
-    assert [m["kind"] for m in sent][-1] == "questionnaire_receipt"
+    # (The receipt is queued with the reply; the new workbook version by the worker after it.)
+    assert "questionnaire_receipt" in [m["kind"] for m in sent]
     for address in (questionnaire, fresh):
         sent = desk.attempt(letter(sender=EVE, to=address, subject="Re", body="9. Risk\nHigh"))
         assert all(m["to"] == ["eve@evil.test"] for m in sent)
