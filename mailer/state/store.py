@@ -235,7 +235,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 9: work for the worker process (building a workbook), recorded in the transaction of
     # the event that asked for it and marked done in the one that queues its mail
     """
-    CREATE TABLE jobs (
+    CREATE TABLE IF NOT EXISTS jobs (
         id INTEGER PRIMARY KEY,
         kind TEXT NOT NULL,
         transition_id TEXT NOT NULL,
@@ -244,7 +244,7 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL,
         done_at TEXT
     );
-    CREATE INDEX jobs_waiting ON jobs(done_at);
+    CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs(done_at);
     """,
 )
 
