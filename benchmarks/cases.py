@@ -29,11 +29,11 @@ from benchmarks.harness import (
     AcceptedEnvelope,
     BenchmarkError,
     Child,
+    MailKinds,
     MailServers,
     ProductHome,
     append_all,
     floor_job,
-    kind_of,
     prepare_replies,
     spawn_floor,
     spread,
@@ -154,8 +154,9 @@ def latency(lab: Lab) -> list[Row]:
     floor = None
     try:
         _wait_for_log(home.log_text, "IMAP connected", product)
-        warmup = _one_request(servers, -1)  # first-use costs (folders, templates) stay out
-        replies = prepare_replies([e for e in warmup if kind_of(e) == "questionnaire"],
+        kinds = MailKinds(home.database)
+        warmup = _one_request(servers, -1, kinds)  # first-use costs (folders, templates) stay out
+        replies = prepare_replies([e for e in warmup if kinds(e) == "questionnaire"],
                                   lab.work / "latency-replies")
         floor = spawn_floor(floor_job(servers, "idle", FLOOR_USER, replies, []), lab.work)
         _wait_for_log(lambda: (lab.work / "floor-idle.log").read_text(), "floor idling", None)
@@ -164,7 +165,7 @@ def latency(lab: Lab) -> list[Row]:
             # Only a service sitting in IDLE is measured: mail that lands while it is busy
             # (a step run, a send) waits for the next timer instead (see README).
             product.wait_until_idle()
-            product_ms.append(_request_latency_ms(servers, i))
+            product_ms.append(_request_latency_ms(servers, i, kinds))
             floor_ms.append(_floor_latency_ms(servers, i))
             if (i + 1) % 50 == 0:
                 lab.log(f"  latency: {i + 1}/{n}")
@@ -189,7 +190,7 @@ def latency(lab: Lab) -> list[Row]:
     return rows
 
 
-def _one_request(servers: MailServers, i: int) -> list[AcceptedEnvelope]:
+def _one_request(servers: MailServers, i: int, kind_of: MailKinds) -> list[AcceptedEnvelope]:
     """Deliver request `i` and wait for its answer, questionnaire and notice."""
     start = len(servers.accepted)
     append_all(servers, ADDRESS, [traffic.request(i, tag="lat")])
@@ -200,7 +201,7 @@ def _one_request(servers: MailServers, i: int) -> list[AcceptedEnvelope]:
     return servers.accepted[start:]
 
 
-def _request_latency_ms(servers: MailServers, i: int) -> float:
+def _request_latency_ms(servers: MailServers, i: int, kind_of: MailKinds) -> float:
     out = traffic.outgoing_address(i)
     append_all(servers, ADDRESS, [traffic.request(i, tag="lat")])
     delivered = time.time()
@@ -254,6 +255,7 @@ def request_backlog(lab: Lab) -> list[Row]:
     raws = [traffic.request(i) for i in range(n)]
     append_all(servers, ADDRESS, raws)
     seconds, child = _drain_with_product(lab, home, ANSWER_KINDS, 2 * n)
+    kind_of = MailKinds(home.database)
     handled = [e for e in servers.accepted if kind_of(e) in HANDLING_KINDS]
     lab.carried["request_backlog"] = {
         "home": home, "count": n,
@@ -289,6 +291,7 @@ def reply_backlog(lab: Lab) -> list[Row]:
     servers.wipe()
     append_all(servers, ADDRESS, raws)
     seconds, child = _drain_with_product(lab, home, frozenset({"workbook"}), n)
+    kind_of = MailKinds(home.database)
     sent = [e for e in servers.accepted if kind_of(e) in REPLY_KINDS]
     floor_seconds = _drain_with_floor(lab, raws, sent, "reply-backlog")
     ratio = floor_seconds / seconds
@@ -318,6 +321,7 @@ def _drain_with_product(lab: Lab, home: ProductHome, kinds: frozenset[str],
     accepted, counted from the moment the process is started."""
     started = time.time()
     child = home.spawn("run", "--once")
+    kind_of = MailKinds(home.database)
     try:
         accepted = wait_for_accepted(lab.mail, lambda e: kind_of(e) in kinds, expected,
                                      timeout=1800, alive=child.alive)
@@ -373,11 +377,12 @@ def latency_during_pass(lab: Lab) -> list[Row]:
     finally:
         rt.store.close()
     product = home.spawn("run")
+    kinds = MailKinds(home.database)
     latencies, during = [], []
     try:
         _wait_for_log(home.log_text, "safety pass: planning", product)
         for i in range(PASS_REQUESTS):
-            latencies.append(_request_latency_ms(lab.mail, 90000 + i))
+            latencies.append(_request_latency_ms(lab.mail, 90000 + i, kinds))
             during.append("safety pass done" not in home.log_text())
     except BenchmarkError as exc:
         raise BenchmarkError(f"{exc}; the service's log ends with:\n{home.log_text()[-3000:]}"
@@ -407,12 +412,13 @@ def latency_during_backlog(lab: Lab) -> list[Row]:
     product = home.spawn("run")
     try:
         _wait_until(lambda: _handled(home.database) >= n // 3, product)
-        latency = _request_latency_ms(servers, late_index)
+        latency = _request_latency_ms(servers, late_index, MailKinds(home.database))
     except BenchmarkError as exc:
         raise BenchmarkError(f"{exc}; the service's log ends with:\n{home.log_text()[-3000:]}"
                              ) from exc
     finally:
         product.finish(timeout=30, stop_signal=signal.SIGTERM)
+    kind_of = MailKinds(home.database)
     handled = [e for e in servers.accepted if kind_of(e) in HANDLING_KINDS]
     floor_ms = _floor_latency_during_backlog(lab, raws, handled)
     return [Row("latency in a backlog", f"request -> questionnaire accepted, arriving a third "

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -37,14 +38,32 @@ class BenchmarkError(RuntimeError):
     """A benchmark could not finish (a timeout, a crashed child); the message says which."""
 
 
-def kind_of(envelope: AcceptedEnvelope) -> str:
-    """The product's mail kind, read from its Message-ID `<TR-0001.incoming-notice.…@…>`
-    (where `_` in the kind became `-`)."""
-    found = _MESSAGE_ID.search(envelope.data)
-    if found is None:
-        return ""
-    parts = found.group(1).decode(errors="replace").split(".")
-    return parts[1].replace("-", "_") if len(parts) >= 3 else ""
+class MailKinds:
+    """What each of the product's mails is (`questionnaire`, `workbook`...), looked up by its
+    Message-ID in the product's own outbound table: Message-IDs are opaque. A row is
+    committed before its mail is sent, so a mail the relay accepted is always found."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self._kinds: dict[str, str] = {}
+
+    def __call__(self, envelope: AcceptedEnvelope) -> str:
+        found = _MESSAGE_ID.search(envelope.data)
+        if found is None:
+            return ""
+        message_id = f"<{found.group(1).decode(errors='replace')}>"
+        if message_id not in self._kinds:
+            self._refresh()
+        return self._kinds.get(message_id, "")
+
+    def _refresh(self) -> None:
+        if not self.database.exists():
+            return
+        try:
+            with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5) as db:
+                self._kinds.update(db.execute("SELECT message_id, kind FROM outbound"))
+        except sqlite3.Error:
+            pass
 
 
 # --------------------------------------------------------------------------------------------
