@@ -44,5 +44,18 @@ class ConfigErrors(MailerError):
         super().__init__("\n".join(str(e) for e in errors))
 
 
+class LimitReached(MailerError):
+    """Doing what a message asks would go past a limit of `inbox_rules.yaml` (limits:).
+
+    Nothing the message did is kept (its transaction is rolled back) and its sender is told
+    `reason`, with `advice` on what to send instead; in the scheduler, the transition's
+    manager is told."""
+
+    def __init__(self, reason: str, advice: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.advice = advice
+
+
 class MessageParseError(MailerError):
     """Raw bytes could not be turned into an InboundMessage; the message is quarantined."""

@@ -16,13 +16,13 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from mailer.config.inbox_rules import first_objection
-from mailer.errors import MailerError, MessageParseError
+from mailer.errors import LimitReached, MailerError, MessageParseError
 from mailer.flows import answer, book, book_answer, command, digest, due_steps, request
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, queue_outgoing
@@ -94,9 +94,19 @@ def handle(rt: Runtime, raw: bytes, *, source_key: str, full_size: int | None = 
     msg: InboundMessage | None = None
     try:
         archive_path = _archive(rt, raw, now)
-        with rt.store.transaction():
-            outcome, msg = _decide_and_act(rt, raw, now, full_size=full_size)
-            _record(rt, source_key, msg, outcome, archive_path, now)
+        try:
+            with rt.store.transaction():
+                first_mail = _next_outbound_id(rt)
+                outcome, msg, scope = _decide_and_act(rt, raw, now, full_size=full_size)
+                _within_mail_limit(rt, first_mail)
+                if msg is not None and scope:
+                    _note_automatic_answer(rt, msg, scope, first_mail, now)
+                _record(rt, source_key, msg, outcome, archive_path, now)
+        except LimitReached as exc:
+            # Everything the message did is rolled back; its sender hears which limit.
+            with rt.store.transaction():
+                outcome, msg = _refuse_over_limit(rt, raw, full_size, exc, now)
+                _record(rt, source_key, msg, outcome, archive_path, now)
     except STORAGE_ERRORS as exc:
         # Nothing was committed: the message stays on the server until storage is back.
         raise StorageUnavailable(f"the data directory cannot be written ({exc})") from exc
@@ -112,6 +122,36 @@ def handle(rt: Runtime, raw: bytes, *, source_key: str, full_size: int | None = 
         _tell_sender_of_quarantine(rt, raw, now)
     _log_outcome(source_key, msg, raw, outcome)
     return outcome
+
+
+def _next_outbound_id(rt: Runtime) -> int:
+    row = rt.store.one("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM outbound")
+    return int(row["n"]) if row else 1
+
+
+def _within_mail_limit(rt: Runtime, first_mail: int) -> None:
+    """One inbound message may cause at most `limits.max_mails_per_message` emails."""
+    most = rt.rules.limits.max_mails_per_message
+    row = rt.store.one("SELECT COUNT(*) AS n FROM outbound WHERE id >= ?", first_mail)
+    queued = int(row["n"]) if row else 0
+    if queued > most:
+        raise LimitReached(
+            f"your message would have made the assistant send {queued} emails, more than the "
+            f"{most} one message may cause, so nothing in it was done",
+            advice="Please send it again in smaller parts (a book of business split into "
+            "several files, for instance), or ask your operations team to raise "
+            "limits.max_mails_per_message in inbox_rules.yaml.")
+
+
+def _refuse_over_limit(rt: Runtime, raw: bytes, full_size: int | None, exc: LimitReached,
+                       now: datetime) -> tuple[Outcome, InboundMessage]:
+    """A message that went past a limit, after its work was rolled back: refused, and its
+    sender told why (only people reach the flows that can hit a limit)."""
+    msg = _parse_within_limit(rt, raw, full_size)
+    log.warning("message from %s went past a limit: %s", msg.from_email, exc.reason)
+    correlation = correlate(rt, msg)
+    tid = correlation.transition.id if correlation.transition else None
+    return reject(rt, msg, exc.reason, advice=exc.advice, now=now, transition_id=tid), msg
 
 
 def _log_outcome(source_key: str, msg: InboundMessage | None, raw: bytes,
@@ -183,25 +223,27 @@ def _fallback_id(raw: bytes) -> str:
     return f"<{hashlib.sha256(raw).hexdigest()}@mailer.invalid>"
 
 
-def _decide_and_act(rt: Runtime, raw: bytes, now: datetime, *,
-                    full_size: int | None = None) -> tuple[Outcome, InboundMessage | None]:
+def _decide_and_act(rt: Runtime, raw: bytes, now: datetime, *, full_size: int | None = None,
+                    ) -> tuple[Outcome, InboundMessage | None, str]:
+    """What the message is and does; with the conversation it belongs to ('' for none), in
+    which the answers it gets are counted."""
     try:
         msg = _parse_within_limit(rt, raw, full_size)
     except MessageParseError as exc:
-        return Outcome("quarantined", f"not a readable email: {exc}"), None
+        return Outcome("quarantined", f"not a readable email: {exc}"), None, ""
     canary = msg.header(CANARY_HEADER)
     if canary and msg.from_email == rt.address and is_our_canary(rt, canary):
         rt.store.set_meta("canary_seen_at", iso(now) or "")
         rt.store.set_meta("canary_seen_id", canary)
-        return Outcome("canary", "the watchdog's canary came back"), msg
+        return Outcome("canary", "the watchdog's canary came back"), msg, ""
     seen = rt.store.one("SELECT outcome FROM inbound WHERE message_id=? AND outcome != "
                         "'duplicate' LIMIT 1", msg.message_id)
     if seen is not None:
-        return Outcome("duplicate", "same Message-ID handled before"), msg
+        return Outcome("duplicate", "same Message-ID handled before"), msg, ""
     if msg.from_problem:
         # Several possible senders: whichever we picked, the other one could be the forger.
         log.warning("refused a message whose sender is ambiguous: %s", msg.from_problem)
-        return Outcome("rejected", f"ambiguous sender: {msg.from_problem}"), msg
+        return Outcome("rejected", f"ambiguous sender: {msg.from_problem}"), msg, ""
     correlation = correlate(rt, msg)
     if correlation.via:
         log.debug("%s is about %s (found by its %s)", redact(msg.message_id),
@@ -211,27 +253,33 @@ def _decide_and_act(rt: Runtime, raw: bytes, now: datetime, *,
     vouched = sender_verdict(rt, msg)
     machine = automation_reason(msg, own_addresses=[rt.address])
     if machine is not None:
-        return _automated(rt, msg, correlation, machine, now, vouched=vouched.passed), msg
+        return _automated(rt, msg, correlation, machine, now, vouched=vouched.passed), msg, ""
     if not vouched.passed:
         # No answer: the From may be forged, and the real person should not get backscatter.
         log.info("sender authentication did not pass for %s: %s", msg.from_email,
                  vouched.reason)
         return Outcome("rejected", "sender authentication (DMARC/DKIM/SPF) did not pass: "
                        f"{vouched.reason}",
-                       correlation.transition.id if correlation.transition else None), msg
+                       correlation.transition.id if correlation.transition else None), msg, ""
     objection = first_objection(msg, rt.rules)
     if objection is not None:
         if objection.tell_sender:
             reject(rt, msg, objection.reason, advice="Please send a smaller message, or "
                    "share large files as links.", now=now)
-        return Outcome(objection.outcome, objection.reason), msg
+        return Outcome(objection.outcome, objection.reason), msg, ""
     # Commands ("status", "send") are legitimately repeated word for word; never mute them.
     if parse_command(new_text(msg.text, html=msg.html)) is None and \
             _repeats_itself(rt, msg, correlation, now):
         return Outcome("ignored", "loop guard: the same text as an earlier message from this "
                        "sender today (an auto-responder?)",
-                       correlation.transition.id if correlation.transition else None), msg
-    return route(rt, msg, correlation, now), msg
+                       correlation.transition.id if correlation.transition else None), msg, ""
+    scope = conversation_scope(rt, msg, correlation)
+    over = _answer_limit_reached(rt, msg, scope, now) if scope else ""
+    if over:
+        log.warning("%s is not answered: %s", msg.from_email, over)
+        return Outcome("ignored", over, correlation.transition.id if correlation.transition
+                       else None), msg, ""
+    return route(rt, msg, correlation, now), msg, scope
 
 
 def sender_verdict(rt: Runtime, msg: InboundMessage) -> Verdict:
@@ -272,6 +320,48 @@ def _repeats_itself(rt: Runtime, msg: InboundMessage, c: Correlation,
     return not rt.store.run("INSERT OR IGNORE INTO rejections(sender, reason, day) "
                             "VALUES(?,?,?)", msg.from_email, f"text sha256:{digest}:{scope}",
                             now.date().isoformat()).rowcount
+
+
+def conversation_scope(rt: Runtime, msg: InboundMessage, c: Correlation) -> str:
+    """The conversation a message belongs to, for counting the answers it gets: its reply
+    token's family (receipts carry fresh tokens of one family), else its transition, else
+    the first of our mails its References name; '' for a new conversation."""
+    if c.token is not None:
+        return f"token:{c.token.family}"
+    if c.transition is not None:
+        return f"transition:{c.transition.id}"
+    for ref in [*msg.references, msg.in_reply_to]:
+        if ref and rt.store.one("SELECT 1 FROM outbound WHERE message_id=?", ref):
+            return f"mail:{ref}"
+    return ""
+
+
+def _answer_limit_reached(rt: Runtime, msg: InboundMessage, scope: str,
+                          now: datetime) -> str:
+    """Why this correspondent gets no more automatic answers in this conversation for now,
+    or ''. Whatever the words: a help desk acknowledging each mail with a new ticket number
+    is still a loop, and the texts of a loop differ."""
+    limits = rt.rules.limits
+    for most, span, words, setting in (
+            (limits.max_answers_per_hour, timedelta(hours=1), "hour", "max_answers_per_hour"),
+            (limits.max_answers_per_day, timedelta(days=1), "day", "max_answers_per_day")):
+        row = rt.store.one("SELECT COUNT(*) AS n FROM auto_answers WHERE address=? AND scope=?"
+                           " AND at > ?", msg.from_email, scope, iso(now - span))
+        if row is not None and row["n"] >= most:
+            return (f"answer limit: {row['n']} automatic answers to this address in this "
+                    f"conversation in the last {words} (limits.{setting}); filed unanswered")
+    return ""
+
+
+def _note_automatic_answer(rt: Runtime, msg: InboundMessage, scope: str, first_mail: int,
+                           now: datetime) -> None:
+    """Count an answer when this message made the assistant write to its sender."""
+    rows = rt.store.all("SELECT recipients_json FROM outbound WHERE id >= ?", first_mail)
+    if not any(msg.from_email in json.loads(row["recipients_json"]) for row in rows):
+        return
+    rt.store.run("INSERT INTO auto_answers(address, scope, at) VALUES(?,?,?)",
+                 msg.from_email, scope, iso(now))
+    rt.store.run("DELETE FROM auto_answers WHERE at < ?", iso(now - timedelta(days=2)))
 
 
 def correlate(rt: Runtime, msg: InboundMessage) -> Correlation:
@@ -327,7 +417,7 @@ def route(rt: Runtime, msg: InboundMessage, c: Correlation, now: datetime) -> Ou
                       "assistant's list of requesters.", now=now)
     if digest.digest_requested(msg):
         return digest.send_digest_on_request(rt, msg, now=now)
-    attached_book = book.book_attachment(msg)
+    attached_book = book.book_attachment(msg, max_rows=rt.rules.limits.max_book_rows)
     if attached_book is not None:
         return book.handle_book(rt, msg, attached_book, now=now)
     return request.handle_request(rt, msg, now=now)

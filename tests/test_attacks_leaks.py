@@ -175,6 +175,8 @@ def _downgrade_to_plain_tokens(database: Path, plain: dict[str, str]) -> None:
 
     with closing(sqlite3.connect(database)) as db:
         db.executescript("""
+            DROP TABLE auto_answers;
+            ALTER TABLE steps DROP COLUMN draft_recipients;
             DROP INDEX tokens_family;
             ALTER TABLE tokens DROP COLUMN family;
             ALTER TABLE tokens RENAME COLUMN token_hash TO token;

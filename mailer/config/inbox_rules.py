@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mailer.config.yaml_file import load_yaml_with_lines, validate
 from mailer.handoff.model import InboundMessage
@@ -42,11 +42,36 @@ class Requesters(_Strict):
 
 
 class Limits(_Strict):
+    """What one message may cost: its size, what it may make the assistant write, and how
+    often one correspondent is answered automatically in one thread."""
+
     max_message_mb: float = Field(default=25, gt=0, le=200)
+    max_book_rows: int = Field(default=250, ge=1, le=5000)
+    max_customer_contacts: int = Field(default=20, ge=1, le=200)
+    max_recipients_per_mail: int = Field(default=30, ge=3, le=500)
+    max_mails_per_message: int = Field(default=600, ge=5, le=20000)
+    max_answers_per_hour: int = Field(default=10, ge=1, le=1000)
+    max_answers_per_day: int = Field(default=30, ge=1, le=10000)
 
     @property
     def max_message_bytes(self) -> int:
         return int(self.max_message_mb * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Limits:
+        # Each cap leaves room for what another one allows, or legitimate mail would trip it
+        # far from its cause. (A book needs two mails per row it starts, and one answer: a
+        # book past max_mails_per_message is refused whole, its sender told to split it.)
+        if self.max_recipients_per_mail < self.max_customer_contacts + 2:
+            raise ValueError(
+                f"max_recipients_per_mail ({self.max_recipients_per_mail}) must be at least "
+                f"max_customer_contacts plus 2 ({self.max_customer_contacts + 2}), as customer "
+                "mail goes to every contact with colleagues in copy")
+        if self.max_answers_per_day < self.max_answers_per_hour:
+            raise ValueError(
+                f"max_answers_per_day ({self.max_answers_per_day}) is less than "
+                f"max_answers_per_hour ({self.max_answers_per_hour})")
+        return self
 
 
 class Ignore(_Strict):
@@ -98,6 +123,13 @@ _FIXES = {
     "requesters": "list who may start transitions under requesters: addresses: / domains:",
     "require_pass": "write true or false",
     "max_message_mb": "write a number of megabytes, e.g. 25",
+    "limits": "raise the first limit named, or lower the other",
+    "max_book_rows": "write a whole number of rows, e.g. 250",
+    "max_customer_contacts": "write a whole number of people, e.g. 20",
+    "max_recipients_per_mail": "write a whole number of people, e.g. 30",
+    "max_mails_per_message": "write a whole number of emails, e.g. 600",
+    "max_answers_per_hour": "write a whole number of answers, e.g. 10",
+    "max_answers_per_day": "write a whole number of answers, e.g. 30",
     "addresses": "write an address like dana@example.com",
     "domains": "write a domain like example.com, without @",
     "senders": "write an address like newsletter@vendor.example",

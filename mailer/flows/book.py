@@ -52,7 +52,17 @@ STARTED, ALREADY_OPEN, SAME_AS_ROW, PROBLEMS = "started", "already_open", "same_
 COMBINED = "combined"
 
 
-def book_attachment(msg: InboundMessage) -> Attachment | None:
+@dataclass(frozen=True)
+class AttachedBook:
+    """A book of business attached to a request, read once: its table, or why it could not
+    be read (the manager is told)."""
+
+    attachment: Attachment
+    table: BookTable | None
+    problem: str = ""
+
+
+def book_attachment(msg: InboundMessage, *, max_rows: int) -> AttachedBook | None:
     """The attached book of business, if this request is one.
 
     A request written in the body with some other spreadsheet attached stays a single request;
@@ -63,13 +73,13 @@ def book_attachment(msg: InboundMessage) -> Attachment | None:
         if not is_spreadsheet(attachment) or is_our_form(attachment):
             continue
         try:
-            table = read_book(attachment)
-        except BookError:
+            table = read_book(attachment, max_rows=max_rows)
+        except BookError as exc:
             if body.get(ACCOUNT):
                 continue
-            return attachment
+            return AttachedBook(attachment, None, str(exc))
         if ACCOUNT in table.columns.values() or not body.get(ACCOUNT):
-            return attachment
+            return AttachedBook(attachment, table)
     return None
 
 
@@ -78,14 +88,13 @@ def _body_fields(msg: InboundMessage) -> dict[str, str]:
     return extract_fields(new_text(msg.text, html=msg.html))
 
 
-def handle_book(rt: Runtime, msg: InboundMessage, attachment: Attachment, *,
+def handle_book(rt: Runtime, msg: InboundMessage, book: AttachedBook, *,
                 now: datetime) -> Outcome:
     manager = Person(msg.from_name, msg.from_email)
-    try:
-        table = read_book(attachment)
-    except BookError as exc:
+    attachment, table = book.attachment, book.table
+    if table is None:
         _answer(rt, msg, manager, BookAnswer(filename=attachment.filename,
-                                             file_problem=str(exc)), now=now)
+                                             file_problem=book.problem), now=now)
         return Outcome("processed", f"book {attachment.filename}: could not be read")
     if not table.rows:
         _answer(rt, msg, manager, BookAnswer(filename=attachment.filename, file_problem=(

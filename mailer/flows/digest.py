@@ -137,7 +137,11 @@ def send_weekly_digest(rt: Runtime, now: datetime) -> int:
     with rt.store.transaction():
         if rt.store.one("SELECT 1 FROM digests WHERE week=?", week) is not None:
             return 0
-        queue_digest(rt, [Person("", email) for email in recipients], now=now)
+        # Many leads get it in several mails, each within limits.max_recipients_per_mail.
+        most = rt.rules.limits.max_recipients_per_mail
+        for start in range(0, len(recipients), most):
+            queue_digest(rt, [Person("", email) for email in recipients[start:start + most]],
+                         now=now)
         rt.store.run("INSERT INTO digests(week, sent_at, recipients) VALUES(?,?,?)",
                      week, iso(now), json.dumps(list(recipients)))
     return 1

@@ -6,8 +6,10 @@ is sent inside a transaction that also marks it done, so a crash can never send 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -281,8 +283,13 @@ def _reply_token(rt: Runtime, t: Transition, step: StepSpec, to: list[Person],
 # Approval of customer mail
 
 
-def _send_draft(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime) -> None:
-    """The customer-facing text goes first to its sender, who replies send, skip or edits."""
+def _send_draft(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime,
+                added: Sequence[Person] | None = ()) -> None:
+    """The customer-facing text goes first to its sender, who replies send, skip or edits.
+
+    The people it names are kept with it: silence only ever sends it to them. `added` are
+    people named since an earlier draft (None: who that one named is not known), for whom
+    the approver is asked again."""
     step = planned.step
     approver = approver_of(t, step)
     rendered = rt.renderer.render(step.template, context=_context(rt, t, planned, now))
@@ -292,6 +299,8 @@ def _send_draft(rt: Runtime, t: Transition, planned: PlannedStep, *, now: dateti
     save_step_state(rt.store, t.id, step.id, StepState(status="awaiting_approval",
                                                        completed_at=now),
                     draft=f"{rendered.subject}\n{rendered.text}")
+    rt.store.run("UPDATE steps SET draft_recipients=? WHERE transition_id=? AND step_id=?",
+                 json.dumps(sorted(step_recipients(t, step))), t.id, step.id)
     recipients = [p for role in step.to for p in people(t, role)]
     copied = [p for role in step.cc for p in people(t, role) if p != approver]
     queue_outgoing(rt, Outgoing(
@@ -302,6 +311,9 @@ def _send_draft(rt: Runtime, t: Transition, planned: PlannedStep, *, now: dateti
             "recipients": ", ".join(p.formatted() for p in recipients),
             "copied": ", ".join(display_name(p) for p in copied),
             "meeting": step.kind == "meeting",
+            "added": ", ".join(p.formatted() for p in added or ()),
+            "added_count": len(added or ()),
+            "recipients_changed": added is None or bool(added),
             "silence": step.on_silence or "skip", "silence_days": step.silence_business_days or 2},
         reply_token=token, auto_submitted="auto-generated", thread=approval_thread(step)),
         transition_id=t.id, now=now)
@@ -327,6 +339,16 @@ def _settle_silences(rt: Runtime, t: Transition, now: datetime) -> int:
         if outcome is None:
             continue
         with rt.store.transaction():
+            added = _named_since_draft(rt, t, step)
+            if outcome == "send" and added != []:
+                # Silence is no approval for people the approver was not shown: ask again.
+                _send_draft(rt, t, planned_for(rt, t, step, now), now=now, added=added)
+                rt.store.add_history(t.id, at=now, direction="note", sender=rt.address,
+                                     recipients=[], subject=step.title,
+                                     note="no answer to the draft, but its recipients changed "
+                                     "since: asked again")
+                settled += 1
+                continue
             if outcome == "send":
                 send_draft_as_is(rt, t, step, now=now)
                 verdict = "sent"
@@ -340,6 +362,24 @@ def _settle_silences(rt: Runtime, t: Transition, now: datetime) -> int:
             _tell_approver_of_silence(rt, t, step, verdict, now=now)
             settled += 1
     return settled
+
+
+def step_recipients(t: Transition, step: StepSpec) -> set[str]:
+    """Everyone a step's mail goes to now (To and Cc), by address."""
+    return {p.email.lower() for role in (*step.to, *step.cc) for p in people(t, role)}
+
+
+def _named_since_draft(rt: Runtime, t: Transition, step: StepSpec) -> list[Person] | None:
+    """The people the step's mail would reach now that its draft did not name ([] when
+    none); None when the draft's recipients were not recorded (a draft from before they
+    were)."""
+    row = rt.store.one("SELECT draft_recipients FROM steps WHERE transition_id=? AND step_id=?",
+                       t.id, step.id)
+    if row is None or not row["draft_recipients"]:
+        return None
+    named = set(json.loads(row["draft_recipients"]))
+    now_named = {p.email.lower(): p for role in (*step.to, *step.cc) for p in people(t, role)}
+    return [p for email, p in sorted(now_named.items()) if email not in named]
 
 
 def _tell_approver_of_silence(rt: Runtime, t: Transition, step: StepSpec, verdict: str, *,

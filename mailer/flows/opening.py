@@ -39,9 +39,6 @@ def with_playbook_check(rt: Runtime, parsed: RequestParse) -> RequestParse:
                         problems=(*parsed.problems, problem), unknown_lines=parsed.unknown_lines)
 
 
-MAX_CUSTOMER_CONTACTS = 20  # customer mail goes to all of them at once; more is a mistake
-
-
 def checked_request(rt: Runtime, parsed: RequestParse) -> RequestParse:
     """The parse with the company's own rules applied: a playbook that exists, CSMs who are
     colleagues (`internal_domains`), and no more customer contacts than one mail should carry."""
@@ -50,11 +47,13 @@ def checked_request(rt: Runtime, parsed: RequestParse) -> RequestParse:
     if request is None:
         return parsed
     problems = [*company_problems(rt, request.outgoing, request.incoming)]
-    if len(request.customer_contacts) > MAX_CUSTOMER_CONTACTS:
+    # Customer mail goes to all of them at once: more is a mistake (limits in inbox_rules).
+    most = rt.rules.limits.max_customer_contacts
+    if len(request.customer_contacts) > most:
         problems.append(RequestProblem(
             field=CUSTOMER_CONTACTS,
             message=f"{len(request.customer_contacts)} customer contacts are more than the "
-                    f"{MAX_CUSTOMER_CONTACTS} one transition can write to; name the people "
+                    f"{most} one transition can write to; name the people "
                     "who should hear about the change (the others can be listed in the "
                     "questionnaire)",
             fix_line=f"{CUSTOMER_CONTACTS}: Name <name@customer.com>, Name <name@customer.com>"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from mailer.errors import LimitReached
 from mailer.flows.runtime import Runtime
 from mailer.handoff.model import InboundMessage, Person
 from mailer.handoff.transitions import Transition, display_name, first_name
@@ -117,6 +118,19 @@ def _place(rt: Runtime, mail: Outgoing, transition_id: str | None, now: datetime
     return _Place(thread=mail.thread)
 
 
+def _within_recipient_limit(rt: Runtime, mail: Outgoing) -> None:
+    """One email goes to at most `limits.max_recipients_per_mail` people (To and Cc)."""
+    people = {p.email.lower() for p in [*mail.to, *mail.cc]}
+    most = rt.rules.limits.max_recipients_per_mail
+    if len(people) > most:
+        raise LimitReached(
+            f"the {mail.kind.replace('_', ' ')} email would go to {len(people)} people, more "
+            f"than the {most} one email may go to",
+            advice="Name fewer people (the others can be told by the people in copy), or "
+            "ask your operations team to raise limits.max_recipients_per_mail in "
+            "inbox_rules.yaml.")
+
+
 def _child_index(rt: Runtime, parent: str, now: datetime) -> str:
     return thread_index_reply(parent, now=now, random_byte=rt.random_bytes(1)[0]) \
         if parent else ""
@@ -125,6 +139,7 @@ def _child_index(rt: Runtime, parent: str, now: datetime) -> str:
 def queue_outgoing(rt: Runtime, mail: Outgoing, *, transition_id: str | None,
                    now: datetime) -> str:
     """Render, compose and queue; returns the new Message-ID."""
+    _within_recipient_limit(rt, mail)
     place = _place(rt, mail, transition_id, now)
     rendered = rt.renderer.render(mail.template,
                                   context=mail.context | {"reply_subject": place.subject})

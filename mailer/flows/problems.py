@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
+from mailer.errors import LimitReached
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
 from mailer.flows.runtime import Runtime
 from mailer.handoff.model import Person
@@ -35,6 +36,10 @@ def isolated(rt: Runtime, transition_id: str, work: Callable[[], T], *, now: dat
         result = work()
     except STORAGE_ERRORS:
         raise
+    except LimitReached as exc:  # a limit of inbox_rules.yaml, said in words
+        log.warning("%s: set aside: %s", transition_id, exc.reason)
+        record_problem(rt, transition_id, f"{exc.reason}. {exc.advice}", now=now)
+        return fallback
     except Exception as exc:  # noqa: BLE001 - one transition must never stop the others
         log.exception("%s: the scheduler could not work on this transition; it is set aside",
                       transition_id)

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 
 from mailer.handoff.model import Attachment, RequestProblem, TransitionRequest
 from mailer.handoff.questionnaire_form import cell_text
@@ -34,10 +32,19 @@ from mailer.handoff.request_fields import (
     canonical_field,
 )
 from mailer.handoff.request_lines import merge_fields
+from mailer.handoff.spreadsheet_reading import (
+    UNREADABLE,
+    CellBudget,
+    NotAWorkbook,
+    SheetCaps,
+    SpreadsheetTooLarge,
+    capped_rows,
+    open_workbook,
+)
 
 CSV_TYPES = ("text/csv", "text/comma-separated-values", "application/csv")
 XLSX_TYPES = ("spreadsheetml", "ms-excel")
-MAX_ROWS = 1000
+MAX_ROWS = 250  # the default of inbox_rules' limits.max_book_rows
 MAX_UNCOMPRESSED_BYTES = 20 * 1024 * 1024
 HEADER_SEARCH_ROWS = 5
 # Columns a file must have (or the email body must give for every row) to be a book at all.
@@ -79,24 +86,106 @@ def is_spreadsheet(attachment: Attachment) -> bool:
     return kind in CSV_TYPES or (any(k in kind for k in XLSX_TYPES) and not name)
 
 
-def read_book(attachment: Attachment) -> BookTable:
-    """The rows of a CSV or XLSX book, keyed by canonical field name."""
+def read_book(attachment: Attachment, *, max_rows: int = MAX_ROWS) -> BookTable:
+    """The rows of a CSV or XLSX book, keyed by canonical field name.
+
+    The file is streamed once: every row below the header counts toward `max_rows`, blank
+    ones too (a file can claim a million empty rows), and a file past it is refused whole
+    with the limit named."""
     name = attachment.filename.lower()
     if name.endswith(".csv") or attachment.content_type.lower() in CSV_TYPES:
-        grid = _csv_grid(attachment.payload)
-    else:
-        grid = _xlsx_grid(attachment.payload)
-    return _table(attachment.filename, grid)
+        return _table(attachment.filename, _csv_rows(attachment.payload), max_rows)
+    caps = _xlsx_caps(max_rows)
+    try:
+        workbook = open_workbook(attachment.payload, caps)
+    except NotAWorkbook as exc:
+        if not zipfile.is_zipfile(io.BytesIO(attachment.payload)):
+            raise BookError("The attachment is not an Excel workbook. Please send the book "
+                            "as an .xlsx or .csv file.") from exc
+        raise BookError(_DAMAGED) from exc
+    except SpreadsheetTooLarge as exc:
+        raise BookError(_too_large(exc, max_rows)) from exc
+    try:
+        budget = CellBudget(caps)
+        sheet = _book_sheet(workbook, caps, budget)
+        rows = (cells_text(row) for row in capped_rows(sheet, caps, budget)) if sheet \
+            else iter(())
+        return _table(attachment.filename, rows, max_rows)
+    except SpreadsheetTooLarge as exc:
+        raise BookError(_too_large(exc, max_rows)) from exc
+    except UNREADABLE as exc:
+        raise BookError(_DAMAGED) from exc
+    finally:
+        workbook.close()
 
 
-def _csv_grid(payload: bytes) -> list[list[str]]:
+_DAMAGED = ("I could not open the spreadsheet; it may be damaged. Please save it again as "
+            ".xlsx or .csv and send it once more.")
+MAX_SHEETS = 50
+MAX_COLUMNS = 60
+MAX_CELL_BYTES = 128 * 1024
+
+
+def _xlsx_caps(max_rows: int) -> SheetCaps:
+    # The row cap of the book itself is counted below its header; the sheet may hold the
+    # header a few rows down.
+    return SheetCaps(sheets=MAX_SHEETS, rows=max_rows + HEADER_SEARCH_ROWS + 1,
+                     columns=MAX_COLUMNS,
+                     cells=(max_rows + HEADER_SEARCH_ROWS + 1) * MAX_COLUMNS,
+                     unpacked_bytes=MAX_UNCOMPRESSED_BYTES)
+
+
+def _too_large(exc: SpreadsheetTooLarge, max_rows: int) -> str:
+    if exc.what == "rows":
+        return _too_many_rows(max_rows)
+    return {"unpacked": "The spreadsheet is far too large once unpacked. Please send only the "
+                        "columns of the request, one row per account.",
+            "sheets": f"The spreadsheet has more than {exc.limit} sheets. Please send the "
+                      "book as one sheet, one row per account.",
+            "cells": "The spreadsheet has far more filled cells than a book of "
+                     f"{max_rows:,} accounts could need. Please send only the columns of the "
+                     "request."}.get(exc.what, "The spreadsheet is far too large.")
+
+
+def _too_many_rows(max_rows: int) -> str:
+    return (f"The file has more than {max_rows:,} rows below its header, counting blank "
+            f"ones; one book may hold {max_rows:,} accounts. Please split it into smaller "
+            "files (and delete any empty rows at the end).")
+
+
+def cells_text(row: tuple[object, ...]) -> list[str]:
+    return [cell_text(value) for value in row]
+
+
+def _book_sheet(workbook, caps: SheetCaps, budget: CellBudget):  # noqa: ANN001, ANN202
+    """The visible sheet that looks most like a book: the one whose header names the most
+    fields, judged from its first rows only."""
+    best, best_score = None, -1
+    for sheet in workbook.worksheets:
+        if sheet.sheet_state != "visible":
+            continue
+        head = [cells_text(row) for row in capped_rows(sheet, caps, budget,
+                                                         last=HEADER_SEARCH_ROWS)]
+        score = len(set(_header(head)[1].values()))
+        if score > best_score:
+            best, best_score = sheet, score
+    return best
+
+
+def _csv_rows(payload: bytes) -> Iterator[list[str]]:
     text = _decode(payload)
     sample = text[:4096]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t|")
     except csv.Error:
         dialect = csv.excel
-    return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), dialect)]
+    try:
+        for row in csv.reader(io.StringIO(text), dialect):
+            yield [cell.strip() for cell in row[:MAX_COLUMNS]]
+    except csv.Error as exc:  # a cell over the csv module's field limit, a stray NUL
+        raise BookError("I could not read the CSV file past one of its lines "
+                        f"({exc}). Please save it again as CSV or .xlsx and send it once "
+                        "more.") from exc
 
 
 def _decode(payload: bytes) -> str:
@@ -107,36 +196,6 @@ def _decode(payload: bytes) -> str:
         except UnicodeDecodeError:
             continue
     return payload.decode("latin-1")
-
-
-def _xlsx_grid(payload: bytes) -> list[list[str]]:
-    _check_archive(payload)
-    try:
-        workbook = load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError,
-            OSError) as exc:
-        raise BookError("I could not open the spreadsheet; it may be damaged. Please save it "
-                        "again as .xlsx or .csv and send it once more.") from exc
-    try:
-        sheets = [sheet for sheet in workbook.worksheets if sheet.sheet_state == "visible"]
-        grids = [[[cell_text(value) for value in row]
-                  for row in sheet.iter_rows(max_row=MAX_ROWS + HEADER_SEARCH_ROWS,
-                                             values_only=True)]
-                 for sheet in sheets]
-    finally:
-        workbook.close()
-    # The sheet that looks most like a book: the one whose header names the most fields.
-    return max(grids, key=lambda grid: len(set(_header(grid)[1].values())), default=[])
-
-
-def _check_archive(payload: bytes) -> None:
-    if not zipfile.is_zipfile(io.BytesIO(payload)):
-        raise BookError("The attachment is not an Excel workbook. Please send the book as an "
-                        ".xlsx or .csv file.")
-    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-        if sum(member.file_size for member in archive.infolist()) > MAX_UNCOMPRESSED_BYTES:
-            raise BookError("The spreadsheet is far too large once unpacked. Please send only "
-                            "the columns of the request, one row per account.")
 
 
 def _field_of(header: str) -> str | None:
@@ -153,23 +212,26 @@ def _header(grid: list[list[str]]) -> tuple[int, dict[int, str]]:
     return best
 
 
-def _table(filename: str, grid: list[list[str]]) -> BookTable:
-    header_index, columns = _header(grid)
+def _table(filename: str, rows: Iterator[list[str]], max_rows: int) -> BookTable:
+    """The book from its rows, streamed once: the header is looked for in the first few,
+    then every row below it counts toward `max_rows`, and only rows with values are kept."""
+    head = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
+    header_index, columns = _header(head)
     if len(set(columns.values())) < 2:
         raise BookError("I could not find the column headers. The first row should name the "
                         "columns, for example: Account, Outgoing CSM, Incoming CSM, Customer "
                         "contacts, Type, Effective date.")
-    header = grid[header_index]
-    rows: list[BookRow] = []
-    for offset, cells in enumerate(grid[header_index + 1:], start=header_index + 2):
+    header = head[header_index]
+    kept: list[BookRow] = []
+    below = itertools.chain(head[header_index + 1:], rows)
+    for count, cells in enumerate(below, start=1):
+        if count > max_rows:
+            raise BookError(_too_many_rows(max_rows))
         fields = _row_fields(cells, columns)
         if any(value for value in fields.values()):
-            rows.append(BookRow(number=offset, fields=fields))
-        if len(rows) > MAX_ROWS:
-            raise BookError(f"The file has more than {MAX_ROWS} accounts. Please split it into "
-                            "smaller files.")
+            kept.append(BookRow(number=header_index + 1 + count, fields=fields))
     ignored = tuple(cell for i, cell in enumerate(header) if cell.strip() and i not in columns)
-    return BookTable(filename=filename, rows=tuple(rows),
+    return BookTable(filename=filename, rows=tuple(kept),
                      columns={header[i]: name for i, name in columns.items()},
                      ignored_columns=ignored)
 
@@ -253,18 +315,22 @@ def column_fix(problem: RequestProblem) -> str:
     return value.strip() if found and canonical_field(label) else problem.fix_line
 
 
-OUR_FORM_SHEETS = ("_form", "_book_form")
+
+
+_OUR_SHEET = re.compile(rb'<(?:\w+:)?sheet\b[^>]*\bname="(?:_form|_book_form)"')
 
 
 def is_our_form(attachment: Attachment) -> bool:
-    """A questionnaire form we sent out (single or combined), coming back: not a book."""
-    if not zipfile.is_zipfile(io.BytesIO(attachment.payload)):
-        return False
+    """A questionnaire form we sent out (single or combined), coming back: not a book.
+
+    Told by the sheet names in the workbook's index (`xl/workbook.xml`), read straight from
+    the zip: nothing else of the file is unpacked."""
     try:
-        workbook = load_workbook(io.BytesIO(attachment.payload), read_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError):
+        with zipfile.ZipFile(io.BytesIO(attachment.payload)) as archive:
+            index = archive.getinfo("xl/workbook.xml")
+            if index.file_size > 1024 * 1024:
+                return False
+            return bool(_OUR_SHEET.search(archive.read(index)))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, OSError,
+            EOFError, NotImplementedError):
         return False
-    try:
-        return any(name in workbook.sheetnames for name in OUR_FORM_SHEETS)
-    finally:
-        workbook.close()

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
 from mailer.handoff.cell_text import put_text
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER, SECTIONS
 from mailer.handoff.questionnaire_form import cell_text
+from mailer.handoff.spreadsheet_reading import (
+    UNREADABLE,
+    CellBudget,
+    NotAWorkbook,
+    SheetCaps,
+    SpreadsheetTooLarge,
+    capped_rows,
+    open_workbook,
+)
 
 META_SHEET = "_book_form"
 HEADERS = ("Section", "Topic", "Questions to consider", "Your answer")
@@ -100,13 +107,54 @@ class CombinedFormError(Exception):
     """The attachment cannot be read as the combined form; the message says why."""
 
 
+def combined_form_caps(accounts: int) -> SheetCaps:
+    """One sheet per account and the hidden map, with room for a few sheets people add."""
+    return SheetCaps(sheets=accounts + 11, rows=300, columns=30,
+                     cells=2_000 * (accounts + 1), unpacked_bytes=MAX_UNCOMPRESSED_BYTES)
+
+
 def read_combined_form(payload: bytes,
                        transition_ids: Collection[str]) -> dict[str, dict[int, str]]:
-    """Answers by transition id and section number, from every sheet naming a known id."""
-    workbook = _open(payload)
+    """Answers by transition id and section number, from every sheet naming a known id.
+
+    Streamed in read-only mode within `combined_form_caps`, each sheet read once."""
+    caps = combined_form_caps(len(transition_ids))
+    try:
+        workbook = open_workbook(payload, caps)
+    except NotAWorkbook as exc:
+        raise CombinedFormError("The attachment is not an Excel workbook, or it is damaged.") \
+            from exc
+    except SpreadsheetTooLarge as exc:
+        raise CombinedFormError(_too_large(exc)) from exc
+    try:
+        return _answers_by_transition(workbook, transition_ids, caps)
+    except SpreadsheetTooLarge as exc:
+        raise CombinedFormError(_too_large(exc)) from exc
+    except UNREADABLE as exc:
+        raise CombinedFormError("The spreadsheet could not be read to the end; it may be "
+                                "damaged.") from exc
+    finally:
+        workbook.close()
+
+
+def _too_large(exc: SpreadsheetTooLarge) -> str:
+    where = f" on the sheet '{exc.sheet}'" if exc.sheet else ""
+    return {"unpacked": "The spreadsheet is far larger than the form once unpacked.",
+            "sheets": f"The spreadsheet has more than {exc.limit} sheets, far more than the "
+                      "form's one per account.",
+            "rows": f"The spreadsheet has more than {exc.limit} rows{where}, counting blank "
+                    "ones; the form has one per question.",
+            "cells": f"The spreadsheet has more than {exc.limit:,} filled cells, far more "
+                     "than the form."}.get(exc.what, "The spreadsheet is far larger than the "
+                                                     "form.")
+
+
+def _answers_by_transition(workbook, transition_ids: Collection[str],  # noqa: ANN001
+                           caps: SheetCaps) -> dict[str, dict[int, str]]:
+    budget = CellBudget(caps)
     mapping: dict[str, str] = {}
     if META_SHEET in workbook.sheetnames:
-        for row in workbook[META_SHEET].iter_rows(values_only=True):
+        for row in capped_rows(workbook[META_SHEET], caps, budget):
             if row and row[0] and len(row) > 1 and row[1]:
                 mapping[str(row[0])] = str(row[1]).upper()
     wanted = {tid.upper() for tid in transition_ids}
@@ -114,27 +162,17 @@ def read_combined_form(payload: bytes,
     for sheet in workbook.worksheets:
         if sheet.title == META_SHEET:
             continue
-        tid = mapping.get(sheet.title) or _id_in(sheet.title) or _id_on(sheet)
+        known = mapping.get(sheet.title) or _id_in(sheet.title)
+        if known is not None and known not in wanted:
+            continue  # another sheet's business: not even read
+        rows = list(capped_rows(sheet, caps, budget))  # at most caps.rows: one pass
+        tid = known or _id_on(rows)
         if tid not in wanted:
             continue
-        sections = _sections(sheet)
+        sections = _sections(rows)
         if sections:
             answers.setdefault(tid, {}).update(sections)
     return answers
-
-
-def _open(payload: bytes):  # noqa: ANN202 - an openpyxl Workbook
-    if not zipfile.is_zipfile(io.BytesIO(payload)):
-        raise CombinedFormError("The attachment is not an Excel workbook.")
-    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-        if sum(member.file_size for member in archive.infolist()) > MAX_UNCOMPRESSED_BYTES:
-            raise CombinedFormError("The spreadsheet is far larger than the form once unpacked.")
-    try:
-        return load_workbook(io.BytesIO(payload), data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError,
-            OSError) as exc:
-        raise CombinedFormError("The spreadsheet could not be opened; it may be damaged.") \
-            from exc
 
 
 def _id_in(text: str) -> str | None:
@@ -142,17 +180,16 @@ def _id_in(text: str) -> str | None:
     return f"TR-{int(match.group(1)):04d}" if match else None
 
 
-def _id_on(sheet: Worksheet) -> str | None:
+def _id_on(rows: list[tuple[object, ...]]) -> str | None:
     """The id in the note under the questions, for a sheet renamed beyond recognition."""
-    for (value,) in sheet.iter_rows(min_col=2, max_col=2, values_only=True):
-        found = _id_in(cell_text(value))
+    for row in rows:
+        found = _id_in(cell_text(row[1])) if len(row) > 1 else None
         if found:
             return found
     return None
 
 
-def _sections(sheet: Worksheet) -> dict[int, str]:
-    rows = list(sheet.iter_rows(values_only=True))
+def _sections(rows: list[tuple[object, ...]]) -> dict[int, str]:
     header = next((i for i, row in enumerate(rows[:5])
                    if any("answer" in cell_text(v).lower() for v in row)), None)
     if header is None:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from xml.sax.saxutils import escape as xml_escape
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
@@ -27,6 +26,16 @@ from mailer.handoff.cell_text import safe_cell_text
 from mailer.handoff.contacts import departed_from_text, role_from_text, still_there_from_cell
 from mailer.handoff.model import Contact, ContactRole
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER, SECTIONS
+from mailer.handoff.spreadsheet_reading import (
+    UNREADABLE,
+    CellBudget,
+    NotAWorkbook,
+    SheetCaps,
+    SpreadsheetTooLarge,
+    capped_rows,
+    cell_value,
+    open_workbook,
+)
 
 FORM_VERSION = "1"
 QUESTIONNAIRE_SHEET = "Questionnaire"
@@ -166,79 +175,87 @@ _NOT_OUR_FILE = (
 )
 
 
+# The form has 3 sheets, 13 rows of questions and a contacts sheet with room for 200; a filled
+# one stays far below these, and a file beyond them is not the form.
+FORM_CAPS = SheetCaps(sheets=12, rows=1000, columns=40, cells=30_000,
+                      unpacked_bytes=MAX_UNCOMPRESSED_BYTES, members=MAX_MEMBERS)
+
+
 def read_form(data: bytes) -> FilledForm:
-    """Answers and contacts from a filled form, tolerant of edits people make to spreadsheets."""
-    _check_archive(data)
+    """Answers and contacts from a filled form, tolerant of edits people make to spreadsheets.
+
+    Read in streaming mode within FORM_CAPS: a file past a cap is refused as a whole, with
+    what to do instead (the answers written in the email are read all the same)."""
     try:
-        workbook = load_workbook(io.BytesIO(data), data_only=True)
-    except (
-        InvalidFileException,
-        zipfile.BadZipFile,
-        KeyError,
-        ValueError,
-        TypeError,
-        OSError,
-    ) as e:
-        raise FormError(
-            "I could not open this spreadsheet; it may be damaged. Please save it again as an "
-            ".xlsx file and send it back, or write your answers in the email."
-        ) from e
-    sheet = _questionnaire_sheet(workbook)
-    if sheet is None:
-        raise FormError(_NOT_OUR_FILE)
-    contacts_sheet = next(
-        (ws for ws in workbook.worksheets if ws.title.strip().lower() == "contacts"), None
-    )
-    return FilledForm(
-        transition_id=_transition_id(workbook),
-        sections=_read_sections(sheet),
-        contacts=_read_contacts(contacts_sheet) if contacts_sheet is not None else [],
-    )
-
-
-def _check_archive(data: bytes) -> None:
-    """Refuse anything that is not a reasonably sized zip before openpyxl unpacks it."""
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise FormError(
-            "The attached file is not an Excel workbook. Please send back the .xlsx form from "
-            "my questionnaire email (Excel, Numbers, Google Sheets and LibreOffice can all "
-            "save as .xlsx), or write your answers in the email."
-        )
+        workbook = open_workbook(data, FORM_CAPS)
+    except NotAWorkbook as e:
+        raise FormError(_NOT_A_WORKBOOK if not zipfile.is_zipfile(io.BytesIO(data))
+                        else _DAMAGED) from e
+    except SpreadsheetTooLarge as e:
+        raise FormError(too_large_words(e)) from e
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as e:
-        raise FormError(_NOT_OUR_FILE) from e
-    total = sum(member.file_size for member in members)
-    if total > MAX_UNCOMPRESSED_BYTES or len(members) > MAX_MEMBERS:
-        raise FormError(
-            "This spreadsheet is far larger than the questionnaire form once unpacked, so I "
-            "did not open it. Please send back the form from my email, with answers only."
+        budget = CellBudget(FORM_CAPS)
+        sheet = _questionnaire_sheet(workbook, budget)
+        if sheet is None:
+            raise FormError(_NOT_OUR_FILE)
+        contacts_sheet = next((ws for ws in workbook.worksheets
+                               if ws.title.strip().lower() == "contacts"), None)
+        return FilledForm(
+            transition_id=_transition_id(workbook, budget),
+            sections=_read_sections(sheet, budget),
+            contacts=_read_contacts(contacts_sheet, budget) if contacts_sheet is not None
+            else [],
         )
+    except SpreadsheetTooLarge as e:
+        raise FormError(too_large_words(e)) from e
+    except UNREADABLE as e:  # a sheet's XML broken halfway through
+        raise FormError(_DAMAGED) from e
+    finally:
+        workbook.close()
 
 
-def _questionnaire_sheet(workbook: Workbook) -> Worksheet | None:
+_NOT_A_WORKBOOK = (
+    "The attached file is not an Excel workbook. Please send back the .xlsx form from my "
+    "questionnaire email (Excel, Numbers, Google Sheets and LibreOffice can all save as "
+    ".xlsx), or write your answers in the email.")
+_DAMAGED = ("I could not open this spreadsheet; it may be damaged. Please save it again as an "
+            ".xlsx file and send it back, or write your answers in the email.")
+
+
+def too_large_words(e: SpreadsheetTooLarge) -> str:
+    """Which cap a form went past, said plainly, and what to send instead."""
+    where = f" on the sheet '{e.sheet}'" if e.sheet else ""
+    what = {
+        "unpacked": "is far larger than the questionnaire form once unpacked",
+        "sheets": f"has more than {e.limit} sheets (the form has three)",
+        "rows": f"has more than {e.limit:,} rows{where}, counting blank ones",
+        "cells": f"has more than {e.limit:,} filled cells",
+    }.get(e.what, "is far larger than the form")
+    return (f"This spreadsheet {what}, so I did not read it. Please send back the form from my "
+            "email with your answers only, or write them in the email.")
+
+
+def _questionnaire_sheet(workbook: Workbook, budget: CellBudget) -> Worksheet | None:
     for sheet in workbook.worksheets:
         if sheet.title.strip().lower() == QUESTIONNAIRE_SHEET.lower():
             return sheet
     for sheet in workbook.worksheets:  # renamed by the user: recognise it by its header row
-        if _header_row(sheet) is not None:
+        if _header_row(sheet, budget) is not None:
             return sheet
     return None
 
 
-def _transition_id(workbook: Workbook) -> str | None:
+def _transition_id(workbook: Workbook, budget: CellBudget) -> str | None:
     if META_SHEET in workbook.sheetnames:
-        for row in workbook[META_SHEET].iter_rows(max_row=10, max_col=2, values_only=True):
-            if row and row[0] == "transition_id" and row[1]:
+        for row in capped_rows(workbook[META_SHEET], FORM_CAPS, budget, last=10):
+            if len(row) > 1 and row[0] == "transition_id" and row[1]:
                 return str(row[1]).strip()
     defined = workbook.defined_names.get("mailer_transition_id")
     if defined is not None:
         for sheet_name, reference in defined.destinations:
-            if sheet_name in workbook.sheetnames:
-                value = workbook[sheet_name][reference.replace("$", "")].value
-                if value:
-                    return str(value).strip()
+            value = cell_value(workbook, sheet_name, reference, FORM_CAPS, budget)
+            if value:
+                return str(value).strip()
     return None
 
 
@@ -257,9 +274,9 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _header_row(sheet: Worksheet) -> tuple[int, dict[str, int]] | None:
+def _header_row(sheet: Worksheet, budget: CellBudget) -> tuple[int, dict[str, int]] | None:
     """The row holding our headers and where each column went (users may move columns)."""
-    for row_number, row in enumerate(sheet.iter_rows(max_row=5, values_only=True), start=1):
+    for row_number, row in enumerate(capped_rows(sheet, FORM_CAPS, budget, last=5), start=1):
         columns: dict[str, int] = {}
         for position, value in enumerate(row):
             label = cell_text(value).lower()
@@ -292,14 +309,14 @@ def _at(row: tuple[object, ...], position: int) -> object:
     return row[position] if position < len(row) else None
 
 
-def _read_sections(sheet: Worksheet) -> dict[int, str]:
-    header = _header_row(sheet)
+def _read_sections(sheet: Worksheet, budget: CellBudget) -> dict[int, str]:
+    header = _header_row(sheet, budget)
     if header is None:
         raise FormError(_NOT_OUR_FILE)
     header_row, columns = header
     answers: dict[int, list[str]] = {}
     current: int | None = None
-    for row in sheet.iter_rows(min_row=header_row + 1, values_only=True):
+    for row in capped_rows(sheet, FORM_CAPS, budget, first=header_row + 1):
         section = _section_of(row, columns)
         current = section if section is not None else current
         texts = _answer_texts(row, columns, section)
@@ -334,8 +351,8 @@ def _is_our_text(text: str) -> bool:
     return any(lowered == s.title.lower() or text.startswith(s.prompt) for s in SECTIONS)
 
 
-def _read_contacts(sheet: Worksheet) -> list[Contact]:
-    rows = sheet.iter_rows(values_only=True)
+def _read_contacts(sheet: Worksheet, budget: CellBudget) -> list[Contact]:
+    rows = capped_rows(sheet, FORM_CAPS, budget)
     header = next(rows, None)
     if header is None:
         return []

@@ -246,6 +246,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs(done_at);
     """,
+    # 10: automatic answers per correspondent and conversation, for the hourly and daily
+    # limits; the people a draft named, so silence never sends it to anyone else
+    """
+    CREATE TABLE auto_answers (
+        address TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX auto_answers_key ON auto_answers(address, scope, at);
+    ALTER TABLE steps ADD COLUMN draft_recipients TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
