@@ -27,7 +27,8 @@ def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = system_
     start, end = settings.business_hours
     return Runtime(
         settings=settings, store=Store(settings.database_path),
-        renderer=Renderer(settings.templates_dir), rules=load_rules(settings.rules_path),
+        renderer=Renderer(settings.templates_dir, timezone=settings.timezone),
+        rules=load_rules(settings.rules_path),
         playbooks=load_playbooks(settings.playbooks_dir),
         calendar=BusinessCalendar(tz=settings.timezone, holidays=settings.holidays,
                                   day_start=start, day_end=end),

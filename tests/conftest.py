@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import Chromium, find_chromium, install_chromium
+from every_mail import EveryMail, tell_the_story
 from mailservers import MailServers, find_dovecot
 
 # ---------------------------------------------------------------------------------------------
@@ -101,3 +103,29 @@ def oauth_mail() -> Iterator[MailServers]:
         yield servers
     finally:
         servers.stop()
+
+
+@pytest.fixture(scope="session")
+def every_mail(mail_servers: MailServers, tmp_path_factory: pytest.TempPathFactory) -> EveryMail:
+    """Every kind of mail the product sends, from one story on the real servers (run once)."""
+    mail_servers.reset()
+    return tell_the_story(mail_servers, tmp_path_factory.mktemp("every-mail"))
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Chromium:
+    """Headless Chromium from Debian's packages, installed here when missing (as root)."""
+    binary = find_chromium()
+    install_log = ""
+    if binary is None and os.geteuid() == 0:
+        install_log = install_chromium()
+        binary = find_chromium()
+    if binary is None:
+        reason = ("Chromium is not installed, and the rendering tests need it: "
+                  "apt-get install chromium")
+        if install_log:
+            reason += f"\nThe automatic install failed:\n{install_log}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the rendering tests. {reason}", pytrace=False)
+        pytest.skip(reason)
+    return Chromium(binary, tmp_path_factory.mktemp("chromium"))

@@ -37,6 +37,7 @@ SAM = "Sam Okafor <sam@example.com>"
 RITA = "Rita Patel <rita@example.com>"
 OLGA = "Olga Berg <olga@example.com>"
 LEE = "Lee Chan <lee@example.com>"
+NINA = "Nina Roy <nina@example.com>"
 CARL = "Carl Wu <carl@example.com>"
 STRANGER = "Mallory <mallory@evil.test>"
 LEAD = "lead@example.com"
@@ -283,12 +284,19 @@ class Story:
                        + text_of(self.boxes[address_of(DANA)].messages[-1]))
         return found[-1]
 
-    def acme_thread(self) -> EmailMessage:
-        """The answer that started Acme Corp's transition: Dana's commands reply to it."""
+    def thread_of(self, transition_id: str) -> EmailMessage:
+        """The answer that started a transition: Dana's commands reply to it."""
         records = self.records()
         return next(m for m in self.boxes[address_of(DANA)].messages
                     if records.get(message_id(m), {}).get("kind") == "request_accepted"
-                    and records[message_id(m)]["transition_id"] == "TR-0001")
+                    and records[message_id(m)]["transition_id"] == transition_id)
+
+    def break_transition(self, transition_id: str) -> None:
+        """Its stored data goes bad, as if an older version had written a playbook that is
+        gone: the scheduler sets it aside and tells its manager."""
+        with closing(sqlite3.connect(self.assistant.settings.database_path)) as db, db:
+            db.execute("UPDATE transitions SET playbook='retired', next_due_at=NULL WHERE id=?",
+                       (transition_id,))
 
     def records(self) -> dict[str, dict[str, str]]:
         with closing(sqlite3.connect(self.assistant.settings.database_path)) as db:
@@ -327,7 +335,7 @@ def tell_the_story(mail, home: Path) -> EveryMail:  # noqa: ANN001 - the MailSer
 
 
 def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
-    s.watch(DANA, SAM, RITA, OLGA, LEE, CARL, STRANGER, LEAD, "pat@acme.test", "jo@acme.test",
+    s.watch(DANA, SAM, RITA, OLGA, LEE, NINA, CARL, STRANGER, LEAD, "pat@acme.test", "jo@acme.test",
             "hank@globex.test", "bill@initech.test")
     s.mail.fail_recipient(BOUNCING, 550, "5.1.1 no such user")
 
@@ -351,7 +359,7 @@ def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
     # Tuesday 12 January: the escalation to Dana, who asks for the status, mistypes a
     # command, asks for the digest and for the workbook as it stands.
     s.run(at(1, 12, 9))
-    accepted = s.acme_thread()
+    accepted = s.thread_of("TR-0001")
     s.reply(DANA, accepted, "status")
     s.reply(DANA, accepted, "what is going on?")
     s.write(DANA, ADDRESS, "digest", "digest please\n\n-- \nDana")
@@ -376,12 +384,19 @@ def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
     s.reply(SAM, s.latest(SAM, "customer_intro_draft"), "send")
     s.run(at(1, 26, 9, 30))
     s.run(at(1, 27, 10))  # Sam stayed silent: the meeting invitation goes out anyway
-    accepted = s.acme_thread()
+    accepted = s.thread_of("TR-0001")
     s.reply(DANA, accepted, "pause")
     s.reply(DANA, accepted, "resume")
     s.reply(DANA, accepted, "skip: joint call")
     s.reply(DANA, accepted, "send now: debrief")
     s.reply(RITA, s.latest(RITA, "debrief_questionnaire"), "The workbook was great.")
+
+    # Globex: Lee's notes; Dana sends the workbook, hands the account to Nina, confirms.
+    s.reply(LEE, s.latest(LEE, "call_notes_reminder"), NOTES)
+    globex = s.thread_of("TR-0002")
+    s.reply(DANA, globex, "send workbook")
+    s.reply(DANA, globex, f"set incoming csm: {NINA}")
+    s.reply(DANA, s.latest(DANA, "workbook_confirm"), "send")
 
     # The effective date: call notes, the recap Rita rewrites, the systems checklist.
     s.run(at(2, 1, 13, 30))
@@ -396,6 +411,10 @@ def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
     s.reply(DANA, draft, "hmm, maybe")
     s.reply(DANA, draft, "send")
     s.reply(DANA, draft, "send")
+
+    # Hooli's stored data goes bad: Dana hears about it once.
+    s.break_transition("TR-0004")
+    s.run(at(4, 2, 12))
 
     # The watchdog's canary, mail to the assistant itself.
     send_canary_if_due(s.sim.service.rt, s.sim.now, every=timedelta(minutes=15))

@@ -160,7 +160,7 @@ def thunderbird_reply(original: Original, body: str, *, sender: str = SAM,
 def inline_answers(original: Original, answers: dict[str, str]) -> str:
     """The quoted questionnaire with answers typed right under the quoted headings.
 
-    `answers` maps a heading as it appears in the questionnaire ("## 4. Red flags and issues")
+    `answers` maps a heading as it appears in the questionnaire ("4. Red flags and issues")
     to the text typed below it, unquoted, as people do when they answer inline.
     """
     out: list[str] = []

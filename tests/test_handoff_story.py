@@ -128,8 +128,8 @@ class Story:
 
 def sections_received(receipt: str) -> int:
     """How many sections a receipt lists under "Sections received"."""
-    listed = receipt.split("Sections received", 1)[1].split("\n#", 1)[0]
-    return len(re.findall(r"^- \**\d+\. ", listed, flags=re.MULTILINE))
+    listed = receipt.replace("\r\n", "\n").split("Sections received\n\n", 1)[1]
+    return len(re.findall(r"^- \d+\. ", listed.split("\n\n", 1)[0], flags=re.MULTILINE))
 
 
 def body_of(raw: bytes) -> str:
@@ -196,11 +196,13 @@ def test_top_posted_gmail_answers_become_the_workbook(story: Story) -> None:
     for heading in ("1. Contacts", "2. Sentiment", "4. Red flags and issues", "6. Goals",
                     "8. Contract", "9. Renewal risk"):
         assert heading in receipt, receipt
-    assert "| Pat Lee | VP Operations | pat@acme.com | champion | yes |" in receipt
-    assert "| Max Gruber | IT lead | max@acme.com | point of contact | no, left |" in receipt
+    assert ("- Name: Pat Lee; Title: VP Operations; Email: pat@acme.com; Role: champion; "
+            "Still at Acme Corp: yes") in receipt
+    assert ("- Name: Max Gruber; Title: IT lead; Email: max@acme.com; Role: point of contact; "
+            "Still at Acme Corp: no, left") in receipt
     assert "SSO login failures for the EU team: open" in receipt
     assert "Invoice dispute over Q2 overage: resolved" in receipt
-    assert "Wed 31 Mar 2027" in receipt
+    assert "Wednesday 31 March 2027" in receipt
     assert "on its way to Rita Patel and Dana Manager" in receipt
 
     [to_rita] = story.workbook_mails(RITA)
@@ -208,7 +210,7 @@ def test_top_posted_gmail_answers_become_the_workbook(story: Story) -> None:
     assert parse(to_rita)["Message-ID"] == parse(to_dana)["Message-ID"], "one mail, Dana in Cc"
     assert parse(to_rita)["Subject"] == "TR-0001 handoff workbook for Acme Corp"
     body = body_of(to_rita)
-    assert "**Renewal**: Wed 31 Mar 2027" in body
+    assert "Renewal: Wednesday 31 March 2027" in body
     assert "Renewal: Medium: the new CFO reviews every tool" in body  # top risk
     assert "Open issue: SSO login failures for the EU team" in body
     assert "Jo Park, CFO, jo@acme.com (executive sponsor)" in body
@@ -242,12 +244,12 @@ def test_answers_typed_inline_under_the_quoted_headings_are_kept(story: Story) -
     questionnaire = story.start()
     body = "Answers inline below, Sam\n\n{quote}\n"
     quoted = inline_answers(questionnaire, {
-        "## 1. Contacts": CONTACTS,
-        "## 2. Sentiment": SENTIMENT,
-        "## 4. Red flags and issues": RED_FLAGS,
-        "## 6. Goals": GOALS,
-        "## 8. Contract": CONTRACT,
-        "## 9. Renewal risk": RENEWAL_RISK,
+        "1. Contacts": CONTACTS,
+        "2. Sentiment": SENTIMENT,
+        "4. Red flags and issues": RED_FLAGS,
+        "6. Goals": GOALS,
+        "8. Contract": CONTRACT,
+        "9. Renewal risk": RENEWAL_RISK,
     })
     line = "On 23/11/2026 09:00, Transitions assistant wrote:"
     story.reply(thunderbird_reply(questionnaire, body.replace("{quote}", f"{line}\n{quoted}")))
@@ -274,11 +276,11 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
     assert "9. Renewal risk" in first and "4. Red flags and issues" in first
     still_needed = first.split("Still needed")[1]
     for required in ("1. Contacts", "2. Sentiment", "6. Goals", "8. Contract"):
-        assert f"- {required} **(required)**" in still_needed, first
+        assert f"- {required} (required)" in still_needed, first
     for optional in ("3. Customer fit", "5. Successes", "12. Documents"):
         assert f"- {optional}\n" in still_needed, first
     # What was understood, so a misreading shows at once.
-    assert '**9. Renewal risk** (new): "Medium: the new CFO reviews every tool; Globex' in first
+    assert '- 9. Renewal risk (new): "Medium: the new CFO reviews every tool; Globex' in first
     assert story.workbook_mails(RITA) == []
 
     story.reply(gmail_reply(questionnaire, f"Contacts:\n{CONTACTS}\n\n2. Sentiment\nNeutral."))
@@ -287,10 +289,10 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
                             "4. Red flags\nAlso: the Okta migration may break SSO again.\n\n"
                             f"6. Goals\n{GOALS}\n\n8. Contract\n{CONTRACT}"))
     third = story.last_receipt()
-    assert f'2. Sentiment** (replaces your earlier answer): "{SENTIMENT}"' in third, third
-    assert ('4. Red flags and issues** (added to your earlier answer): "the Okta migration may '
+    assert f'2. Sentiment (replaces your earlier answer): "{SENTIMENT}"' in third, third
+    assert ('4. Red flags and issues (added to your earlier answer): "the Okta migration may '
             'break SSO again."') in third
-    assert f'6. Goals** (new): "{GOALS}"' in third
+    assert f'6. Goals (new): "{GOALS}"' in third
     assert "on its way to Rita Patel and Dana Manager" in third
 
     [v1] = story.workbook_mails(RITA)
@@ -422,8 +424,9 @@ def test_the_filled_form_sent_back_without_a_word_in_the_body(story: Story) -> N
     story.reply(with_form(questionnaire, "", filled))
 
     receipt = story.last_receipt()
-    assert "**1. Contacts** (new, from the attached form): \"Pat Lee, VP Operations" in receipt
-    assert "| Max Gruber | IT lead | max@acme.com | point of contact | no, left |" in receipt
+    assert "- 1. Contacts (new, from the attached form): \"Pat Lee, VP Operations" in receipt
+    assert ("- Name: Max Gruber; Title: IT lead; Email: max@acme.com; Role: point of contact; "
+            "Still at Acme Corp: no, left") in receipt
     assert "Still needed" not in receipt
     [workbook] = story.workbook_mails(RITA)
     book = attached_workbook(workbook)
@@ -442,8 +445,8 @@ def test_the_form_and_the_body_together_the_body_wins_where_both_answer(story: S
     story.reply(with_form(questionnaire, f"2. Sentiment\n{SENTIMENT}\n\n4. Red flags\n"
                                          f"{RED_FLAGS}\n\nForm attached for the rest.", filled))
     receipt = story.last_receipt()
-    assert f'**2. Sentiment** (new): "{SENTIMENT}"' in receipt, receipt
-    assert f'**6. Goals** (new, from the attached form): "{GOALS}"' in receipt
+    assert f'- 2. Sentiment (new): "{SENTIMENT}"' in receipt, receipt
+    assert f'- 6. Goals (new, from the attached form): "{GOALS}"' in receipt
     assert "- 9. Renewal risk" in receipt.split("Still needed")[1]
 
 
@@ -453,9 +456,9 @@ def test_a_garbage_spreadsheet_gets_a_clear_note_and_the_body_is_still_filed(
     story.reply(with_form(questionnaire, f"2. Sentiment\n{SENTIMENT}", b"PK\x03\x04 not a zip",
                           filename="answers.xlsx"))
     receipt = story.last_receipt()
-    assert "**2. Sentiment** (new)" in receipt
-    assert "## About the attached spreadsheet" in receipt
-    assert "`answers.xlsx`: " in receipt and "not an Excel workbook" in receipt
+    assert "- 2. Sentiment (new)" in receipt
+    assert "\nAbout the attached spreadsheet\n" in receipt
+    assert "“answers.xlsx”: " in receipt and "not an Excel workbook" in receipt
     assert "Everything you wrote in the email itself has been filed" in receipt
 
     story.reply(with_form(questionnaire, "", b"\x00\x01garbage", filename="answers.xlsx"))
@@ -496,7 +499,7 @@ def test_contacts_written_any_usual_way_are_understood(story: Story, style: str)
     story.reply(gmail_reply(questionnaire, answers))
 
     receipt = story.last_receipt()
-    assert "## Contacts I understood (3)" in receipt, receipt
+    assert "\nContacts I understood (3)\n" in receipt, receipt
     [workbook] = story.workbook_mails(RITA)
     contacts = rows(attached_workbook(workbook), "Contacts")
     assert [(c[0], c[1], c[2], c[3], c[4]) for c in contacts] == [
@@ -504,7 +507,8 @@ def test_contacts_written_any_usual_way_are_understood(story: Story, style: str)
         ("Jo Park", "CFO", "jo@acme.com", "executive sponsor", "Yes"),
         ("Max Gruber", "IT lead", "max@acme.com", "point of contact", "No"),
     ], style
-    assert "| Max Gruber | IT lead | max@acme.com | point of contact | no, left |" in receipt
+    assert ("- Name: Max Gruber; Title: IT lead; Email: max@acme.com; Role: point of contact; "
+            "Still at Acme Corp: no, left") in receipt
 
 
 # --- 7. only the token's owner or the manager may answer ------------------------------------

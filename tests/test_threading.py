@@ -18,8 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from email.message import EmailMessage
 
-import pytest
-from every_mail import ANSWER_KINDS, EveryMail, message_id, tell_the_story
+from every_mail import ANSWER_KINDS, EveryMail, message_id
 
 # What each follow-up continues: the kind of mail whose conversation it must join.
 FOLLOWS = {
@@ -34,6 +33,8 @@ FOLLOWS = {
     "grouped_questionnaire_reminder_1": ("combined_questionnaire",),
     "grouped_questionnaire_reminder_2": ("combined_questionnaire",),
     "grouped_intro_text_reminder": ("grouped_intro_text_prompt",),
+    "workbook_confirm": ("request_accepted",),
+    "transition_problem": ("request_accepted",),
 }
 SILENCE = re.compile(r"^(?P<step>\w+)_silence$")  # "went out as nobody answered" -> its draft
 # Mail that rightly starts a conversation of its own.
@@ -128,12 +129,6 @@ def apple_mail(messages: list[EmailMessage]) -> Conversations:
 
 CLIENTS: dict[str, Callable[[list[EmailMessage]], Conversations]] = {
     "Gmail": gmail, "Outlook": outlook, "Apple Mail": apple_mail}
-
-
-@pytest.fixture(scope="module")
-def every_mail(mail_servers, tmp_path_factory) -> EveryMail:  # noqa: ANN001
-    mail_servers.reset()
-    return tell_the_story(mail_servers, tmp_path_factory.mktemp("every-mail"))
 
 
 def _expected_partners(every: EveryMail, mailbox: list[EmailMessage],

@@ -89,11 +89,11 @@ def read_reply(msg: InboundMessage, t: Transition) -> _ReplyContent:
         try:
             form = read_form(attachment.payload)
         except FormError as exc:
-            content.form_notes.append(f"`{attachment.filename}`: {exc}")
+            content.form_notes.append(f"“{attachment.filename}”: {exc}")
             continue
         if form.transition_id and form.transition_id != t.id:
             content.form_notes.append(
-                f"`{attachment.filename}` is the form for {form.transition_id}, not {t.id}, so "
+                f"“{attachment.filename}” is the form for {form.transition_id}, not {t.id}, so "
                 "I left it out. Please send it back in reply to that transition's questions.")
             continue
         for number, text in form.sections.items():
@@ -106,7 +106,7 @@ def read_reply(msg: InboundMessage, t: Transition) -> _ReplyContent:
                 content.sections[CONTACTS_SECTION] = contacts_as_text(form.contacts)
                 content.from_form.add(CONTACTS_SECTION)
         if not form.sections and not form.contacts:
-            content.form_notes.append(f"`{attachment.filename}` came back without answers, "
+            content.form_notes.append(f"“{attachment.filename}” came back without answers, "
                                       "so there was nothing in it to file.")
     return content
 

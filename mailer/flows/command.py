@@ -87,7 +87,7 @@ def _answer(rt: Runtime, msg: InboundMessage, t: Transition, template: str, *,
         transition_id=t.id, now=now)
 
 
-STATUS_WORDS = {ACTIVE: "running", PAUSED: "paused: nothing is sent until you reply `resume`",
+STATUS_WORDS = {ACTIVE: "running", PAUSED: "paused: nothing is sent until you reply “resume”",
                 CANCELLED: "cancelled", "completed": "completed"}
 
 
@@ -167,7 +167,7 @@ def _set_field(rt: Runtime, msg: InboundMessage, t: Transition, command: Command
         _answer(rt, msg, t, "command_result", now=now,
                 result=f"I could not set {command.field}: "
                        + "; ".join(p.message for p in problems)
-                       + f". Send it again as `set {problems[0].fix_line}`.")
+                       + f". Send it again as “set {problems[0].fix_line}”.")
         return Outcome("processed", f"set {command.field} refused", t.id)
     updated = with_request(t, parsed.request)
     note = ""
@@ -249,7 +249,8 @@ def _ask_before_sending_workbook(rt: Runtime, *, old: Transition, new: Transitio
         template="workbook_confirm", to=[new.manager], kind="workbook_confirm",
         context=transition_context(rt, new) | {"new_incoming": person_view(new.incoming),
                                                "old_incoming": person_view(old.incoming)},
-        reply_token=token, auto_submitted="auto-generated"), transition_id=new.id, now=now)
+        reply_token=token, auto_submitted="auto-generated", follows="request"),
+        transition_id=new.id, now=now)
 
 
 def confirm_workbook(rt: Runtime, msg: InboundMessage, t: Transition, token: ReplyToken, *,
@@ -259,13 +260,13 @@ def confirm_workbook(rt: Runtime, msg: InboundMessage, t: Transition, token: Rep
     revoke_token(rt.store, token)  # one time only
     if command is None or command.verb != SEND:
         _answer(rt, msg, t, "command_result", now=now,
-                result="I did not send the workbook: your reply did not say `send`. To send "
-                       "it now, write `send workbook` in the transition's thread.")
+                result="I did not send the workbook: your reply did not say “send”. To send "
+                       "it now, write “send workbook” in the transition's thread.")
         return Outcome("processed", "workbook confirmation declined", t.id)
     if t.incoming.email != token.step_id or not t.is_open:
         _answer(rt, msg, t, "command_result", now=now,
                 result="I did not send the workbook: the incoming CSM has changed again since "
-                       "I asked. Write `send workbook` in the transition's thread to send it "
+                       "I asked. Write “send workbook” in the transition's thread to send it "
                        f"to {display_name(t.incoming)}.")
         return Outcome("processed", "workbook confirmation out of date", t.id)
     updated = deliver_workbook(rt, t, now=now, change_summary=(
@@ -298,7 +299,7 @@ def _send_now(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
     elif state.status == "awaiting_approval" or (step.approval and
                                                  approver_of(t, step) == t.manager):
         # The manager's own word is the approval: the draft goes out as it stands.
-        outcome = send_draft_as_is(rt, t, step, now=now)
+        outcome = send_draft_as_is(rt, t, step, now=now, approved=True)
         result = f"'{step.title}': {outcome.words}."
     else:
         outcome = execute_step(rt, t, planned_for(rt, t, step, now), now=now)
@@ -311,7 +312,7 @@ def _skip(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
           now: datetime) -> Outcome:
     if not command.step:
         _answer(rt, msg, t, "command_result", now=now,
-                result="Tell me which step to skip, e.g. `skip: customer recap`.")
+                result="Tell me which step to skip, e.g. “skip: customer recap”.")
         return Outcome("processed", "skip without a step", t.id)
     step = find_step(rt, t, command.step)
     if step is None:
@@ -328,7 +329,7 @@ def _skip(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
 
 def _unknown_step(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
                   now: datetime) -> Outcome:
-    names = ", ".join(f"`{s.id.replace('_', ' ')}`" for s in playbook_of(rt, t).steps)
+    names = ", ".join(f"“{s.id.replace('_', ' ')}”" for s in playbook_of(rt, t).steps)
     _answer(rt, msg, t, "command_result", now=now,
             result=f"There is no step called '{command.step}'. The steps are: {names}.")
     return Outcome("processed", f"unknown step {command.step}", t.id)
@@ -354,14 +355,14 @@ def _approve_without_draft(rt: Runtime, msg: InboundMessage, t: Transition, comm
                            now: datetime) -> Outcome:
     _answer(rt, msg, t, "command_result", now=now,
             result="There is no draft waiting in this thread. To send a step now, write "
-                   "`send now: <step>`, for example `send now: customer intro`.")
+                   "“send now: <step>”, for example “send now: customer intro”.")
     return Outcome("processed", "send without a draft", t.id)
 
 
 HANDLERS = {
     STATUS: _status,
     PAUSE: _set_status(PAUSED, "paused. Nothing more is sent, no reminders and no customer "
-                               "emails, until you reply `resume`."),
+                               "emails, until you reply “resume”."),
     RESUME: _set_status(ACTIVE, "running again. Anything that fell due while it was paused "
                                 "goes out once, now."),
     CANCEL: _set_status(CANCELLED, "cancelled. Nothing more will be sent, and replies to the "

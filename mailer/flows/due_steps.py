@@ -42,6 +42,7 @@ from mailer.handoff.questionnaire import missing_sections
 from mailer.handoff.scheduling import PlannedStep, StepState, due_steps, silence_outcome
 from mailer.handoff.transitions import ACTIVE, Transition, display_name, first_name
 from mailer.mail.compose import OutgoingAttachment
+from mailer.mail.render import HtmlFragment
 from mailer.mail.reply_text import new_text
 from mailer.state.tokens import ReplyToken, issue_token, opaque_name, reissue_token
 from mailer.state.transition_records import load_transition
@@ -177,15 +178,16 @@ class StepResult:
 
 
 def execute_step(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime,
-                 forced: bool = False) -> StepResult:
-    """Send a step, or its draft for approval; marks it so it never goes twice."""
+                 forced: bool = False, approved: bool = False) -> StepResult:
+    """Send a step, or its draft for approval; marks it so it never goes twice. `approved`:
+    a person said send, so mail in a person's name goes as theirs, not as automatic mail."""
     step = planned.step
     if step.approval and not forced:
         _send_draft(rt, t, planned, now=now)
         approver = display_name(approver_of(t, step))
         log.info("%s: step '%s': draft sent to %s to approve", t.id, step.id, approver)
         return StepResult("draft", f"the draft went to {approver} to approve")
-    mail = step_mail(rt, t, planned, now=now)
+    mail = step_mail(rt, t, planned, now=now, approved=approved)
     queue_outgoing(rt, mail, transition_id=t.id, now=now)
     save_step_state(rt.store, t.id, step.id, StepState(status="sent", completed_at=now))
     leaves = _when_it_leaves(rt, mail, now)
@@ -222,8 +224,12 @@ def _context(rt: Runtime, t: Transition, planned: PlannedStep, now: datetime) ->
 
 
 def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime,
-              template: str | None = None, extra: dict[str, Any] | None = None) -> Outgoing:
+              template: str | None = None, extra: dict[str, Any] | None = None,
+              approved: bool = False) -> Outgoing:
     step = planned.step
+    # RFC 3834: mail a person approved, sent in their name, is theirs; anything else the
+    # assistant decided alone is marked automatic.
+    automatic = None if approved and step.sender != "assistant" else "auto-generated"
     to = [p for role in step.to for p in people(t, role)]
     cc = [p for role in step.cc for p in people(t, role) if p not in to]
     sender = sender_person(t, step)
@@ -250,7 +256,7 @@ def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime
         # the sender themself without a reply token is answered in its thread, to us.
         reply_to_people=[sender.email] if step.customer_facing or (
             token is None and sender not in to) else [],
-        auto_submitted="auto-generated", attachments=attachments,
+        auto_submitted=automatic, attachments=attachments,
         send_at=rt.calendar.next_business_moment(now) if step.keeps_business_hours else None,
         holdable=True, **({"follows": step.thread} if step.follows else {"thread": step.thread}))
 
@@ -308,6 +314,7 @@ def _send_draft(rt: Runtime, t: Transition, planned: PlannedStep, *, now: dateti
         context=transition_context(rt, t) | {
             "approver": person_view(approver), "step": {"id": step.id, "title": step.title},
             "draft_subject": rendered.subject, "draft_text": rendered.text,
+            "draft": HtmlFragment(rendered.body_html),
             "recipients": ", ".join(p.formatted() for p in recipients),
             "copied": ", ".join(display_name(p) for p in copied),
             "meeting": step.kind == "meeting",
@@ -350,7 +357,7 @@ def _settle_silences(rt: Runtime, t: Transition, now: datetime) -> int:
                 settled += 1
                 continue
             if outcome == "send":
-                send_draft_as_is(rt, t, step, now=now)
+                send_draft_as_is(rt, t, step, now=now, approved=False)
                 verdict = "sent"
             else:
                 save_step_state(rt.store, t.id, step.id, StepState(status="skipped",
@@ -407,16 +414,19 @@ def planned_for(rt: Runtime, t: Transition, step: StepSpec, now: datetime) -> Pl
     return PlannedStep(step=step, due_at=now, status="pending")
 
 
-def send_draft_as_is(rt: Runtime, t: Transition, step: StepSpec, *,
-                     now: datetime) -> StepResult:
-    return execute_step(rt, t, planned_for(rt, t, step, now), now=now, forced=True)
+def send_draft_as_is(rt: Runtime, t: Transition, step: StepSpec, *, now: datetime,
+                     approved: bool) -> StepResult:
+    """The draft goes out as written: `approved` when a person said so, not when the
+    playbook sends it after their silence."""
+    return execute_step(rt, t, planned_for(rt, t, step, now), now=now, forced=True,
+                        approved=approved)
 
 
 def send_edited(rt: Runtime, t: Transition, step: StepSpec, text: str, *,
                 now: datetime) -> StepResult:
     subject = _draft_subject(rt, t, step)
     mail = step_mail(rt, t, planned_for(rt, t, step, now), now=now, template="edited_message",
-                     extra={"edited_subject": subject, "edited_text": text})
+                     extra={"edited_subject": subject, "edited_text": text}, approved=True)
     queue_outgoing(rt, mail, transition_id=t.id, now=now)
     save_step_state(rt.store, t.id, step.id, StepState(status="sent", completed_at=now))
     return StepResult("sent", _when_it_leaves(rt, mail, now))
@@ -441,7 +451,7 @@ def handle_approval(rt: Runtime, msg: InboundMessage, t: Transition, token: Repl
     command = parse_command(text)
     subject = _draft_subject(rt, t, step)
     if command is not None and command.verb == SEND and not command.step:
-        result, verdict = send_draft_as_is(rt, t, step, now=now), "sent"
+        result, verdict = send_draft_as_is(rt, t, step, now=now, approved=True), "sent"
     elif command is not None and command.verb == SKIP and not command.step:
         save_step_state(rt.store, t.id, step.id, StepState(status="skipped", completed_at=now))
         result, verdict = StepResult("skipped", ""), "skipped"

@@ -74,7 +74,7 @@ class Outgoing:
     follows: str = ""
     thread: str = ""
     shared_with: Sequence[str] = ()  # a book's shared mail: the other transitions it is about
-    auto_submitted: str = "auto-replied"
+    auto_submitted: str | None = "auto-replied"  # None: a person's own mail, not automatic
     attachments: Sequence[OutgoingAttachment] = ()
     extra_headers: Sequence[tuple[str, str]] = ()
     send_at: datetime | None = None  # customer mail waits for business hours

@@ -72,7 +72,8 @@ def record_problem(rt: Runtime, transition_id: str, problem: str, *, now: dateti
                 template="transition_problem", to=[manager], kind="transition_problem",
                 context={"tid": transition_id, "account": row["account"],
                          "manager": person_view(manager), "problem": problem},
-                auto_submitted="auto-generated"), transition_id=transition_id, now=now)
+                auto_submitted="auto-generated", follows="request"),
+                transition_id=transition_id, now=now)
         except STORAGE_ERRORS:
             raise
         except Exception:  # noqa: BLE001 - the record stands even if the mail cannot be made

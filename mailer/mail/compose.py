@@ -1,7 +1,8 @@
 """A rendered email into an RFC 5322 message with every header we promise.
 
-Answers carry `Auto-Submitted: auto-replied`, scheduled mail `auto-generated`; all carry
-`X-Auto-Response-Suppress: All`, our loop header, threading headers, and a per-message
+Answers carry `Auto-Submitted: auto-replied`, scheduled mail `auto-generated`, both with
+`X-Auto-Response-Suppress: All` (a person-approved mail in a person's name has neither); all
+carry our loop header, threading headers, and a per-message
 envelope sender so a bounce can be matched to the message that bounced.
 """
 
@@ -48,7 +49,7 @@ class Envelope:
     message_id: str = ""
     in_reply_to: str | None = None
     references: Sequence[str] = ()
-    auto_submitted: str = "auto-replied"
+    auto_submitted: str | None = "auto-replied"  # None: a person approved it; not automatic
     attachments: Sequence[OutgoingAttachment] = field(default_factory=tuple)
     extra_headers: Sequence[tuple[str, str]] = ()
 
@@ -92,8 +93,9 @@ def compose_email(rendered: RenderedEmail, /, *, envelope: Envelope, assistant: 
         references.append(envelope.in_reply_to)
     if references:
         msg["References"] = " ".join(references[-20:])
-    msg["Auto-Submitted"] = envelope.auto_submitted
-    msg["X-Auto-Response-Suppress"] = "All"
+    if envelope.auto_submitted is not None:
+        msg["Auto-Submitted"] = envelope.auto_submitted
+        msg["X-Auto-Response-Suppress"] = "All"
     msg[LOOP_HEADER] = assistant
     for name, value in envelope.extra_headers:
         msg[name] = _header_text(value)

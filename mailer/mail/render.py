@@ -1,17 +1,19 @@
 """One template source gives both parts of an email.
 
 A template is `templates/<name>.md.j2`: a `subject:` line, a `---` line, then a Markdown
-body with Jinja2 placeholders. The text part is the rendered Markdown (it reads well as
-plain text); the HTML part renders the same source with every value HTML-escaped, turns
-the Markdown into HTML, wraps it in `_layout.html.j2` and inlines the CSS so Gmail, Outlook
-and Apple Mail show it alike. Values are data: a `{{ ... }}` typed by a person is never
-evaluated, and `<script>` arrives as text.
+body with Jinja2 placeholders. The body is rendered with every value held aside, turned from
+Markdown into HTML, and the values put back as escaped text; that HTML is wrapped in
+`_layout.html.j2` with its CSS inlined, so Gmail, Outlook and Apple Mail show it alike. The
+text part is read off the same HTML (`mail.plain_text`): clean text, no Markdown marks.
+Values are data: a `{{ ... }}` typed by a person is never evaluated, `<script>` arrives as
+text, and a person's hard-wrapped lines read as the paragraphs they wrote.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 from html import escape as html_escape
 from pathlib import Path
@@ -22,6 +24,7 @@ import jinja2
 import markdown
 
 from mailer.errors import ConfigError
+from mailer.mail.plain_text import html_to_text
 
 TEMPLATE_SUFFIX = ".md.j2"
 LAYOUT = "_layout.html.j2"
@@ -36,6 +39,13 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
+    body_html: str = ""  # the body alone, without the layout: a draft shown inside another mail
+
+
+class HtmlFragment(str):
+    """HTML the product itself rendered (a draft's body), shown as it is inside another mail."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,9 @@ def _stand_in(context: jinja2.runtime.Context, value: Any) -> Any:
     values: list[str] | None = context.get(_VALUES)
     if values is None or isinstance(value, jinja2.utils.markupsafe.Markup):
         return value
+    if isinstance(value, HtmlFragment):
+        values.append(value)
+        return jinja2.utils.markupsafe.Markup(_STAND_IN.format(len(values) - 1))
     if isinstance(value, ProductMarkdown):
         slots = {name: _stand_in(context, text) for name, text in value.values.items()}
         return jinja2.utils.markupsafe.Markup(value.fill(slots))
@@ -81,27 +94,73 @@ def _stand_in(context: jinja2.runtime.Context, value: Any) -> Any:
 
 
 def _fill_stand_ins(html: str, values: list[str]) -> str:
-    def escaped(match: re.Match[str]) -> str:
+    def whole_paragraph(match: re.Match[str]) -> str:
+        """A value that is a paragraph of its own: its own paragraphs, or a draft's HTML."""
         index = int(match.group(1))
         if index >= len(values):
             return match.group(0)
-        text = html_escape(values[index], quote=True)
+        value = values[index]
+        if isinstance(value, HtmlFragment):
+            return str(value)
+        return "\n".join(f"<p>{p}</p>" for p in _paragraphs_html(value)) or "<p></p>"
+
+    def inline(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        if index >= len(values):
+            return match.group(0)
+        value = values[index]
+        if isinstance(value, HtmlFragment):
+            return str(value)
         before = html[:match.start()]
-        in_pre = before.rfind("<pre") > before.rfind("</pre>")
-        return text if in_pre else text.replace("\n", "<br>\n")
-    return _STAND_IN_RE.sub(escaped, html)
+        if before.rfind("<pre") > before.rfind("</pre>"):
+            return html_escape(value, quote=True)  # a block to copy keeps its lines
+        return "<br>\n<br>\n".join(_paragraphs_html(value))
+
+    html = _WHOLE_PARAGRAPH.sub(whole_paragraph, html)
+    return _STAND_IN_RE.sub(inline, html)
 
 
-def _quote_lines_text(value: Any) -> str:
-    """Each line of a person's text as a Markdown quote line (the text part)."""
-    return str(value).replace("\n", "\n> ")
+_WHOLE_PARAGRAPH = re.compile(r"<p>zqv(\d+)vqz</p>")
+_LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s")
+_LABEL = re.compile(r"^\s*[A-Z][\w' ]{0,30}:\s")  # "Type: soft": a line of its own
+# A line this long, followed by more of the same paragraph, was broken by the writer's mail
+# client at its wrap width (72 to 80 characters), not by the writer.
+WRAPPED_LINE = 60
+_WRAP_SLACK = 15
+
+
+def _paragraphs_html(text: str) -> list[str]:
+    """A person's text as HTML paragraphs: blank lines separate them; lines their mail client
+    hard-wrapped are joined again, and lines they broke on purpose (a list, a signature,
+    an address) keep their breaks. A value of one line is only escaped."""
+    if "\n" not in text:
+        return [html_escape(text, quote=True)]
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")) if p.strip()]
+    return ["<br>\n".join(html_escape(line, quote=True) for line in _unwrapped(p.split("\n")))
+            for p in paragraphs]
+
+
+def _unwrapped(lines: list[str]) -> list[str]:
+    width = max(len(line.rstrip()) for line in lines)
+    joined: list[str] = []
+    carry = False
+    for line in lines:
+        text = line.rstrip()
+        if carry and not _LIST_MARK.match(text) and not _LABEL.match(text):
+            joined[-1] = f"{joined[-1]} {text.strip()}"
+        else:
+            joined.append(text)
+        carry = (width >= WRAPPED_LINE and len(text) >= width - _WRAP_SLACK
+                 and not text.endswith(":"))
+    return joined
 
 
 class Renderer:
     """Compiled templates, loaded once per process."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, timezone: tzinfo = UTC) -> None:
         self.directory = directory
+        self.timezone = timezone
         loader = jinja2.FileSystemLoader(str(directory))
         common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined,
                                   "keep_trailing_newline": True, "trim_blocks": True,
@@ -110,14 +169,14 @@ class Renderer:
         self._html_env = jinja2.Environment(autoescape=True, finalize=_stand_in, **common)
         self._layout_env = jinja2.Environment(autoescape=True, **common)
         for env in (self._text_env, self._html_env, self._layout_env):
-            env.filters["date"] = _format_date
-            env.filters["datetime"] = _format_datetime
-        # `> {{ text|quote_lines }}`: quoted line by line in the text part; in HTML the value
-        # keeps its line breaks inside the one quote.
-        self._text_env.filters["quote_lines"] = _quote_lines_text
-        self._html_env.filters["quote_lines"] = lambda value: value
-        self._layout_env.filters["quote_lines"] = lambda value: value
-        self._markdown = markdown.Markdown(extensions=["tables", "sane_lists", "nl2br"])
+            env.filters["date"] = self._format_date
+            env.filters["datetime"] = self._format_datetime
+            # `> {{ text|quote_lines }}`: the whole text in the one quote, paragraphs and all
+            # (the text part is read off the HTML, so there is nothing to do per line).
+            env.filters["quote_lines"] = lambda value: value
+        # fenced_code: a ``` block is a block to copy (the complete request), not inline code.
+        self._markdown = markdown.Markdown(extensions=["tables", "sane_lists", "nl2br",
+                                                       "fenced_code"])
         self._compiled: dict[tuple[int, str], tuple[jinja2.Template, jinja2.Template]] = {}
 
     def names(self) -> list[str]:
@@ -168,7 +227,7 @@ class Renderer:
         return self._markdown.convert(block)
 
     def render(self, name: str, /, *, context: dict[str, Any]) -> RenderedEmail:
-        text_subject, text_body = (t.render(context) for t in self._parts(self._text_env, name))
+        text_subject = self._parts(self._text_env, name)[0].render(context)
         _, html_body = self._parts(self._html_env, name)
         values: list[str] = []
         body_html = _fill_stand_ins(self._to_html(html_body.render(context | {_VALUES: values})),
@@ -178,8 +237,31 @@ class Renderer:
             {"subject": subject, "body": jinja2.utils.markupsafe.Markup(body_html),
              # Mail sent in a person's name (to customers) carries no assistant footer.
              "from_person": bool(context.get("from_person"))})
-        return RenderedEmail(subject=subject, text=_tidy_text(text_body),
-                             html=_inline_css(page))
+        return RenderedEmail(subject=subject, text=html_to_text(body_html),
+                             html=_inline_css(page), body_html=body_html)
+
+    def _format_date(self, value: Any) -> str:
+        """'Monday 25 January 2027'; a moment is first put in the team's time zone."""
+        if value is None or value == "":
+            return "not set"
+        if isinstance(value, datetime):
+            value = value.astimezone(self.timezone) if value.tzinfo else value
+        day: date = value
+        return f"{day:%A} {day.day} {day:%B %Y}"
+
+    def _format_datetime(self, value: Any) -> str:
+        """'Monday 25 January 2027, 11:00 CET': the team's time zone, named."""
+        if value is None or value == "":
+            return "not scheduled yet"
+        local: datetime = value.astimezone(self.timezone) if value.tzinfo else value
+        return f"{self._format_date(local.date())}, {local:%H:%M} {zone_name(local)}".strip()
+
+
+def zone_name(local: datetime) -> str:
+    """The zone's abbreviation as people know it (CET, CEST, EST), or its UTC offset where
+    the zone has none ('UTC-03')."""
+    name = local.tzname() or ""
+    return f"UTC{name}" if name[:1] in "+-" and name else name
 
 
 def _blocks(source: str) -> list[str]:
@@ -217,27 +299,5 @@ def _continues(block: list[str], following: str) -> bool:
         in_list and bool(_LIST_ITEM.match(following)) and bool(_LIST_ITEM.match(last_item)))
 
 
-def _tidy_text(body: str) -> str:
-    lines = [line.rstrip() for line in body.strip("\n").splitlines()]
-    tidy: list[str] = []
-    for line in lines:
-        if line == "" and tidy and tidy[-1] == "":
-            continue
-        tidy.append(line)
-    return "\n".join(tidy) + "\n"
-
-
 def _inline_css(page: str) -> str:
     return _INLINER.inline(page)
-
-
-def _format_date(value: Any) -> str:
-    if value is None or value == "":
-        return "not set"
-    return value.strftime("%a %d %b %Y")
-
-
-def _format_datetime(value: Any) -> str:
-    if value is None or value == "":
-        return "not scheduled yet"
-    return value.strftime("%a %d %b %Y, %H:%M %Z").strip()
