@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from letters import plain
-from mailservers import MailServers
+from mailservers import FaultPlan, LmtpRelayHandler, MailServers, free_port
 
 ADDRESS = "transitions@example.com"
 REQUEST = """Account: Acme Corp
@@ -149,18 +150,44 @@ def test_smtp_refusing_the_token_leaves_the_mail_queued(oauth, tmp_path):
     done = mailer("run", "--once", cwd=tmp_path, env=oauth.oauth2_environment(ADDRESS,
                                                                              tokens.command))
 
-    assert done.returncode == 1
+    # The request is handled; its answer waits for a token SMTP accepts, and the log says why.
+    assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    assert [line for line in done.stderr.splitlines() if line.startswith("mailer:")] == [
-        f"mailer: SMTP smtp://transitions@example.com@127.0.0.1:{oauth.oauth_smtp.port} "
-        "refused the access token from MAILER_OAUTH2_TOKEN_COMMAND (python get_token.py) for "
-        "transitions@example.com, also after running it again (535 5.7.8 Authentication "
-        "credentials invalid); check that it prints a current token for that mailbox with "
-        "the mail scope (Gmail: https://mail.google.com/; Microsoft 365: "
-        "IMAP.AccessAsUser.All and SMTP.Send)"]
+    assert (f" WARNING mailer.mail.smtp: SMTP smtp://transitions@example.com@127.0.0.1:"
+            f"{oauth.oauth_smtp.port} refused the access token from MAILER_OAUTH2_TOKEN_COMMAND "
+            "(python get_token.py) for transitions@example.com, also after running it again "
+            "(535 5.7.8 Authentication credentials invalid); check that it prints a current "
+            "token for that mailbox with the mail scope (Gmail: https://mail.google.com/; "
+            "Microsoft 365: IMAP.AccessAsUser.All and SMTP.Send); the mail waits and is tried "
+            "again") in done.stderr
     assert oauth.messages("dana@example.com") == []
+    assert "failed" not in done.stdout.split("outbox:")[1].replace("0 failed", "")
     queued = sorted(path.name for path in (tmp_path / "outbox").glob("*.eml"))
     assert any(name.endswith("request_accepted.eml") for name in queued), queued
+
+
+def test_a_wrong_smtp_password_keeps_the_mail_waiting_instead_of_failing_it(oauth, tmp_path):
+    """A 535 at sign-in is about the password, not the mail: nothing is marked undeliverable
+    and no manager is told their mail bounced."""
+    handler = LmtpRelayHandler(oauth.dovecot.lmtp_socket, FaultPlan())
+    relay = Controller(handler, hostname="127.0.0.1", port=free_port(), auth_required=True,
+                       auth_require_tls=False, server_hostname="smtp.example.com")
+    relay.start()  # PLAIN and LOGIN offered; every password refused with 535
+    try:
+        a_request_waits(oauth)
+        env = {**oauth.mailer_environment(ADDRESS),
+               "MAILER_SMTP_URL": f"smtp://transitions%40example.com@127.0.0.1:{relay.port}"
+                                  "?tls=off", "MAILER_SMTP_PASSWORD": "not-the-password"}
+        done = mailer("run", "--once", cwd=tmp_path, env=env)
+    finally:
+        relay.stop()
+    assert done.returncode == 0, done.stderr
+    assert "0 failed" in done.stdout, done.stdout
+    assert (f"SMTP smtp://transitions@example.com@127.0.0.1:{relay.port} refused the sign-in "
+            "(535 5.7.8 Authentication credentials invalid); check the user in MAILER_SMTP_URL "
+            "and MAILER_SMTP_PASSWORD; the mail waits and is tried again") in done.stderr
+    assert "not-the-password" not in done.stderr
+    assert not list((tmp_path / "outbox" / "failed").glob("*.eml"))
 
 
 def test_mailer_check_signs_in_and_names_a_failing_command(oauth, tmp_path):

@@ -16,7 +16,7 @@ from datetime import datetime
 import aiosmtplib
 
 from mailer.config.settings import ServerURL
-from mailer.mail.oauth2 import sign_in_with_token_async
+from mailer.mail.oauth2 import OAuth2Error, sign_in_with_token_async
 from mailer.mail.outbox import Outbox, QueuedMail
 from mailer.state.store import Store
 
@@ -119,6 +119,15 @@ def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedM
                  now: Callable[[], datetime]) -> DeliveryFailure | str:
     try:
         refused = sender.send(mail.envelope_from, mail.recipients, mail.path.read_bytes())
+    except (aiosmtplib.SMTPAuthenticationError, OAuth2Error) as exc:
+        # Signing in failed: nothing is wrong with this mail, so it waits (a 535 here is not
+        # a refusal of the mail) and the operator reads why, in one line.
+        sender.drop_connection()
+        problem = str(exc) if isinstance(exc, OAuth2Error) else (
+            f"SMTP {sender.url.redacted()} refused the sign-in ({exc.code} {exc.message}); "
+            "check the user in MAILER_SMTP_URL and MAILER_SMTP_PASSWORD")
+        log.warning("%s; the mail waits and is tried again", problem)
+        return _retry_or_fail(store, outbox, mail, f"could not sign in: {problem}", now)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         reasons = {e.recipient: f"{e.code} {e.message}" for e in exc.recipients}
         if all(code.startswith("5") for code in reasons.values()):
