@@ -46,6 +46,7 @@ ENVIRONMENT = {
     "MAILER_DIGEST_RECIPIENTS": "the leads who get the weekly digest",
     "MAILER_DIGEST_DAY": "the digest's weekday (default monday)",
     "MAILER_DIGEST_TIME": "the digest's time of day (default 08:00)",
+    "MAILER_COMPANY": "your company's name in meeting titles (default: from MAILER_ADDRESS)",
     "MAILER_WATCHDOG_MINUTES": "how often a canary mail tests the round trip (default 15, "
                                "0 turns it off)",
     "MAILER_LOG_FORMAT": "json for one JSON object per log line (default: plain text)",

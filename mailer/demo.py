@@ -124,7 +124,11 @@ EXPLAINED: dict[str, str] = {
     "approval_done": "a confirmation of what happened to the draft",
     "joint_call_nudge": "a nudge to book joint calls while both CSMs are on the account",
     "transition_meeting_invite_draft": "the meeting invitation, as a draft for Sam",
-    "transition_meeting_invite": "the invitation for the transition meeting on 25 Jan",
+    "transition_meeting_invite": "the invitation for the transition meeting on 25 Jan; "
+                                 "Pat, Jo, Rita and Sam can accept it in their calendars",
+    "transition_meeting_invite_request": "the updated invitation: the same meeting (same UID, "
+                                         "next SEQUENCE), now on 27 Jan, for every attendee",
+    "command_result": "the answer to Dana's command",
     "call_notes_prompt": "asks for notes and next steps from the transition meeting",
     "call_notes_receipt": "a receipt; the recap will be built from these notes",
     "update_systems_reminder": "a checklist: CRM owner, account team, stakeholders",
@@ -138,6 +142,7 @@ EXPLAINED: dict[str, str] = {
     "manager_checkin": "the check-in, in Dana's name; replies go to Dana",
 }
 SHOW_IN_FULL = ("customer_intro",)
+SHOW_FIRST_PARAGRAPHS = ("command_result",)  # what the command did, without the whole plan
 # Where each part of the story begins: the first email of that kind opens it.
 CHAPTERS: dict[str, str] = {
     "request_accepted": "1. The request, and the knowledge transfer from Sam to Rita",
@@ -212,6 +217,12 @@ class Demo:
         self.say(f"-> {names}: \"{str(msg['Subject']).strip()}\"")
         if kind in EXPLAINED:
             self.out(f"{INDENT}   ({EXPLAINED[kind]})")
+        if kind in SHOW_FIRST_PARAGRAPHS:
+            body = msg.get_body(("plain",))
+            text = (body.get_content() if body is not None else "").replace("\r\n", "\n")
+            said = (text.split("\n\n") + ["", ""])[1]
+            for part in textwrap.wrap(said, 76):
+                self.out(f"{INDENT}   | {part}")
         if kind in SHOW_IN_FULL:
             body = msg.get_body(("plain",))
             text = body.get_content() if body is not None else ""
@@ -265,16 +276,26 @@ class Demo:
         for _, reaction, msg in due:
             self.say(reaction.narration)
             to_name, to_address = _first_recipient(msg)
-            self.receive((to_name, to_address), str(msg["Reply-To"]), f"Re: {msg['Subject']}",
-                         reaction.reply(msg), in_reply_to=str(msg["Message-ID"]))
+            self.receive((to_name, to_address), str(msg["Reply-To"]),
+                         _reply_subject(str(msg["Subject"])), reaction.reply(msg),
+                         in_reply_to=str(msg["Message-ID"]))
 
     def manager_asks_for_status(self) -> None:
         accepted = self.threads.get("request_accepted")
         if accepted is None:
             return
         self.say("Dana wonders how it is going, and replies `status` to the first email.")
-        self.receive(MANAGER, str(accepted["Reply-To"]), f"Re: {accepted['Subject']}",
+        self.receive(MANAGER, str(accepted["Reply-To"]), _reply_subject(str(accepted["Subject"])),
                      "status\n", in_reply_to=str(accepted["Message-ID"]))
+
+    def manager_moves_the_date(self) -> None:
+        accepted = self.threads.get("request_accepted")
+        if accepted is None:
+            return
+        self.say("Pat asks for the meeting two days later; Dana replies to her first email:")
+        self.out(f"{INDENT}`set effective date: 2027-01-27`. The plan moves, and the meeting too.")
+        self.receive(MANAGER, str(accepted["Reply-To"]), _reply_subject(str(accepted["Subject"])),
+                     "set effective date: 2027-01-27\n", in_reply_to=str(accepted["Message-ID"]))
 
     def play(self) -> None:
         self.chapter("request_accepted")
@@ -282,9 +303,12 @@ class Demo:
         self.receive(MANAGER, ADDRESS, "Transition: Acme Corp", REQUEST)
         end = START + timedelta(days=DAYS)
         status_at = datetime(2027, 1, 13, 11, 0, tzinfo=UTC)
+        move_at = datetime(2027, 1, 20, 15, 0, tzinfo=UTC)
         while self.clock.now < end:
             if self.clock.now == status_at:
                 self.manager_asks_for_status()
+            if self.clock.now == move_at:
+                self.manager_moves_the_date()
             self.react()
             self.run_pass()
             self.clock.now += _tick(self.clock.now)
@@ -321,6 +345,11 @@ def _tick(now: datetime) -> timedelta:
     if now.minute or now.hour % 3:
         return timedelta(minutes=30) if now.minute else timedelta(hours=1)
     return timedelta(hours=3)
+
+
+def _reply_subject(subject: str) -> str:
+    """What a mail client writes when you hit Reply: one `Re:`, never two."""
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
 def _first_recipient(msg: EmailMessage) -> tuple[str, str]:

@@ -23,7 +23,16 @@ from email.utils import getaddresses
 
 from mailer.config.inbox_rules import first_objection
 from mailer.errors import LimitReached, MailerError, MessageParseError
-from mailer.flows import answer, book, book_answer, command, digest, due_steps, request
+from mailer.flows import (
+    answer,
+    book,
+    book_answer,
+    command,
+    digest,
+    due_steps,
+    meetings,
+    request,
+)
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, queue_outgoing
 from mailer.flows.runtime import Runtime
@@ -260,6 +269,12 @@ def _decide_and_act(rt: Runtime, raw: bytes, now: datetime, *, full_size: int | 
                  vouched.reason)
         return Outcome("rejected", "sender authentication (DMARC/DKIM/SPF) did not pass: "
                        f"{vouched.reason}",
+                       correlation.transition.id if correlation.transition else None), msg, ""
+    # An attendee's Accept or Decline goes to the organizer, the assistant: recorded, never
+    # answered (a calendar app wrote it), whoever the attendee is.
+    calendar_answers = meetings.calendar_answers(rt, msg, now=now)
+    if calendar_answers is not None:
+        return Outcome("processed", f"calendar answer ({calendar_answers} recorded)",
                        correlation.transition.id if correlation.transition else None), msg, ""
     objection = first_objection(msg, rt.rules)
     if objection is not None:

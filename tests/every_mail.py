@@ -27,6 +27,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
+import icalendar
 from assistant import ADDRESS, Assistant, SimulatedTime
 
 from mailer.config.settings import SHIPPED_DEFAULTS
@@ -60,6 +61,14 @@ Share reason: yes
 
 Thanks,
 Dana
+"""
+
+INITRODE_REQUEST = """Account: Initrode
+Outgoing CSM: Ivy Chen <ivy@example.com>
+Incoming CSM: Lee Chan <lee@example.com>
+Customer contacts: Bill Lumbergh <bill@initrode.test>
+Type: soft
+Effective date: 2027-03-15
 """
 
 GLOBEX_BROKEN = """Account: Globex
@@ -168,8 +177,10 @@ class Answer:
 class EveryMail:
     mailboxes: dict[str, Mailbox]
     answered: list[Answer]
+    unanswered: list[EmailMessage]  # mail no person wrote (a calendar's Accept): no answer
     records: dict[str, dict[str, str]]  # Message-ID -> kind, template, thread, transition_id
     outbound: list[tuple[dict[str, str], bytes]]  # every message the assistant queued
+    database: Path  # the assistant's SQLite file, to read what it recorded
 
     def kind(self, msg: EmailMessage) -> str:
         return self.records.get(message_id(msg), {}).get("kind", "")
@@ -192,6 +203,7 @@ class Story:
         self.boxes: dict[str, Mailbox] = {}
         self.seen: dict[str, int] = {}
         self.answered: list[Answer] = []
+        self.unanswered: list[EmailMessage] = []
 
     # -- the clock -------------------------------------------------------------------------
 
@@ -267,6 +279,45 @@ class Story:
         self.answered.append(Answer(sent, answers))
         return sent
 
+    def accept(self, person: str, invite: EmailMessage) -> EmailMessage:
+        """The attendee clicks Accept: their calendar app mails a METHOD:REPLY to the
+        invitation's organizer, with `Accepted:` in the subject, as Gmail and Outlook do."""
+        [part] = [p for p in invite.walk() if p.get_content_type() == "text/calendar"]
+        event = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")[0]
+        organizer = str(event["organizer"]).removeprefix("mailto:")
+        reply = icalendar.Calendar()
+        reply.add("prodid", "-//Google Inc//Google Calendar 70.9054//EN")
+        reply.add("version", "2.0")
+        reply.add("method", "REPLY")
+        answer = icalendar.Event()
+        for name in ("uid", "sequence", "dtstart", "dtend", "summary", "organizer"):
+            answer[name] = event[name]
+        attendee = icalendar.vCalAddress(f"mailto:{address_of(person)}")
+        attendee.params["partstat"] = "ACCEPTED"
+        answer.add("attendee", attendee, encode=0)
+        answer.add("dtstamp", self.sim.now)
+        reply.add_component(answer)
+        msg = EmailMessage()
+        msg["From"], msg["To"] = person, organizer
+        msg["Subject"] = f"Accepted: {event['summary']}"
+        msg["Date"] = format_datetime(self.sim.now)
+        msg["Message-ID"] = make_msgid("rsvp", domain="clients.example")
+        msg.set_content(f"{person} has accepted this invitation.")
+        msg.add_alternative(reply.to_ical(), maintype="text", subtype="calendar",
+                            params={"method": "REPLY"})
+        raw = msg.as_bytes(policy=policy.SMTP)
+        self.mail.send(raw, mail_from=address_of(person), rcpt_to=[organizer])
+        box = self.box(address_of(person))
+        self.fetch(box.address)
+        sent = parse(raw)
+        box.messages.append(sent)
+        box.sent.add(message_id(sent))
+        before = len(box.messages)
+        self.run(self.sim.now + timedelta(minutes=1))
+        assert len(box.messages) == before, "an Accept is never answered"
+        self.unanswered.append(sent)
+        return sent
+
     def reply(self, person: str, parent: EmailMessage, body: str, **kwargs) -> EmailMessage:
         """Answer a mail to its Reply-To, as a client does: `Re: <subject>`, quoting it."""
         to = str(parent["Reply-To"] or parent["From"])
@@ -329,14 +380,16 @@ def tell_the_story(mail, home: Path) -> EveryMail:  # noqa: ANN001 - the MailSer
     try:
         _play(story)
         return EveryMail(mailboxes=story.boxes, answered=story.answered,
-                         records=story.records(), outbound=story.outbound())
+                         unanswered=story.unanswered,
+                         records=story.records(), outbound=story.outbound(),
+                         database=story.assistant.settings.database_path)
     finally:
         story.close()
 
 
 def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
-    s.watch(DANA, SAM, RITA, OLGA, LEE, NINA, CARL, STRANGER, LEAD, "pat@acme.test", "jo@acme.test",
-            "hank@globex.test", "bill@initech.test")
+    s.watch(DANA, SAM, RITA, OLGA, LEE, NINA, CARL, "ivy@example.com", STRANGER, LEAD,
+            "pat@acme.test", "jo@acme.test", "hank@globex.test", "bill@initech.test")
     s.mail.fail_recipient(BOUNCING, 550, "5.1.1 no such user")
 
     # Monday 4 January, 09:00 in Berlin: two requests from Dana (one broken), one stranger.
@@ -379,6 +432,14 @@ def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
     s.reply(RITA, s.latest(RITA, "grouped_intro_text_prompt"), "Hello from Rita.")
     s.run(at(1, 15, 9))  # Carl's grouped reminder
 
+    # Initrode: Dana sends the workbook early, the knowledge-transfer call is booked, then
+    # she cancels the hand-over before anything reached the customer.
+    s.write(DANA, ADDRESS, "Transition: Initrode", INITRODE_REQUEST)
+    initrode = s.thread_of("TR-0005")
+    s.reply(DANA, initrode, "send workbook")
+    s.run(at(1, 20, 9, 30))
+    s.reply(DANA, initrode, "cancel")
+
     # Monday 25 January: the customer introduction, approved by Sam; commands in between.
     s.run(at(1, 25, 9))
     s.reply(SAM, s.latest(SAM, "customer_intro_draft"), "send")
@@ -390,6 +451,10 @@ def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
     s.reply(DANA, accepted, "skip: joint call")
     s.reply(DANA, accepted, "send now: debrief")
     s.reply(RITA, s.latest(RITA, "debrief_questionnaire"), "The workbook was great.")
+
+    # Pat accepts the meeting; Dana moves the effective date, and the meeting with it.
+    s.accept("Pat Lee <pat@acme.test>", s.latest("pat@acme.test", "transition_meeting_invite"))
+    s.reply(DANA, accepted, "set effective date: 2027-01-29")
 
     # Globex: Lee's notes; Dana sends the workbook, hands the account to Nina, confirms.
     s.reply(LEE, s.latest(LEE, "call_notes_reminder"), NOTES)

@@ -181,7 +181,7 @@ PLAYBOOK_MISTAKES = [
                  "it (fix: indent it by 4 spaces, like the line above)",
                  id="a step setting indented by two"),
     pytest.param("  - id: questionnaire_reminder_2", "    - id: questionnaire_reminder_2",
-                 "this list item is indented by 4 spaces, but the item before it (line 41) by 2 "
+                 "this list item is indented by 4 spaces, but the item before it (line 43) by 2 "
                  "(fix: indent it by 2 spaces, like the items above it)", id="a step indented"),
     pytest.param("    template: questionnaire_reminder", "    tempate: questionnaire_reminder",
                  "unknown setting 'tempate' (fix: did you mean 'template'?)", id="misspelt"),

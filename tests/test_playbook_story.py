@@ -8,11 +8,13 @@ exactly once.
 
 from __future__ import annotations
 
+import email
 import os
 import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -138,8 +140,8 @@ def assert_business_hours(msg: EmailMessage) -> None:
 
 
 def invite_of(msg: EmailMessage) -> icalendar.Calendar:
-    [ics] = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
-    return icalendar.Calendar.from_ical(ics.get_content())
+    [ics] = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    return icalendar.Calendar.from_ical(ics.get_payload(decode=True))
 
 
 # -- the soft playbook, start to finish ----------------------------------------------------------
@@ -450,7 +452,7 @@ def test_a_step_across_the_spring_clock_change_keeps_its_local_time(mail, tmp_pa
     calendar = invite_of(kt)
     assert str(calendar["method"]) == "REQUEST"
     event = calendar.walk("VEVENT")[0]
-    assert str(event["organizer"]) == f"mailto:{DANA}"
+    assert str(event["organizer"]) == f"mailto:{ADDRESS}", "the assistant, as in From"
     assert {str(a) for a in event["attendee"]} == {f"mailto:{SAM}", f"mailto:{RITA}"}
     assert event["dtstart"].params["TZID"] == "Europe/Berlin"
     assert event.decoded("dtstart") == datetime(2027, 3, 22, 14, tzinfo=BERLIN)
@@ -505,6 +507,16 @@ def test_the_demo_tells_a_whole_transition_and_leaves_every_email_and_the_workbo
         assert f"-{step}.eml" in names, names
     assert list((tmp_path / "var" / "workbooks").rglob("*.xlsx"))
     assert str(Path(tmp_path / "outbox")) in story
+    # The date moves: the meeting moves with it, for every attendee, and Dana hears who knew.
+    assert "`set effective date: 2027-01-27`" in story
+    assert "the updated invitation: the same meeting" in story
+    [update] = [p for p in emails if p.name.endswith("-transition_meeting_invite_request.eml")]
+    calendar = invite_of(email.message_from_bytes(update.read_bytes(), policy=policy.default))
+    event = calendar.walk("VEVENT")[0]
+    assert int(event["sequence"]) == 1
+    assert event.decoded("dtstart") == datetime(2027, 1, 27, 10, tzinfo=UTC)
+    flowing = " ".join(story.replace("|", " ").split())
+    assert "The customer was already sent the old effective date" in flowing
     # Rita's debrief is kept in the latest workbook, as her receipt promises.
     [latest] = [p for p in (tmp_path / "var" / "workbooks").rglob("*.xlsx")
                 if not re.search(r" v\d+\.xlsx$", p.name)]

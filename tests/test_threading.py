@@ -37,12 +37,14 @@ FOLLOWS = {
     "transition_problem": ("request_accepted",),
 }
 SILENCE = re.compile(r"^(?P<step>\w+)_silence$")  # "went out as nobody answered" -> its draft
+# A meeting's updated invitation or its cancellation continues the first invitation's thread.
+CHANGE = re.compile(r"^(?P<step>\w+)_(?:request|cancel)$")
 # Mail that rightly starts a conversation of its own.
 STARTS = {
     "questionnaire", "incoming_notice", "intro_text_prompt", "kt_meeting_invite",
     "customer_intro", "joint_call_nudge", "new_csm_call_nudge", "transition_meeting_invite",
     "call_notes_prompt", "customer_recap", "debrief_questionnaire", "manager_checkin",
-    "combined_questionnaire", "grouped_intro_text_prompt", "canary",
+    "combined_questionnaire", "grouped_intro_text_prompt", "canary", "transition_cancelled",
 }
 DRAFT = re.compile(r"^\w+_draft$")
 _PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|vs|antw|r)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
@@ -135,8 +137,9 @@ def _expected_partners(every: EveryMail, mailbox: list[EmailMessage],
                        msg: EmailMessage) -> list[EmailMessage]:
     """The earlier mail of this mailbox that `msg` follows up, by what the mail is."""
     kind = every.kind(msg)
-    silence = SILENCE.match(kind)
-    wanted = (f"{silence['step']}_draft",) if silence else FOLLOWS.get(kind, ())
+    silence, change = SILENCE.match(kind), CHANGE.match(kind)
+    wanted = ((f"{silence['step']}_draft",) if silence else (change["step"],) if change
+              else FOLLOWS.get(kind, ()))
     earlier = mailbox[:mailbox.index(msg)]
     same_transition = (lambda m: True) if kind.startswith("grouped_") else (
         lambda m: every.records[message_id(m)]["transition_id"]
@@ -206,7 +209,8 @@ def test_no_kind_of_mail_is_left_unclassified(every_mail: EveryMail) -> None:
     for record, _raw in every_mail.outbound:
         kind = record["kind"]
         assert (kind in ANSWER_KINDS or kind in FOLLOWS or kind in STARTS
-                or SILENCE.match(kind) or DRAFT.match(kind)), f"unclassified mail kind {kind}"
+                or SILENCE.match(kind) or DRAFT.match(kind) or CHANGE.match(kind)), \
+            f"unclassified mail kind {kind}"
 
 
 def test_an_outlook_conversation_keeps_its_thread_index(every_mail: EveryMail) -> None:

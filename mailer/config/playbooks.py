@@ -19,6 +19,7 @@ from mailer.handoff.playbooks import (
     CHECKIN_OFFSET,
     CONDITIONS,
     MEETING_ANCHORS,
+    MEETING_TITLE_PLACES,
     NAMED_ANCHORS,
     OPENING_THREADS,
     PHASES,
@@ -237,8 +238,14 @@ def _setting_conflicts(step: StepSpec) -> Iterable[tuple[str, str, str]]:
         yield ("kind", "a meeting step must say when the meeting takes place",
                "add 'meeting_offset:' (e.g. '2 business days'), and optionally "
                "'meeting_anchor:' and 'meeting_at:'")
+    if step.meeting_title is not None:
+        unknown = set(re.findall(r"\{(\w*)\}", step.meeting_title)) - set(MEETING_TITLE_PLACES)
+        if unknown:
+            yield ("meeting_title", f"'{{{sorted(unknown)[0]}}}' is not something a meeting "
+                   "title can name", "use " + ", ".join(f"{{{p}}}" for p in MEETING_TITLE_PLACES))
     if step.kind == "email":
-        for setting in ("duration_minutes", "meeting_anchor", "meeting_offset", "meeting_at"):
+        for setting in ("duration_minutes", "meeting_anchor", "meeting_offset", "meeting_at",
+                        "meeting_title", "meeting_location"):
             if getattr(step, setting) is not None:
                 yield (setting, f"'{setting}' only applies to meeting steps",
                        "add 'kind: meeting' or remove this line")

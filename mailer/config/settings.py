@@ -87,6 +87,16 @@ class Settings:
     digest_recipients: tuple[str, ...] = ()
     digest_day: int = 0
     digest_time: time = time(8)
+    company: str = ""  # the team's company as customers know it; "" means from the address
+
+    @property
+    def company_name(self) -> str:
+        """'Example' for transitions@example.com, unless MAILER_COMPANY names it."""
+        if self.company:
+            return self.company
+        labels = self.address_domain.split(".")
+        core = labels[-2] if len(labels) >= 2 else labels[0]
+        return core[:1].upper() + core[1:]
 
     @property
     def database_path(self) -> Path:
@@ -164,6 +174,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
             values.get("MAILER_DIGEST_RECIPIENTS", "")), ()),
         digest_day=read(lambda: _digest_day(values.get("MAILER_DIGEST_DAY", "")), 0),
         digest_time=read(lambda: _digest_time(values.get("MAILER_DIGEST_TIME", "")), time(8)),
+        company=" ".join(values.get("MAILER_COMPANY", "").split()),
     )
     if len(problems) == 1:
         raise problems[0]

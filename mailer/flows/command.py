@@ -3,11 +3,13 @@ send a step now, skip a step, send the workbook. Each gets an answer by email.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from mailer.flows.due_steps import approver_of, execute_step, planned_for, send_draft_as_is
+from mailer.flows.meetings import cancel_meetings, customer_mail_sent, reschedule_meetings
 from mailer.flows.opening import checked_request, questionnaire_mail
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
@@ -129,6 +131,8 @@ def _set_status(status: str, words: str):  # noqa: ANN202 - a small handler fact
                 revoke_tokens(rt.store, t.id)
             result = f"{t.id} is {words}" + (_next_step(rt, updated, now) if status == ACTIVE
                                              else "")
+            if status == CANCELLED:
+                result += _call_off(rt, updated, now=now)
         _answer(rt, msg, replace(t, status=status), "command_result", now=now, result=result)
         return Outcome("processed", f"{command.verb}: {t.id} {status}", t.id)
     return handler
@@ -184,10 +188,67 @@ def _set_field(rt: Runtime, msg: InboundMessage, t: Transition, command: Command
             _ask_before_sending_workbook(rt, old=t, new=updated, now=now)
             note += (f" The workbook goes to {display_name(updated.incoming)} once you "
                      "confirm it: I sent you a separate email for that.")
+    note += _dates_moved(rt, old=t, new=updated, now=now)
     _answer(rt, msg, updated, "command_result", now=now, show_plan=True,
             result=f"{command.field} is now {command.value}. Every step that depends on it "
                    f"is rescheduled; the plan below is the new one.{note}")
     return Outcome("processed", f"set {command.field}", t.id)
+
+
+_DATES = (("effective_date", "effective date"), ("last_day", "last day"),
+          ("renewal_date", "renewal date"))
+
+
+def _dates_moved(rt: Runtime, *, old: Transition, new: Transition, now: datetime) -> str:
+    """After a date changed: the meetings already sent move (updated invitations to every
+    attendee), and the manager learns which mails already told the customer the old date."""
+    words = []
+    for field, label in _DATES:
+        before, after = getattr(old, field), getattr(new, field)
+        if before is None or before == after:
+            continue
+        shown = rt.renderer.date_words(before)
+        told = customer_mail_sent(rt, new, mentioning=shown)
+        if told:
+            words.append(f" The customer was already sent the old {label} ({shown}) in "
+                         + _and(f'"{m.subject}" ({rt.renderer.date_words(m.sent_at)})'
+                                for m in told)
+                         + "; you may want to tell them the new one yourself.")
+    for moved in reschedule_meetings(rt, old, new, now=now):
+        words.append(f' The meeting "{moved.title}" moves from '
+                     f"{rt.renderer.moment_words(moved.old_start)} to "
+                     f"{rt.renderer.moment_words(moved.new_start)}: an updated invitation "
+                     f"went to {_and(display_name(p) for p in moved.attendees)}.")
+    return "".join(words)
+
+
+def _call_off(rt: Runtime, t: Transition, *, now: datetime) -> str:
+    """A cancelled transition: its meetings are called off in everyone's calendar, both CSMs
+    are told, and the manager learns whether the customer had heard of the change."""
+    told = customer_mail_sent(rt, t, sent_only=True)
+    meetings = cancel_meetings(rt, t, now=now)
+    queue_outgoing(rt, Outgoing(
+        template="transition_cancelled", to=[t.outgoing, t.incoming], kind="transition_cancelled",
+        context=transition_context(rt, t) | {
+            "meetings": [{"title": m.title, "start": m.start} for m in meetings],
+            "told": [{"subject": m.subject, "sent_at": m.sent_at} for m in told]},
+        auto_submitted="auto-generated"), transition_id=t.id, now=now)
+    words = f" {display_name(t.outgoing)} and {display_name(t.incoming)} are told."
+    if meetings:
+        words += (f" I cancelled {_and(chr(34) + m.title + chr(34) for m in meetings)} in "
+                  "everyone's calendar.")
+    if told:
+        words += (" The customer had already heard about the change, in "
+                  + _and(f'"{m.subject}" ({rt.renderer.date_words(m.sent_at)})' for m in told)
+                  + ": you may want to tell them yourself that it is off.")
+    else:
+        words += " The customer had not been told anything about the change."
+    return words
+
+
+def _and(items: Iterable[str]) -> str:
+    listed = list(items)
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
 
 
 # What each prompt to the incoming CSM collects: asked again of a new incoming CSM until given.

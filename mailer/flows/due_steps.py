@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mailer.flows.book_reminders import send_grouped_steps
+from mailer.flows.meetings import calendar_part, host_of, meeting_view, new_meeting, remember
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
 from mailer.flows.problems import isolated
@@ -35,13 +36,12 @@ from mailer.flows.schedule import (
     transitions_to_index,
 )
 from mailer.handoff.commands import SEND, SKIP, parse_command
-from mailer.handoff.meeting_invite import meeting_invite
+from mailer.handoff.meeting_invite import Meeting
 from mailer.handoff.model import InboundMessage, Person
 from mailer.handoff.playbooks import StepSpec
 from mailer.handoff.questionnaire import missing_sections
 from mailer.handoff.scheduling import PlannedStep, StepState, due_steps, silence_outcome
 from mailer.handoff.transitions import ACTIVE, Transition, display_name, first_name
-from mailer.mail.compose import OutgoingAttachment
 from mailer.mail.render import HtmlFragment
 from mailer.mail.reply_text import new_text
 from mailer.state.tokens import ReplyToken, issue_token, opaque_name, reissue_token
@@ -187,8 +187,10 @@ def execute_step(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datet
         approver = display_name(approver_of(t, step))
         log.info("%s: step '%s': draft sent to %s to approve", t.id, step.id, approver)
         return StepResult("draft", f"the draft went to {approver} to approve")
-    mail = step_mail(rt, t, planned, now=now, approved=approved)
-    queue_outgoing(rt, mail, transition_id=t.id, now=now)
+    mail, meeting = step_mail(rt, t, planned, now=now, approved=approved)
+    message_id = queue_outgoing(rt, mail, transition_id=t.id, now=now)
+    if meeting is not None:
+        remember(rt, t, step, meeting, message_id=message_id, now=now)
     save_step_state(rt.store, t.id, step.id, StepState(status="sent", completed_at=now))
     leaves = _when_it_leaves(rt, mail, now)
     log.info("%s: step '%s' for %s queued in the outbox%s", t.id, step.id,
@@ -225,7 +227,8 @@ def _context(rt: Runtime, t: Transition, planned: PlannedStep, now: datetime) ->
 
 def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime,
               template: str | None = None, extra: dict[str, Any] | None = None,
-              approved: bool = False) -> Outgoing:
+              approved: bool = False) -> tuple[Outgoing, Meeting | None]:
+    """The step's mail, and the meeting it invites to (recorded once the mail is queued)."""
     step = planned.step
     # RFC 3834: mail a person approved, sent in their name, is theirs; anything else the
     # assistant decided alone is marked automatic.
@@ -236,37 +239,31 @@ def step_mail(rt: Runtime, t: Transition, planned: PlannedStep, *, now: datetime
     from_name = ASSISTANT_NAME if step.sender == "assistant" \
         else f"{display_name(sender)} via Transitions"
     token = _reply_token(rt, t, step, to, cc, now)
-    attachments = []
+    meeting = None
     if step.kind == "meeting" and planned.meeting_start is not None:
+        # Every person meant to attend gets the invitation, the host included.
+        host = host_of(t, step)
+        if host is not None and host not in to and host not in cc:
+            cc.append(host)
         end = planned.meeting_end or planned.meeting_start + timedelta(minutes=30)
         # The invitation's UID stays the same for this meeting, and names no transition.
         uid = f"{opaque_name(rt.store, f'{t.id}/{step.id}')}@{rt.settings.address_domain}"
-        invite = meeting_invite(uid=uid,
-                                title=f"{t.account}: {step.title}",
-                                description=_meeting_description(t, step),
-                                start=planned.meeting_start, end=end,
-                                organizer=t.manager if step.sender == "assistant" else sender,
-                                attendees=[p for p in [*to, *cc] if p != sender], now=now)
-        attachments.append(OutgoingAttachment("invite.ics", "text/calendar", invite))
-    return Outgoing(
+        meeting = new_meeting(rt, t, step, uid=uid, start=planned.meeting_start, end=end,
+                              attendees=[*to, *cc])
+    mail = Outgoing(
         template=template or step.template, to=to, cc=cc, kind=step.id,
-        context=_context(rt, t, planned, now) | (extra or {}), from_name=from_name,
+        context=_context(rt, t, planned, now) | (extra or {}) | (
+            {"meeting": meeting_view(rt, meeting)} if meeting else {}), from_name=from_name,
         reply_token=token,
         # People's mail to each other (a meeting) is answered to its human sender; mail to
         # the sender themself without a reply token is answered in its thread, to us.
         reply_to_people=[sender.email] if step.customer_facing or (
             token is None and sender not in to) else [],
-        auto_submitted=automatic, attachments=attachments,
+        auto_submitted=automatic,
+        calendar=calendar_part(rt, meeting, "REQUEST", now) if meeting else None,
         send_at=rt.calendar.next_business_moment(now) if step.keeps_business_hours else None,
         holdable=True, **({"follows": step.thread} if step.follows else {"thread": step.thread}))
-
-
-def _meeting_description(t: Transition, step: StepSpec) -> str:
-    if step.customer_facing:
-        return (f"{display_name(t.incoming)} takes over as Customer Success Manager for "
-                f"{t.account}. We go over where things stand and the next steps together.")
-    return (f"{display_name(t.outgoing)} walks {display_name(t.incoming)} through {t.account} "
-            f"before the hand-over ({t.id}).")
+    return mail, meeting
 
 
 def _reply_token(rt: Runtime, t: Transition, step: StepSpec, to: list[Person],
@@ -425,9 +422,12 @@ def send_draft_as_is(rt: Runtime, t: Transition, step: StepSpec, *, now: datetim
 def send_edited(rt: Runtime, t: Transition, step: StepSpec, text: str, *,
                 now: datetime) -> StepResult:
     subject = _draft_subject(rt, t, step)
-    mail = step_mail(rt, t, planned_for(rt, t, step, now), now=now, template="edited_message",
-                     extra={"edited_subject": subject, "edited_text": text}, approved=True)
-    queue_outgoing(rt, mail, transition_id=t.id, now=now)
+    mail, meeting = step_mail(rt, t, planned_for(rt, t, step, now), now=now,
+                              template="edited_message", approved=True,
+                              extra={"edited_subject": subject, "edited_text": text})
+    message_id = queue_outgoing(rt, mail, transition_id=t.id, now=now)
+    if meeting is not None:
+        remember(rt, t, step, meeting, message_id=message_id, now=now)
     save_step_state(rt.store, t.id, step.id, StepState(status="sent", completed_at=now))
     return StepResult("sent", _when_it_leaves(rt, mail, now))
 

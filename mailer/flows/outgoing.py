@@ -15,7 +15,7 @@ from mailer.errors import LimitReached
 from mailer.flows.runtime import Runtime
 from mailer.handoff.model import InboundMessage, Person
 from mailer.handoff.transitions import Transition, display_name, first_name
-from mailer.mail.compose import Envelope, OutgoingAttachment, compose_email
+from mailer.mail.compose import CalendarPart, Envelope, OutgoingAttachment, compose_email
 from mailer.mail.conversation import reply_subject, thread_index_reply
 from mailer.mail.outbox import (
     Conversation,
@@ -76,6 +76,7 @@ class Outgoing:
     shared_with: Sequence[str] = ()  # a book's shared mail: the other transitions it is about
     auto_submitted: str | None = "auto-replied"  # None: a person's own mail, not automatic
     attachments: Sequence[OutgoingAttachment] = ()
+    calendar: CalendarPart | None = None  # a meeting invitation, its update or its cancel
     extra_headers: Sequence[tuple[str, str]] = ()
     send_at: datetime | None = None  # customer mail waits for business hours
     holdable: bool = False  # playbook mail: held while paused, withdrawn when cancelled
@@ -158,7 +159,8 @@ def queue_outgoing(rt: Runtime, mail: Outgoing, *, transition_id: str | None,
     envelope = Envelope(from_name=mail.from_name, to=mail.to, cc=mail.cc, reply_to=reply_to,
                         message_id=message_id, in_reply_to=place.in_reply_to,
                         references=place.references, auto_submitted=mail.auto_submitted,
-                        attachments=mail.attachments, extra_headers=headers)
+                        attachments=mail.attachments, extra_headers=headers,
+                        calendar=mail.calendar)
     # Mail held for business hours is dated when it leaves, not when it was decided.
     dated = max(mail.send_at, now) if mail.send_at else now
     composed = compose_email(rendered, envelope=envelope, assistant=rt.address, now=dated)

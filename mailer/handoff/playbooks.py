@@ -45,6 +45,8 @@ NAMED_ANCHORS = ("request_received", *DATE_ANCHORS)
 STEP_ANCHOR_PREFIX = "step:"
 MEETING_ANCHORS: tuple[str, ...] = get_args(MeetingAnchor)
 CHECKIN_OFFSET = "checkin_days"
+MEETING_TITLE_PLACES = ("account", "company", "incoming", "incoming_first", "outgoing",
+                        "outgoing_first")
 # Conversations opened when a transition starts, which a step may follow.
 OPENING_THREADS = ("request", "questionnaire")
 STEP_THREAD_PREFIX = "step:"
@@ -165,6 +167,10 @@ class StepSpec(BaseModel):
     meeting_anchor: MeetingAnchor | None = None
     meeting_offset: OffsetValue | None = None
     meeting_at: WallTime = None
+    # What people's calendars show: a title with {account}, {company}, {incoming},
+    # {incoming_first}, {outgoing}, {outgoing_first}; a room or a video link.
+    meeting_title: str | None = Field(default=None, min_length=1)
+    meeting_location: str | None = Field(default=None, min_length=1)
     postpone_on_out_of_office: bool = False
     # The conversation this mail continues: `request` (the manager's request and its answer),
     # `questionnaire`, or the id of an earlier step; a reminder threads under what it follows.

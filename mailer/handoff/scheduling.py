@@ -130,6 +130,15 @@ def due_steps(playbook: Playbook, anchors: Anchors, *, calendar: BusinessCalenda
     return ready
 
 
+def meeting_moment(playbook: Playbook, anchors: Anchors, *, calendar: BusinessCalendar,
+                   states: Mapping[str, StepState], conditions: Mapping[str, bool],
+                   step: StepSpec, invited_at: datetime) -> datetime | None:
+    """When a meeting step's meeting takes place for an invitation sent at `invited_at`
+    (after the invitation, in business hours, on the date its anchor says)."""
+    return _Scheduler(playbook, anchors, calendar, states, conditions).meeting_start(
+        step, invited_at)
+
+
 def postpone_for_out_of_office(playbook: Playbook, states: Mapping[str, StepState], *,
                                away: str, back_on: date,
                                calendar: BusinessCalendar) -> dict[str, StepState]:

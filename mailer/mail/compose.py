@@ -52,6 +52,16 @@ class Envelope:
     auto_submitted: str | None = "auto-replied"  # None: a person approved it; not automatic
     attachments: Sequence[OutgoingAttachment] = field(default_factory=tuple)
     extra_headers: Sequence[tuple[str, str]] = ()
+    calendar: CalendarPart | None = None
+
+
+@dataclass(frozen=True)
+class CalendarPart:
+    """An iTIP message (RFC 6047): the third alternative of the body, so that mail apps show
+    a meeting with Accept and Decline, and the same as an `invite.ics` file."""
+
+    method: str  # REQUEST or CANCEL
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -71,11 +81,16 @@ def compose_email(rendered: RenderedEmail, /, *, envelope: Envelope, assistant: 
     alternative = MIMEMultipart("alternative")
     alternative.attach(MIMEText(rendered.text, "plain", _READABLE_UTF8))  # type: ignore[arg-type]
     alternative.attach(MIMEText(rendered.html, "html", _READABLE_UTF8))  # type: ignore[arg-type]
+    attachments = list(envelope.attachments)
+    if envelope.calendar is not None:
+        alternative.attach(_calendar_part(envelope.calendar))
+        attachments.insert(0, OutgoingAttachment("invite.ics", "application/ics",
+                                                 envelope.calendar.data))
     msg: MIMEMultipart = alternative
-    if envelope.attachments:
+    if attachments:
         msg = MIMEMultipart("mixed")
         msg.attach(alternative)
-        for attachment in envelope.attachments:
+        for attachment in attachments:
             msg.attach(_attachment_part(attachment))
     msg["From"] = _address(envelope.from_name, assistant)
     msg["To"] = ", ".join(_address(p.name, p.email) for p in envelope.to)
@@ -106,6 +121,13 @@ def compose_email(rendered: RenderedEmail, /, *, envelope: Envelope, assistant: 
                          envelope_from=f"{local}+bounce-{bounce_key}@{domain}",
                          recipients=recipients, subject=rendered.subject,
                          raw=msg.as_bytes(policy=SMTP_COMPAT))
+
+
+def _calendar_part(calendar: CalendarPart) -> MIMEBase:
+    part = MIMEBase("text", "calendar", method=calendar.method, charset="UTF-8")
+    part.set_payload(calendar.data)
+    encoders.encode_base64(part)
+    return part
 
 
 def _attachment_part(attachment: OutgoingAttachment) -> MIMEBase:

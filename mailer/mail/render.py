@@ -240,6 +240,14 @@ class Renderer:
         return RenderedEmail(subject=subject, text=html_to_text(body_html),
                              html=_inline_css(page), body_html=body_html)
 
+    def date_words(self, value: date | datetime) -> str:
+        """A date as mails show it: 'Monday 25 January 2027'."""
+        return self._format_date(value)
+
+    def moment_words(self, value: datetime) -> str:
+        """A moment as mails show it: 'Monday 25 January 2027, 11:00 CET'."""
+        return self._format_datetime(value)
+
     def _format_date(self, value: Any) -> str:
         """'Monday 25 January 2027'; a moment is first put in the team's time zone."""
         if value is None or value == "":

@@ -257,6 +257,34 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX auto_answers_key ON auto_answers(address, scope, at);
     ALTER TABLE steps ADD COLUMN draft_recipients TEXT NOT NULL DEFAULT '';
     """,
+    # 11: every meeting invitation sent (so a date change updates it and a cancel calls it
+    # off, with the same UID and a higher SEQUENCE), and the attendees' answers to it
+    """
+    CREATE TABLE invitations (
+        transition_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        uid TEXT NOT NULL UNIQUE,
+        sequence INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        start TEXT NOT NULL,
+        end TEXT NOT NULL,
+        location TEXT NOT NULL DEFAULT '',
+        organizer_json TEXT NOT NULL,
+        attendees_json TEXT NOT NULL,
+        chair TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'invited',
+        message_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (transition_id, step_id)
+    );
+    CREATE TABLE invitation_answers (
+        uid TEXT NOT NULL,
+        attendee TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (uid, attendee)
+    );
+    """,
 )
 
 
