@@ -279,8 +279,7 @@ def _decide_and_act(rt: Runtime, raw: bytes, now: datetime, *, full_size: int | 
     objection = first_objection(msg, rt.rules)
     if objection is not None:
         if objection.tell_sender:
-            reject(rt, msg, objection.reason, advice="Please send a smaller message, or "
-                   "share large files as links.", now=now)
+            reject(rt, msg, objection.reason, advice=objection.advice, now=now)
         return Outcome(objection.outcome, objection.reason), msg, ""
     # Commands ("status", "send") are legitimately repeated word for word; never mute them.
     if parse_command(new_text(msg.text, html=msg.html)) is None and \
@@ -313,7 +312,7 @@ def _parse_within_limit(rt: Runtime, raw: bytes, full_size: int | None) -> Inbou
         return replace(parse_message(raw.rstrip(b"\r\n") + b"\r\n\r\n"), size=full_size)
     limit = rt.rules.limits.max_message_bytes
     if len(raw) <= limit:
-        return parse_message(raw)
+        return parse_message(raw, max_text=rt.rules.limits.max_text_kb * 1024)
     end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0),
               default=min(len(raw), 256 * 1024))
     headers = parse_message(raw[:min(end, 256 * 1024)] + b"\r\n\r\n")

@@ -33,6 +33,8 @@ from mailer.handoff.questionnaire_form import build_form
 from mailer.mail.sources import ImapSource, MaildirSource
 
 DANA = "Dana Manager <dana@example.com>"
+SAM = "Sam Jones <sam@example.com>"
+RITA = "Rita Patel <rita@example.com>"
 _numbers = itertools.count(1)
 
 MB = 1024 * 1024
@@ -152,10 +154,63 @@ def test_a_backlog_of_large_mail_is_fetched_in_bounded_portions(mail, tmp_path: 
     assert max(seen) <= 6 and sum(seen) == 10, seen
 
 
+# -- 3b. text the readers look at --------------------------------------------------------------
+
+
+def _alternative(*, sender: str, to: str, text: str, html: str) -> bytes:
+    """A reply with a plain part and an HTML part, as Outlook and Gmail send it."""
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: Re: questions\r\n"
+            f"Message-ID: <alt-{next(_numbers)}@example.com>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n--a\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--a\r\n"
+            f"Content-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--a--\r\n").encode()
+
+
+LINE = "They renewed early and like the reporting; the Berlin team is next in line.\n"
+
+
+def test_a_reply_with_more_text_than_is_read_is_refused_in_seconds(tmp_path: Path) -> None:
+    """The readers' work grows with the text: 3 MB of it would take minutes."""
+    desk = started(tmp_path)
+    try:
+        address = desk.reply_address("sam@example.com", "questionnaire")
+        for raw in (letter(sender=SAM, to=address, subject="Re",
+                           body="2. Sentiment\n" + LINE * 40_000),
+                    letter(sender=SAM, to=address, subject="Re", content_type="text/html",
+                           body="<p>2. Sentiment</p>" + f"<p>{LINE}</p>" * 40_000)):
+            started_at = time.monotonic()
+            sent = desk.run(raw)
+            assert time.monotonic() - started_at < 15
+            assert [(m["kind"], m["to"]) for m in sent] == [("rejection", ["sam@example.com"])]
+            words = " ".join(text_part(sent[0]["raw"]).split())
+            assert "KB of text, more than the 512 KB the assistant reads" in words
+            assert "several emails or in the questionnaire's attached form" in words
+            desk.store.run("DELETE FROM rejections")
+        assert desk.store.one("SELECT COUNT(*) AS n FROM current_answers")["n"] == 0
+        # A long answer within the limit (300 KB) is read.
+        sent = desk.run(letter(sender=SAM, to=address, subject="Re: long one",
+                               body="2. Sentiment\n" + LINE * 4_000))
+        assert [m["kind"] for m in sent] == ["questionnaire_receipt"]
+    finally:
+        desk.close()
+
+
+def test_an_html_part_over_the_limit_beside_a_plain_one_is_left_out(tmp_path: Path) -> None:
+    desk = started(tmp_path)
+    try:
+        address = desk.reply_address("sam@example.com", "questionnaire")
+        html = "<div>" + "<p style='margin:0;font-family:Calibri'>&nbsp;</p>" * 20_000 + "</div>"
+        sent = desk.run(_alternative(sender=SAM, to=address, html=html,
+                                     text="2. Sentiment\r\nWarm and steady."))
+        assert [m["kind"] for m in sent] == ["questionnaire_receipt"]
+        assert desk.store.one("SELECT text FROM current_answers WHERE section=2")["text"] == \
+            "Warm and steady."
+    finally:
+        desk.close()
+
+
 # -- 4. attached forms and books, streamed with caps ---------------------------------------------
 
-SAM = "Sam Jones <sam@example.com>"
-RITA = "Rita Patel <rita@example.com>"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -569,6 +624,7 @@ def test_the_answer_limits_are_settings_checked_like_the_others(tmp_path: Path) 
     path = tmp_path / "inbox_rules.yaml"
     for text, words in (
             ("limits:\n  max_answers_per_hour: 0\n", "it must be at least 1"),
+            ("limits:\n  max_text_kb: lots\n", "write a whole number of kilobytes"),
             ("limits:\n  max_answers_per_hour: 20\n  max_answers_per_day: 5\n",
              "max_answers_per_day (5) is less than max_answers_per_hour (20)"),
             ("limits:\n  max_recipients_per_mail: 10\n  max_customer_contacts: 20\n",

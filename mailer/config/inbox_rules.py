@@ -46,6 +46,7 @@ class Limits(_Strict):
     often one correspondent is answered automatically in one thread."""
 
     max_message_mb: float = Field(default=25, gt=0, le=200)
+    max_text_kb: int = Field(default=512, ge=16, le=10240)
     max_book_rows: int = Field(default=250, ge=1, le=5000)
     max_customer_contacts: int = Field(default=20, ge=1, le=200)
     max_recipients_per_mail: int = Field(default=30, ge=3, le=500)
@@ -124,6 +125,7 @@ _FIXES = {
     "require_pass": "write true or false",
     "max_message_mb": "write a number of megabytes, e.g. 25",
     "limits": "raise the first limit named, or lower the other",
+    "max_text_kb": "write a whole number of kilobytes, e.g. 512",
     "max_book_rows": "write a whole number of rows, e.g. 250",
     "max_customer_contacts": "write a whole number of people, e.g. 20",
     "max_recipients_per_mail": "write a whole number of people, e.g. 30",
@@ -151,6 +153,7 @@ class Objection:
     outcome: str  # "rejected" | "ignored"
     reason: str
     tell_sender: bool
+    advice: str = "Please send a smaller message, or share large files as links."
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,17 @@ def _too_large(msg: InboundMessage, rules: InboxRules) -> Objection | None:
     if msg.size > rules.limits.max_message_bytes:
         return Objection("rejected", f"the message is {msg.size / 1048576:.1f} MB, over the "
                          f"{rules.limits.max_message_mb:g} MB limit", tell_sender=True)
+    return None
+
+
+def _too_much_text(msg: InboundMessage, rules: InboxRules) -> Objection | None:
+    if msg.unread_text:
+        read = rules.limits.max_text_kb
+        return Objection("rejected", f"the message holds about {read + msg.unread_text // 1024:,}"
+                         f" KB of text, more than the {read:,} KB the assistant reads in one "
+                         "message", tell_sender=True,
+                         advice="Please leave out long quoted history, and send long answers "
+                         "over several emails or in the questionnaire's attached form.")
     return None
 
 
@@ -182,6 +196,7 @@ def _ignored_subject(msg: InboundMessage, rules: InboxRules) -> Objection | None
 
 CHECKS: tuple[RuleCheck, ...] = (
     RuleCheck("size", "refuse messages over the size limit", _too_large),
+    RuleCheck("text", "refuse messages with more text than is read", _too_much_text),
     RuleCheck("ignored-sender", "file mail from ignored senders", _ignored_sender),
     RuleCheck("ignored-subject", "file mail with ignored subjects", _ignored_subject),
 )

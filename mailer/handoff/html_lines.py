@@ -9,6 +9,7 @@ link keeps its target when its words are not the address itself.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -161,6 +162,8 @@ def _join_cell_parts(parts: list[str]) -> str:
     return joined
 
 
+# The readers of one message ask for the same HTML's lines several times: made once.
+@functools.lru_cache(maxsize=4)
 def html_to_text(html: str, *, headings: bool = False) -> str:
     """The lines of an HTML body as the readers of requests and answers need them (not for
     display). With `headings`, a heading keeps its level as Markdown `#` marks."""

@@ -97,6 +97,9 @@ class InboundMessage:
     # word inside the address); "" when it is plain. Such mail is refused, never guessed at.
     from_problem: str = ""
     part_types: tuple[str, ...] = ()  # every content type in the MIME tree (capped)
+    # Characters of body text past the reading limit (limits.max_text_kb), left unread; such a
+    # message is refused with an explanation. 0 when all of it was read.
+    unread_text: int = 0
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

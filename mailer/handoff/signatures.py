@@ -82,17 +82,27 @@ def signature_start(lines: list[str], *, signer: str = "") -> int | None:
     content = [i for i, line in enumerate(lines) if line.strip()]
     if len(content) < 2:
         return None
-    for index in content[1:]:
+    # Whether every written line after the n-th is a disclaimer or a long line, computed once
+    # from the end: a long message is not re-read from each of its lines.
+    only_disclaimers_after = [True] * len(content)
+    for n in range(len(content) - 2, -1, -1):
+        following = lines[content[n + 1]]
+        only_disclaimers_after[n] = only_disclaimers_after[n + 1] and bool(
+            _DISCLAIMER.search(following) or len(following) > _SIGNATURE_LINE_LENGTH)
+    for n, index in enumerate(content[1:], start=1):
         line = lines[index].strip()
         if DELIMITER.match(lines[index]) or is_sent_from(line):
             return index
-        rest = [lines[i] for i in content if i > index]
-        if is_closing(line) and _signature_like(rest):
+        # A signature is a short tail (_signature_like refuses a longer one).
+        short_tail = len(content) - n - 1 <= _SIGNATURE_LINES
+        rest = [lines[i] for i in content[n + 1:]] if short_tail else []
+        if short_tail and is_closing(line) and _signature_like(rest):
             return index
-        if _is_signer(line, signer) and _signature_like(rest) and _stands_apart(lines, index):
+        if short_tail and _is_signer(line, signer) and _signature_like(rest) and \
+                _stands_apart(lines, index):
             return index
-        if _DISCLAIMER.search(line) and _stands_apart(lines, index) and all(
-                _DISCLAIMER.search(r) or len(r) > _SIGNATURE_LINE_LENGTH for r in rest):
+        if _DISCLAIMER.search(line) and _stands_apart(lines, index) and \
+                only_disclaimers_after[n]:
             return index
     return None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import hashlib
 import html as html_lib
 import logging
@@ -79,16 +80,26 @@ _REPORT_PARTS = (
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
 
 
-def parse_message(raw: bytes) -> InboundMessage:
-    """Parse one received email; raises MessageParseError only when it is not an email."""
+def parse_message(raw: bytes, *, max_text: int | None = None) -> InboundMessage:
+    """Parse one received email; raises MessageParseError only when it is not an email.
+
+    With `max_text`, at most that many characters of body text are kept for the readers,
+    whose work grows with the text: an HTML part over it beside a plain one is left out (the
+    plain text says the same), and what is over it is counted in `unread_text`."""
     _require_email(raw)
     # Some stores prefix messages with blank or space-filled lines; the headers follow them.
     message = message_from_bytes(raw.lstrip(), policy=compat32)
     envelope = _envelope(message)
     headers = tuple((name.lower(), decode_header_value(value)) for name, value in message.items())
-    plain, html_parts, attachments = _walk_body(message)
-    html = "\n".join(html_parts)
-    text = "\n".join(plain) if plain else html_to_text(html)
+    plain_parts, html_parts, attachments = _walk_body(message)
+    plain, html = "\n".join(plain_parts), "\n".join(html_parts)
+    unread = 0
+    if max_text is not None:
+        if len(html) > max_text and plain_parts:
+            html = ""
+        unread = max(len(plain) - max_text, len(html) - max_text, 0)
+        plain, html = plain[:max_text], html[:max_text]
+    text = plain if plain_parts else html_to_text(html)
     return InboundMessage(
         message_id=_message_id(message, raw),
         subject=_subject(message, envelope),
@@ -103,7 +114,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         in_reply_to=_first(_msg_ids(message.get("in-reply-to", ""))) or None,
         references=_msg_ids(message.get("references", "")),
         text=inert_text(_normalise_newlines(text)),
-        text_from_html=not plain and bool(html.strip()),
+        text_from_html=not plain_parts and bool(html.strip()),
         html=inert_text(html),
         attachments=tuple(attachments),
         content_type=message.get_content_type(),
@@ -111,6 +122,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         size=len(raw),
         from_problem=from_problem(message),
         part_types=part_types(message),
+        unread_text=unread,
     )
 
 
@@ -526,6 +538,8 @@ _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>|])")
 _HIDDEN_BLOCKS = re.compile(r"<(style|script|head|title)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
+# The readers of one message ask for the same HTML's text several times: it is made once.
+@functools.lru_cache(maxsize=4)
 def html_to_text(html: str) -> str:
     """Readable text from HTML: line structure kept, links as text, tables one row a line."""
     if not html.strip():

@@ -554,7 +554,11 @@ _MAX_BLOCK_LINES = 12
 def _without_contact_block(lines: list[str]) -> list[str]:
     """Drop a closing block of short lines that is mostly name, phone, address and links."""
     first = _first_content(lines)
-    for start in range(first + 1, len(lines)):
+    # Only the last _MAX_BLOCK_LINES written lines can be the block: begin where they do, so
+    # a long message is not re-read from each of its blank lines.
+    written = [i for i, line in enumerate(lines) if line.strip()]
+    earliest = written[-_MAX_BLOCK_LINES - 1] + 1 if len(written) > _MAX_BLOCK_LINES else 0
+    for start in range(max(first + 1, earliest), len(lines)):
         above = lines[start - 1]
         if above.strip() and not _DELIMITER_LINE.match(above):
             continue
