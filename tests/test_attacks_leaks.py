@@ -169,20 +169,27 @@ def test_a_request_fixed_over_several_answers_keeps_its_fields(tmp_path: Path) -
 
 def _downgrade_to_plain_tokens(database: Path, plain: dict[str, str]) -> None:
     """The database as the assistant wrote it before tokens were hashed (schema 7): tokens
-    in clear, sent mail and a history line still carrying their reply addresses."""
+    in clear, sent mail and a history line still carrying their reply addresses. Built from
+    the first seven migrations, with the rows of `database` copied in."""
+    import os
     import sqlite3
     from contextlib import closing
 
-    with closing(sqlite3.connect(database)) as db:
-        db.executescript("""
-            DROP TABLE auto_answers;
-            ALTER TABLE steps DROP COLUMN draft_recipients;
-            DROP INDEX tokens_family;
-            ALTER TABLE tokens DROP COLUMN family;
-            ALTER TABLE tokens RENAME COLUMN token_hash TO token;
-            ALTER TABLE pending_requests RENAME COLUMN token_hash TO token;
-            ALTER TABLE token_groups RENAME COLUMN token_hash TO token;
-        """)
+    from mailer.state.store import MIGRATIONS
+
+    old = database.with_name("schema7.sqlite3")
+    with closing(sqlite3.connect(old)) as db:
+        for script in MIGRATIONS[:7]:
+            db.executescript(script)
+        db.execute("ATTACH DATABASE ? AS new", (str(database),))
+        tables = [row[0] for row in db.execute(
+            "SELECT name FROM main.sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")]
+            now = {row[1] for row in db.execute(f"PRAGMA new.table_info({table})")}
+            source = ["token_hash" if c == "token" and c not in now else c for c in columns]
+            db.execute(f"INSERT INTO main.{table}({', '.join(columns)}) "
+                       f"SELECT {', '.join(source)} FROM new.{table}")
         for hashed, token in plain.items():
             db.execute("UPDATE tokens SET token=? WHERE token=?", (token, hashed))
         db.execute("UPDATE outbound SET status='sent'")  # all of it went out
@@ -192,7 +199,10 @@ def _downgrade_to_plain_tokens(database: Path, plain: dict[str, str]) -> None:
                    " 'sam@example.com', ?, 'Re: questions')", (f'["{address}"]',))
         db.execute("PRAGMA user_version=7")
         db.commit()
-        db.execute("VACUUM")
+        db.execute("DETACH DATABASE new")
+    for leftover in database.parent.glob("mailer.sqlite3-*"):
+        leftover.unlink()
+    os.replace(old, database)
 
 
 def test_an_old_database_is_upgraded_and_its_reply_addresses_still_work(tmp_path: Path) -> None:
