@@ -59,11 +59,14 @@ class MailKinds:
     def _refresh(self) -> None:
         if not self.database.exists():
             return
-        try:
-            with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5) as db:
-                self._kinds.update(db.execute("SELECT message_id, kind FROM outbound"))
-        except sqlite3.Error:
-            pass
+        for _ in range(20):  # a reader can be turned away while the product checkpoints
+            try:
+                with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True,
+                                     timeout=5) as db:
+                    self._kinds.update(db.execute("SELECT message_id, kind FROM outbound"))
+                return
+            except sqlite3.Error:
+                time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------------------------
