@@ -154,6 +154,10 @@ def test_send_now_skip_and_send_workbook(mail, tmp_path):
         unknown = command(mail, sim, "send now: a fruit basket")
         assert "There is no step called 'a fruit basket'" in unknown
         assert "“customer intro”" in unknown
+        typo = command(mail, sim, "skip: the recpa")
+        assert "nothing was done. Did you mean: “customer recap”" in typo, typo
+        by_title = command(mail, sim, "skip: Recap to the customer in the new CSM's name")
+        assert "'Recap to the customer in the new CSM's name' will not be sent" in by_title
     finally:
         sim.close()
 

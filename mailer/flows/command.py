@@ -3,7 +3,7 @@ send a step now, skip a step, send the workbook. Each gets an answer by email.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,8 @@ from mailer.handoff.questionnaire import SECTION_BY_NUMBER, missing_sections
 from mailer.handoff.request import request_from_fields
 from mailer.handoff.request_fields import CUSTOMER_CONTACTS, INCOMING_CSM, OUTGOING_CSM
 from mailer.handoff.scheduling import StepState
+from mailer.handoff.step_names import find_step as match_step
+from mailer.handoff.step_names import step_name
 from mailer.handoff.transitions import (
     ACTIVE,
     CANCELLED,
@@ -339,14 +341,8 @@ def confirm_workbook(rt: Runtime, msg: InboundMessage, t: Transition, token: Rep
 
 
 def find_step(rt: Runtime, t: Transition, name: str) -> StepSpec | None:
-    """A step by its id or title, written loosely: `customer intro`, `Customer_Intro`."""
-    wanted = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
-    steps = playbook_of(rt, t).steps
-    for step in steps:
-        if wanted in (step.id.replace("_", " "), step.title.lower()):
-            return step
-    matches = [s for s in steps if wanted in s.title.lower() or wanted in s.id.replace("_", " ")]
-    return matches[0] if len(matches) == 1 else None
+    """A step by its title as the plan shows it, a distinctive part of it, or its name."""
+    return match_step(playbook_of(rt, t).steps, name).step
 
 
 def _send_now(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
@@ -390,10 +386,26 @@ def _skip(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
 
 def _unknown_step(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
                   now: datetime) -> Outcome:
-    names = ", ".join(f"“{s.id.replace('_', ' ')}”" for s in playbook_of(rt, t).steps)
-    _answer(rt, msg, t, "command_result", now=now,
-            result=f"There is no step called '{command.step}'. The steps are: {names}.")
+    steps = playbook_of(rt, t).steps
+    match = match_step(steps, command.step)
+    if match.closest:
+        options = "; ".join(f"“{step_name(s)}” ({s.title})" for s in match.closest)
+        lead = (f"'{command.step}' could be more than one step"
+                if _names_several(steps, command.step)
+                else f"There is no step called '{command.step}'")
+        result = f"{lead}, so nothing was done. Did you mean: {options}?"
+    else:
+        names = ", ".join(f"“{step_name(s)}”" for s in steps)
+        result = f"There is no step called '{command.step}'. The steps are: {names}."
+    _answer(rt, msg, t, "command_result", now=now, result=result)
     return Outcome("processed", f"unknown step {command.step}", t.id)
+
+
+def _names_several(steps: Sequence[StepSpec], name: str) -> bool:
+    """Does `name` fit several steps (rather than none)?"""
+    words = " ".join(name.lower().replace("_", " ").split())
+    return sum(1 for s in steps if words and (words in s.title.lower()
+                                               or words in step_name(s))) > 1
 
 
 def _send_workbook(rt: Runtime, msg: InboundMessage, t: Transition, command: Command,
