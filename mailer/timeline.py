@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 
 from mailer.config.settings import Settings
 from mailer.flows.runtime import Runtime
@@ -39,7 +40,8 @@ class NextStepPlanner:
         if t is None:
             return "unknown"
         rows = plan_rows(self._rt, t)
-        pending = [r for r in rows if r.status in ("pending", "awaiting_approval")]
+        pending = [r for r in rows if r.status in ("pending", "awaiting_approval")
+                   and r.state != "not needed any more"]
         return f"{pending[0].title} ({pending[0].due})" if pending else "nothing left to send"
 
     def close(self) -> None:
@@ -54,12 +56,13 @@ def _timeline(rt: Runtime, transition_id: str) -> int:
               "them all)", file=sys.stderr)
         return 1
     print(f"{t.id}: {t.account} ({t.type.value}, {t.status}), playbook {t.playbook}")
+    # The same words as the status mail and the workbook's Plan sheet.
     print(f"  manager {t.manager.formatted()}; outgoing {t.outgoing.formatted()}; "
           f"incoming {t.incoming.formatted()}")
     print("Plan:")
     try:
         for row in plan_rows(rt, t):
-            print(f"  [{row.status:<17}] {row.due:<24} {row.title} ({row.who})")
+            print(f"  {row.due:<34} {row.title} ({row.who}): {row.state}")
     except Exception as exc:  # noqa: BLE001 - the timeline below is still worth showing
         print(f"  the plan cannot be worked out: {exc.__class__.__name__}: {exc}")
     print("Timeline:")
@@ -67,5 +70,6 @@ def _timeline(rt: Runtime, transition_id: str) -> int:
         arrow = {"in": "<-", "out": "->"}.get(row["direction"], "..")
         who = row["sender"] if row["direction"] == "in" else ", ".join(
             json.loads(row["recipients"]))
-        print(f"  {row['at']} {arrow} {who}: {row['subject']} ({row['note']})")
+        moment = datetime.fromisoformat(row["at"]).astimezone(rt.settings.timezone)
+        print(f"  {moment:%a %d %b %Y %H:%M} {arrow} {who}: {row['subject']} ({row['note']})")
     return 0

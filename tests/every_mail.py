@@ -181,6 +181,7 @@ class EveryMail:
     records: dict[str, dict[str, str]]  # Message-ID -> kind, template, thread, transition_id
     outbound: list[tuple[dict[str, str], bytes]]  # every message the assistant queued
     database: Path  # the assistant's SQLite file, to read what it recorded
+    environment: dict[str, str]  # the assistant's MAILER_* settings, to look at it afterwards
 
     def kind(self, msg: EmailMessage) -> str:
         return self.records.get(message_id(msg), {}).get("kind", "")
@@ -327,10 +328,11 @@ class Story:
         return self.write(person, to, subject, f"{body}\n\n{parent['From']} wrote:\n{quoted}\n",
                           parent=parent, **kwargs)
 
-    def latest(self, person: str, kind: str) -> EmailMessage:
+    def latest(self, person: str, kind: str, transition: str = "") -> EmailMessage:
         records = self.records()
         found = [m for m in self.boxes[address_of(person)].messages
-                 if records.get(message_id(m), {}).get("kind") == kind]
+                 if records.get(message_id(m), {}).get("kind") == kind
+                 and transition in records[message_id(m)]["transition_id"]]
         assert found, (f"{person} has no '{kind}' mail; the last one Dana got:\n"
                        + text_of(self.boxes[address_of(DANA)].messages[-1]))
         return found[-1]
@@ -382,7 +384,8 @@ def tell_the_story(mail, home: Path) -> EveryMail:  # noqa: ANN001 - the MailSer
         return EveryMail(mailboxes=story.boxes, answered=story.answered,
                          unanswered=story.unanswered,
                          records=story.records(), outbound=story.outbound(),
-                         database=story.assistant.settings.database_path)
+                         database=story.assistant.settings.database_path,
+                         environment=dict(story.assistant.env))
     finally:
         story.close()
 
@@ -472,7 +475,7 @@ def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
 
     # Sixty days later: Dana's check-in draft; an unclear answer, then send, then too late.
     s.run(at(4, 2, 9))
-    draft = s.latest(DANA, "manager_checkin_draft")
+    draft = s.latest(DANA, "manager_checkin_draft", "TR-0001")
     s.reply(DANA, draft, "hmm, maybe")
     s.reply(DANA, draft, "send")
     s.reply(DANA, draft, "send")

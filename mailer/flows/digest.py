@@ -14,6 +14,7 @@ from typing import Any
 
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
+from mailer.flows.problems import isolated
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import (
     anchors_of,
@@ -46,7 +47,10 @@ def digest_requested(msg: InboundMessage) -> bool:
 
 
 def gather_digest(rt: Runtime, now: datetime) -> Digest:
-    facts = [_facts(rt, t) for t in all_transitions(rt.store)]
+    # A transition whose data is broken is set aside (its manager told), not the digest.
+    found = [isolated(rt, t.id, lambda t=t: _facts(rt, t), now=now, fallback=None)
+             for t in all_transitions(rt.store)]
+    facts = [f for f in found if f is not None]
     return build_digest(facts, _sent_since(rt, now - LOOK_BACK, now), now=now,
                         tz=rt.settings.timezone)
 

@@ -12,8 +12,17 @@ from mailer.flows.problems import record_problem
 from mailer.flows.runtime import Runtime
 from mailer.handoff.playbooks import Playbook
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER
-from mailer.handoff.scheduling import Anchors, PlannedStep, StepState, plan, silence_deadline
-from mailer.handoff.transitions import Transition, display_name
+from mailer.handoff.scheduling import (
+    NOT_NEEDED,
+    Anchors,
+    PlannedStep,
+    StepState,
+    plan,
+    plan_finished,
+    silence_deadline,
+)
+from mailer.handoff.transitions import ACTIVE, COMPLETED, Transition, display_name
+from mailer.state.invitations import INVITED, invitations_of
 from mailer.state.store import Store, from_iso, iso
 from mailer.state.transition_records import transition_from_row
 
@@ -78,38 +87,76 @@ def planned_steps(rt: Runtime, t: Transition) -> list[PlannedStep]:
 class PlanRow:
     step_id: str
     title: str
-    due: str
+    due: str  # when it happens, as people read it; for a meeting, when the meeting is
     who: str
     status: str
     due_at: datetime | None
     blocked: str = ""  # why a pending step will not go out when due, in plain words
+    past: bool = False  # its moment has come (or gone) and it has not happened
+    meeting_at: datetime | None = None  # a meeting step: when the meeting takes place
 
     @property
     def state(self) -> str:
-        """The status as people say it: 'planned', 'not needed: ...', 'draft waiting ...'."""
-        if self.status == "pending" and self.blocked.startswith("no longer needed"):
+        """The status as people say it. Never 'planned' for a moment already past: such a
+        step is due now, or says what it waits for, or that it is not needed any more."""
+        if self.status == "pending" and self.blocked.startswith(NOT_NEEDED):
             return "not needed any more"
+        if self.status == "pending" and self.past:
+            return f"due, but it {self.blocked}" if self.blocked else "due now"
         if self.status == "pending" and self.blocked and self.due_at is not None:
             return f"planned; {self.blocked}"
         return STATUS_WORDS.get(self.status, self.status)
 
 
-def plan_rows(rt: Runtime, t: Transition) -> list[PlanRow]:
-    """The dated plan as people read it, in the team's time zone."""
+def plan_rows(rt: Runtime, t: Transition, *, now: datetime | None = None) -> list[PlanRow]:
+    """The dated plan as people read it, in the team's time zone: a meeting shows when it
+    takes place, and a date that follows from known dates is shown as a date, not 'about'."""
+    moment_now = now or rt.clock()
+    planned_all = planned_steps(rt, t)
+    by_id = {p.step.id: p for p in planned_all}
+    sent_meetings = {step_id: meeting.start for step_id, (meeting, status)
+                     in invitations_of(rt.store, t.id).items() if status == INVITED}
     rows: list[PlanRow] = []
-    for planned in planned_steps(rt, t):
+    for planned in planned_all:
+        step = planned.step
+        meeting_at = sent_meetings.get(step.id) if planned.status == "sent" else (
+            planned.meeting_start if planned.status in ("pending", "awaiting_approval")
+            else None)
         moment = planned.due_at or planned.expected_at
-        if moment is not None:
+        if meeting_at is not None:
+            due = f"{_local(rt, meeting_at)} (the meeting)"
+        elif moment is not None:
+            firm = planned.due_at is not None or _firm(planned, by_id)
             local = moment.astimezone(rt.settings.timezone)
-            due = local.strftime("%a %d %b %Y %H:%M")
-            if planned.due_at is None:
-                due = f"about {local.strftime('%a %d %b %Y')}"
+            due = _local(rt, moment) if firm else f"about {local:%a %d %b %Y}"
         else:
             due = planned.blocked_reason or "when its condition is met"
-        rows.append(PlanRow(step_id=planned.step.id, title=planned.step.title, due=due,
+        past = planned.status == "pending" and planned.due_at is not None \
+            and planned.due_at <= moment_now
+        rows.append(PlanRow(step_id=step.id, title=step.title, due=due,
                             who=_who(t, planned), status=planned.status,
-                            due_at=planned.due_at, blocked=planned.blocked_reason))
+                            due_at=planned.due_at, blocked=planned.blocked_reason, past=past,
+                            meeting_at=meeting_at))
     return rows
+
+
+def _local(rt: Runtime, moment: datetime) -> str:
+    return moment.astimezone(rt.settings.timezone).strftime("%a %d %b %Y %H:%M")
+
+
+def _firm(planned: PlannedStep, by_id: dict[str, PlannedStep]) -> bool:
+    """Is an estimated date certain, as far as the plan goes: every step it waits for is
+    dated, needs no condition and no approval?"""
+    step = planned.step
+    while step.depends_on is not None:
+        before = by_id.get(step.depends_on)
+        if before is None or before.status not in ("pending",) or before.blocked_reason \
+                or before.step.approval:
+            return False
+        if before.due_at is not None:
+            return True
+        step = before.step
+    return False
 
 
 def _who(t: Transition, planned: PlannedStep) -> str:
@@ -174,6 +221,18 @@ def remember_next_due(rt: Runtime, t: Transition) -> None:
     moment, label = next_due_step(rt, t)
     rt.store.run("UPDATE transitions SET next_due_at=?, next_step=? WHERE id=?",
                  iso(moment) if moment else NOTHING_DUE, label, t.id)
+    if t.status == ACTIVE and moment is None and plan_finished(planned_steps(rt, t)):
+        complete(rt, t, now=rt.clock())
+
+
+def complete(rt: Runtime, t: Transition, *, now: datetime) -> None:
+    """Every step is done: the transition says completed everywhere (status, digest, sheets),
+    and stops counting as in flight. Call inside a transaction."""
+    rt.store.run("UPDATE transitions SET status=?, next_step=?, updated_at=? WHERE id=? "
+                 "AND status=?", COMPLETED, "nothing left: completed", iso(now), t.id, ACTIVE)
+    rt.store.add_history(t.id, at=now, direction="note", sender=rt.address, recipients=[],
+                         subject="", note="every step is done: the transition is completed")
+    log.info("%s: every step is done; the transition is completed", t.id)
 
 
 def mark_for_visit(store: Store, transition_id: str) -> None:
@@ -261,6 +320,7 @@ def index_transitions(rt: Runtime, transitions: list[Transition], *, now: dateti
     states = _states_of(rt.store, ids)
     answered = _answered_of(rt.store, ids)
     updates = []
+    finished: list[Transition] = []
     for t in transitions:
         mine = states.get(t.id, {})
         try:
@@ -268,6 +328,8 @@ def index_transitions(rt: Runtime, transitions: list[Transition], *, now: dateti
                                states=mine,
                                conditions=conditions_from(rt, t, answered.get(t.id, set())))
             moment, label = next_due_step(rt, t, states=mine, planned_all=planned_all)
+            if t.status == ACTIVE and plan_finished(planned_all):
+                finished.append(t)
         except Exception as exc:  # noqa: BLE001 - one transition must never stop the others
             log.exception("%s: its plan cannot be worked out; it is set aside", t.id)
             record_problem(rt, t.id, f"{exc.__class__.__name__}: {exc}", now=now)
@@ -276,6 +338,8 @@ def index_transitions(rt: Runtime, transitions: list[Transition], *, now: dateti
     with rt.store.transaction():
         rt.store.db.executemany("UPDATE transitions SET next_due_at=?, next_step=? WHERE id=?",
                                 updates)
+        for t in finished:
+            complete(rt, t, now=now)
 
 
 def _states_of(store: Store, ids: list[str]) -> dict[str, dict[str, StepState]]:

@@ -71,7 +71,8 @@ def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
                       message_id=row["message_id"])
         for row in rt.store.all("SELECT * FROM answers WHERE transition_id=? ORDER BY id", t.id))
     plan = tuple(PlanRow(step=r.title, owner=r.who.split(" to ")[0] if " to " in r.who
-                         else "assistant", to=r.who, due=r.due_at, status=r.status)
+                         else "assistant", to=r.who, due=r.meeting_at or r.due_at,
+                         status=r.state)
                  for r in plan_rows(rt, t))
     history = tuple(
         HistoryRow(at=from_iso(row["at"]) or now, direction=row["direction"],

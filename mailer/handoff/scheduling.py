@@ -5,7 +5,7 @@ Nothing here reads a clock or a database, so a plan can be checked for any insta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -130,6 +130,17 @@ def due_steps(playbook: Playbook, anchors: Anchors, *, calendar: BusinessCalenda
     return ready
 
 
+NOT_NEEDED = "no longer needed"
+
+
+def plan_finished(planned: Sequence[PlannedStep]) -> bool:
+    """Nothing is left to happen: every step went out or was skipped, or is no longer needed
+    (its `stops_when` holds), or can never be dated."""
+    return all(p.status in (*DONE_STATUSES, "cancelled") or (
+        p.status == "pending" and p.blocked_reason.startswith((NOT_NEEDED, "cannot be dated")))
+        for p in planned)
+
+
 def meeting_moment(playbook: Playbook, anchors: Anchors, *, calendar: BusinessCalendar,
                    states: Mapping[str, StepState], conditions: Mapping[str, bool],
                    step: StepSpec, invited_at: datetime) -> datetime | None:
@@ -218,7 +229,7 @@ class _Scheduler:
         if due is None:
             return self.waiting_for(step)
         if step.stops_when is not None and condition_holds(step.stops_when, self.conditions):
-            return f"no longer needed: {_CONDITION_WORDS[step.stops_when]}"
+            return f"{NOT_NEEDED}: {_CONDITION_WORDS[step.stops_when]}"
         if step.condition is not None and not condition_holds(step.condition, self.conditions):
             return f"waits until {_CONDITION_WORDS[step.condition]}"
         return ""
