@@ -473,12 +473,15 @@ def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
     s.run(at(2, 3, 10))
     s.reply(RITA, s.latest(RITA, "customer_recap_draft"), RITAS_RECAP)
 
-    # Sixty days later: Dana's check-in draft; an unclear answer, then send, then too late.
+    # Sixty days later: Dana's check-in draft; an unclear answer, then send: Acme is done.
     s.run(at(4, 2, 9))
     draft = s.latest(DANA, "manager_checkin_draft", "TR-0001")
     s.reply(DANA, draft, "hmm, maybe")
     s.reply(DANA, draft, "send")
-    s.reply(DANA, draft, "send")
+    # Carl approves Initech's introduction, and approves it again: too late, it is gone.
+    carl_draft = s.latest(CARL, "customer_intro_draft", "TR-0003")
+    s.reply(CARL, carl_draft, "send")
+    s.reply(CARL, carl_draft, "send")
 
     # Hooli's stored data goes bad: Dana hears about it once.
     s.break_transition("TR-0004")
