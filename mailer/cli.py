@@ -217,8 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _storage_problem(exc: OSError | sqlite3.Error) -> str:
     if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        return f"cannot use {where}{exc.strerror or exc}"
+        if exc.filename:
+            return f"cannot use {exc.filename}: {exc.strerror or exc}"
+        return (f"the system refused what the assistant asked for: {exc.strerror or exc} "
+                "(run it again with -v for the details)")
     return f"the database cannot be used: {exc} (check MAILER_DATA_DIR and its permissions)"
 
 

@@ -233,3 +233,18 @@ def test_the_log_format_can_come_from_the_env_file_like_every_setting(tmp_path):
     entries = [json.loads(line) for line in done.stderr.splitlines()]
     assert [(e["outcome"], e["transition"]) for e in entries if "outcome" in e] == [
         ("processed", "TR-0001")]
+
+
+def test_a_refusal_without_a_file_name_is_still_one_line(monkeypatch, capsys, tmp_path):
+    """E.g. no shared memory for the workbook worker (a container without /dev/shm)."""
+    import mailer.cli
+
+    def refused(args: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mailer.cli, "_dispatch", refused)
+    assert mailer.cli.main(["status"]) == 1
+    assert capsys.readouterr().err == ("mailer: the system refused what the assistant asked "
+                                       "for: Permission denied (run it again with -v for the "
+                                       "details)\n")
