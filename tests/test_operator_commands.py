@@ -244,6 +244,8 @@ def test_a_refusal_without_a_file_name_is_still_one_line(monkeypatch, capsys, tm
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(mailer.cli, "_dispatch", refused)
+    # In-process: leave the test session's logging as it is.
+    monkeypatch.setattr(mailer.cli, "configure_logging", lambda **_: None)
     assert mailer.cli.main(["status"]) == 1
     assert capsys.readouterr().err == ("mailer: the system refused what the assistant asked "
                                        "for: Permission denied (run it again with -v for the "
