@@ -18,6 +18,7 @@ from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing
 from mailer.flows.runtime import Runtime
 from mailer.flows.watchdog import check_canary, send_canary_if_due
+from mailer.flows.workbook_delivery import run_workbook_job
 from mailer.mail.courier import Courier
 from mailer.mail.smtp import DeliveryFailure, SmtpSender
 from mailer.mail.sources import (
@@ -83,7 +84,8 @@ class Service:
         self.courier = Courier(self.rt.store.path, self.rt.outbox, self.sender,
                                now=self.rt.clock, send=not self.dry_run)
         # Workbooks are built on the other core; their mail goes as soon as it is queued.
-        self.workers = Workers(self.rt.settings, on_done=self.courier.poke)
+        self.workers = Workers(self.rt.settings, on_done=self.courier.poke,
+                               inline=lambda job_id: run_workbook_job(self.rt, job_id))
 
     def close(self) -> None:
         self.source.close()

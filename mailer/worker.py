@@ -52,9 +52,14 @@ def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.
 class Workers:
     """The service's side: one worker process, started when the first job is handed out."""
 
-    def __init__(self, settings: Settings, *, on_done: Callable[[], None]) -> None:
+    def __init__(self, settings: Settings, *, on_done: Callable[[], None],
+                 inline: Callable[[int], bool]) -> None:
         self.settings = settings
         self.on_done = on_done
+        # Where no process can be started (a container without /dev/shm for the worker's
+        # queues), jobs are carried out in the service's own process instead.
+        self.inline = inline
+        self._inline_only = False
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
         self._process: SpawnProcess | None = None
         self._jobs: multiprocessing.Queue | None = None
@@ -70,7 +75,18 @@ class Workers:
                  if job_id not in self._pending and job_id not in self._failed]
         if not fresh:
             return 0
-        self._ensure_worker()
+        if not self._inline_only:
+            try:
+                self._ensure_worker()
+            except OSError as exc:
+                log.warning("no worker process can be started (%s); workbooks are built in "
+                            "the service's own process", exc)
+                self._inline_only = True
+        if self._inline_only:
+            for job_id in fresh:
+                self.inline(job_id)
+            self.on_done()
+            return len(fresh)
         assert self._jobs is not None
         with self._changed:
             self._pending.update(fresh)

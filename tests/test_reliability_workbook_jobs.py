@@ -108,3 +108,20 @@ def test_killed_after_the_file_was_built_the_mail_is_queued_once(tmp_path):
     assert workbook_files(assistant) == ["Acme Corp handoff TR-0001.xlsx"]
     outbox = assistant.home / "outbox"
     assert len(list(outbox.glob("*-workbook.eml"))) == 1  # waiting: no SMTP server here
+
+
+def test_where_no_worker_process_can_start_the_service_builds_the_workbook_itself(
+        tmp_path, monkeypatch, caplog):
+    """A container without /dev/shm refuses the worker's queues: the workbook still goes."""
+    import multiprocessing.context
+
+    def refused(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnContext, "Queue", refused)
+    assistant = answers_waiting(tmp_path)
+    assistant.run_once()
+    assert "no worker process can be started" in caplog.text
+    assert count(assistant, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL") == 0
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
+    assert workbook_files(assistant) == ["Acme Corp handoff TR-0001.xlsx"]
