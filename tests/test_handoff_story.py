@@ -234,7 +234,7 @@ def test_top_posted_gmail_answers_become_the_workbook(story: Story) -> None:
                                         6: [GOALS], 8: [CONTRACT], 9: [RENEWAL_RISK]}
     overview = {r[0]: r[1] for r in rows(book, "Overview")}
     assert overview["Renewal date"] == datetime(2027, 3, 31)
-    assert overview["Customer sentiment in a line"] == SENTIMENT
+    assert overview["Customer sentiment"] == SENTIMENT
 
 
 # --- 2. inline answers typed into the quoted questionnaire ----------------------------------
@@ -300,7 +300,7 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
     issues = rows(book, "Issues")
     assert ("the Okta migration may break SSO again", "open", None) in issues, issues
     overview = {r[0]: r[1] for r in rows(book, "Overview")}
-    assert overview["Customer sentiment in a line"] == SENTIMENT  # the replacement won
+    assert overview["Customer sentiment"] == SENTIMENT  # the replacement won
     answers = answers_by_section(book)
     assert answers[2] == ["Neutral.", SENTIMENT], "every answer is kept as written"
 
@@ -316,7 +316,7 @@ def test_several_partial_replies_merge_and_a_late_answer_makes_version_two(story
     assert "What changed since the last version: 5. Successes (first answer)." in body_of(
         mails[1])
     v2 = attached_workbook(mails[1])
-    versions = [r for r in v2["History"].iter_rows(values_only=True) if r[1] in (1, 2)]
+    versions = [r for r in v2["Versions"].iter_rows(values_only=True) if r[1] in (1, 2)]
     assert [v[1] for v in versions] == [1, 2]
     assert "Successes" in str(versions[1][2])
     wins = {r[0]: r[1] for r in rows(v2, "Wins & Goals")}
@@ -586,7 +586,7 @@ def test_send_workbook_before_the_answers_are_complete(story: Story) -> None:
     assert rows(book, "Issues")[0] == ("SSO login failures for the EU team", "open",
                                        "ticket ENG-512")
     overview = {r[0]: r[1] for r in rows(book, "Overview")}
-    assert overview["Customer sentiment in a line"] == SENTIMENT
+    assert overview["Customer sentiment"] == SENTIMENT
     goals = next(row[1] for row in book["Wins & Goals"].iter_rows(min_row=2)
                  if row[0].value == "Goals")
     assert goals.value == FORMULA_LIKE, "text from email is kept exactly"

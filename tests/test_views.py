@@ -8,12 +8,14 @@ when it takes place.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
 import sys
 from datetime import UTC, datetime
 
+import openpyxl
 from assistant import ROOT
 from every_mail import EveryMail, parse, text_of
 
@@ -86,3 +88,35 @@ def test_the_status_mail_never_calls_a_past_step_planned(every_mail: EveryMail) 
             when = datetime.strptime(found[1], "%a %d %b %Y %H:%M")
             assert when > sent.replace(hour=0, minute=0), line
     assert "about" not in plan.split("Transition meeting", 1)[0].rsplit("\n", 1)[-1]
+
+
+def _attachment(msg, suffix: str) -> bytes:  # noqa: ANN001 - an EmailMessage
+    return next(p.get_content() for p in msg.iter_attachments()
+                if (p.get_filename() or "").endswith(suffix))
+
+
+def test_the_handoff_workbook_reads_plainly_in_the_teams_zone(every_mail: EveryMail) -> None:
+    [latest] = [parse(raw) for record, raw in every_mail.outbound
+                if record["kind"] == "workbook" and record["transition_id"] == "TR-0001"][-1:]
+    book = openpyxl.load_workbook(io.BytesIO(_attachment(latest, ".xlsx")))
+    overview = {r[0].value: r[1].value for r in book["Overview"].iter_rows(min_row=3)}
+    assert [k for k in overview if "sentiment" in str(k).lower()] == ["Customer sentiment"]
+    assert "Jo Park" in overview["Key contacts"], "the decision maker is a key contact"
+    history = book["History"]
+    assert history["A1"].value == "When (Europe/Berlin)"
+    notes = [row[5] for row in history.iter_rows(min_row=2, values_only=True) if row[5]]
+    assert notes and not [n for n in notes if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", n)], notes
+    assert "the handoff questionnaire" in notes
+    assert "Versions" in book.sheetnames
+    assert [c.value for c in book["Versions"][1]][:3] == ["Saved (Europe/Berlin)", "Version",
+                                                          "What changed"]
+    first = next(history.iter_rows(min_row=2, values_only=True))
+    assert first[0] == datetime(2027, 1, 4, 9, 1), "09:01 in Berlin, not 08:01 UTC"
+
+
+def test_the_portfolio_prints_one_page_wide(every_mail: EveryMail) -> None:
+    digest = next(parse(raw) for record, raw in every_mail.outbound if record["kind"] == "digest")
+    book = openpyxl.load_workbook(io.BytesIO(_attachment(digest, ".xlsx")))
+    for sheet in book.worksheets:
+        assert sheet.page_setup.fitToWidth == 1 and sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert sheet.page_setup.fitToHeight == 0 and sheet.page_setup.orientation == "landscape"

@@ -218,6 +218,7 @@ def test_sheets_come_in_the_order_a_csm_reads_them(book: openpyxl.Workbook) -> N
             "Plan",
             "Answers",
             "History",
+            "Versions",
             "Debrief",
         )
     )
@@ -229,9 +230,10 @@ EXPECTED_HEADERS = {
     "Issues": (1, ["Issue", "Status", "Notes"]),
     "Wins & Goals": (1, ["Topic", "What the outgoing CSM wrote"]),
     "Contract": (1, ["Topic", "Details"]),
-    "Plan": (1, ["Step", "Owner", "Sent to", "Due (UTC)", "Status"]),
+    "Plan": (1, ["Step", "Owner", "Sent to", "When (UTC)", "Status"]),
     "Answers": (1, ["Section", "Section title", "Part", "Answer as written", "Received (UTC)"]),
-    "History": (1, ["When (UTC)", "Direction", "From", "To", "Subject", "Note"]),
+    "History": (1, ["When (UTC)", "Direction", "From", "To", "Subject", "What it was"]),
+    "Versions": (1, ["Saved (UTC)", "Version", "What changed"]),
     "Debrief": (1, ["Topic", "What the incoming CSM wrote"]),
 }
 
@@ -279,8 +281,9 @@ def test_overview_reads_as_a_one_page_brief(book: openpyxl.Workbook) -> None:
     assert facts["Outgoing CSM's last day"] == datetime(2027, 1, 29)
     assert facts["Renewal date"] == datetime(2027, 6, 30)
     assert facts["Reason for the change"] == "Priya is moving to the partnerships team."
-    assert facts["Customer sentiment in a line"] == "Warm but watchful after the Q3 outage."
-    assert facts["Customer sentiment in full"] == SENTIMENT
+    assert facts["Customer sentiment"] == SENTIMENT, "one row, the whole answer"
+    assert "Customer sentiment in full" not in facts and len(
+        [k for k in facts if "sentiment" in str(k).lower()]) == 1
     assert facts["How well they fit the product"] == "Strong fit for dispatch; weak for invoicing."
     assert facts["How they like to communicate"] == PHONE + "\n" + MENTION
     assert facts["Where the documents live"] == "Not answered yet."
@@ -292,7 +295,7 @@ def test_overview_reads_as_a_one_page_brief(book: openpyxl.Workbook) -> None:
 
 def test_overview_puts_the_sentiment_line_in_bold(book: openpyxl.Workbook) -> None:
     ws = book["Overview"]
-    row = next(r for r in ws.iter_rows(min_row=3) if r[0].value == "Customer sentiment in a line")
+    row = next(r for r in ws.iter_rows(min_row=3) if r[0].value == "Customer sentiment")
     assert row[1].font.bold
 
 
@@ -318,7 +321,7 @@ def test_overview_says_plainly_what_is_missing() -> None:
     facts = overview(openpyxl.load_workbook(io.BytesIO(build_workbook(bare))))
     assert facts["Renewal date"] == "Not known yet"
     assert facts["Reason for the change"] == "No reason given"
-    assert facts["Customer sentiment in a line"] == "Not answered yet."
+    assert facts["Customer sentiment"] == "Not answered yet."
     assert facts["Top risks"] == "No open issues or renewal concerns reported."
     assert facts["Handoff version"] == 2
 
@@ -495,10 +498,10 @@ def test_history_lists_every_email_and_the_version_log(book: openpyxl.Workbook) 
         "transitions+abc@ourco.example, helen@ourco.example",
         "=RE: [TR-0042] Handoff questions",
     )
-    assert rows[3][0] == "Versions of this handoff"
-    assert rows[4][:3] == ("Saved (UTC)", "Version", "What changed")
-    assert rows[5][:3] == (datetime(2027, 1, 11, 14, 5), 1, "First answers")
-    assert rows[6][:3] == (
+    assert len(rows) == 2, "History is one table: the versions have a sheet of their own"
+    versions = list(book["Versions"].iter_rows(min_row=2, values_only=True))
+    assert versions[0][:3] == (datetime(2027, 1, 11, 14, 5), 1, "First answers")
+    assert versions[1][:3] == (
         datetime(2027, 1, 12, 9, 30),
         2,
         "Renewal risk updated; call notes added",

@@ -12,6 +12,7 @@ from mailer.flows.outgoing import Outgoing, queue_outgoing, transition_context
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import plan_rows, playbook_of
 from mailer.handoff.contacts import contacts_as_text, merge_contacts, parse_contacts
+from mailer.handoff.history_words import history_words
 from mailer.handoff.issues import parse_issues
 from mailer.handoff.model import Contact, SectionAnswer
 from mailer.handoff.questionnaire import SECTIONS, missing_sections, without_extend_marker
@@ -65,20 +66,29 @@ def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
                  versions: list[VersionRow]) -> HandoffData:
     answers = current_answers(rt, t.id)
     titles = {s.number: s.title for s in SECTIONS}
+    zone = rt.settings.timezone
+    step_titles = {s.id: s.title for s in playbook_of(rt, t).steps}
+
+    def local(moment: datetime | None) -> datetime:
+        """Every moment in the team's time zone, which the sheets' headers name."""
+        moment = moment or now
+        return moment.astimezone(zone) if moment.tzinfo else moment
+
     received = tuple(
         SectionAnswer(section=row["section"], text=row["text"],
-                      received_at=from_iso(row["received_at"]) or now,
+                      received_at=local(from_iso(row["received_at"])),
                       message_id=row["message_id"])
         for row in rt.store.all("SELECT * FROM answers WHERE transition_id=? ORDER BY id", t.id))
     plan = tuple(PlanRow(step=r.title, owner=r.who.split(" to ")[0] if " to " in r.who
-                         else "assistant", to=r.who, due=r.meeting_at or r.due_at,
-                         status=r.state)
+                         else "assistant", to=r.who,
+                         due=local(r.meeting_at or r.due_at) if (r.meeting_at or r.due_at)
+                         else None, status=r.state)
                  for r in plan_rows(rt, t))
     history = tuple(
-        HistoryRow(at=from_iso(row["at"]) or now, direction=row["direction"],
+        HistoryRow(at=local(from_iso(row["at"])), direction=row["direction"],
                    sender=row["sender"],
                    recipients=tuple(_shown(rt, a) for a in json.loads(row["recipients"])),
-                   subject=row["subject"], note=row["note"])
+                   subject=row["subject"], note=history_words(row["note"], step_titles))
         for row in rt.store.all("SELECT * FROM history WHERE transition_id=? ORDER BY id", t.id))
     return HandoffData(
         transition_id=t.id, account=t.account, type=t.type.value, manager=t.manager,
@@ -89,7 +99,8 @@ def handoff_data(rt: Runtime, t: Transition, *, now: datetime,
         current_answers=answers, section_titles=titles,
         contacts=tuple(contacts_of(rt, t, answers)),
         issues=tuple(parse_issues(answers.get(RED_FLAGS_SECTION, ""))), plan=plan,
-        history=history, versions=tuple(versions), debrief=t.debrief_text, generated_at=now)
+        history=history, versions=tuple(replace(v, at=local(v.at)) for v in versions),
+        debrief=t.debrief_text, generated_at=local(now), zone=getattr(zone, "key", str(zone)))
 
 
 def _shown(rt: Runtime, address: str) -> str:

@@ -123,6 +123,13 @@ def _table(workbook: Workbook, title: str, columns: Sequence[tuple[str, float]],
             _write(sheet, row_number, column, value)
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(1, len(rows) + 1)}"
+    # Printed, each sheet is one page wide (as many pages long as it needs), landscape, with
+    # the header row on every page.
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
     return sheet
 
 

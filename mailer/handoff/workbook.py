@@ -11,7 +11,8 @@ import io
 from collections.abc import Sequence
 from copy import copy
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -48,6 +49,7 @@ SHEET_NAMES = (
     "Plan",
     "Answers",
     "History",
+    "Versions",
     "Debrief",
 )
 
@@ -85,11 +87,17 @@ _DIRECTION_LABELS = {"in": "Received", "out": "Sent"}
 # --- cell values -----------------------------------------------------------------------------
 
 
-def _excel_datetime(moment: datetime) -> datetime:
-    """Excel has no time zones: aware moments become naive UTC; naive ones are taken as UTC."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+def _excel_datetime(moment: datetime, zone: tzinfo) -> datetime:
+    """Excel has no time zones: a moment shows the team's wall-clock time (the zone the
+    column's header names); a naive one is taken as already in it."""
+    return moment.astimezone(zone).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _zone(key: str) -> tzinfo:
+    try:
+        return ZoneInfo(key)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def _fit_cell(text: str, note: str = _SHORTENED_ANSWER) -> str:
@@ -222,6 +230,7 @@ class _Book:
 
     wb: Workbook
     palette: _Palette
+    zone: tzinfo = UTC  # every moment is shown as this zone's wall time
 
     def table(self, title: str, headers: Sequence[str], widths: Sequence[float], *,
               header_row: int = 1) -> _Table:
@@ -250,6 +259,7 @@ class _Table:
         self._widths = tuple(widths)
         self._column_count = len(headers)
         self._palette = book.palette
+        self._zone = book.zone
         self._rows: dict[int, dict[int, WriteOnlyCell]] = {}
         self._heights: dict[int, float] = {}
         ws = self.ws
@@ -271,7 +281,7 @@ class _Table:
 
     def write(self, row: int, column: int, value: CellValue, style: str = _TEXT) -> None:
         if isinstance(value, datetime):
-            self._put(row, column, _excel_datetime(value), _DATETIME)
+            self._put(row, column, _excel_datetime(value, self._zone), _DATETIME)
             return
         if isinstance(value, date):
             self._put(row, column, value, _DATE)
@@ -381,8 +391,7 @@ def _overview_rows(data: HandoffData, summary: HandoffSummary) -> list[tuple[str
             "Yes" if data.share_reason else "No, please keep it internal",
             _TEXT,
         ),
-        ("Customer sentiment in a line", summary.sentiment or _NOT_ANSWERED, _EMPHASIS),
-        ("Customer sentiment in full", _answer(data, SENTIMENT), _TEXT),
+        ("Customer sentiment", _answer(data, SENTIMENT), _EMPHASIS),
         ("How well they fit the product", _answer(data, FIT), _TEXT),
         ("Top risks", open_risks or "No open issues or renewal concerns reported.", _TEXT),
         (
@@ -395,7 +404,7 @@ def _overview_rows(data: HandoffData, summary: HandoffSummary) -> list[tuple[str
         ("Open issues", summary.open_issues, _TEXT),
         ("Resolved issues", summary.resolved_issues, _TEXT),
         ("Handoff version", version, _TEXT),
-        ("Workbook made at (UTC)", data.generated_at, _TEXT),
+        (f"Workbook made at ({data.zone})", data.generated_at, _TEXT),
     ]
 
 
@@ -472,7 +481,7 @@ def _add_contract(book: _Book, data: HandoffData) -> _Table:
 
 
 def _add_plan(book: _Book, data: HandoffData) -> _Table:
-    headers = ("Step", "Owner", "Sent to", "Due (UTC)", "Status")
+    headers = ("Step", "Owner", "Sent to", f"When ({data.zone})", "Status")
     table = book.table("Plan", headers, (44, 22, 30, 18, 16))
     for row, step in enumerate(data.plan, start=2):
         table.write_row(row, (step.step, step.owner, step.to, step.due, step.status))
@@ -481,7 +490,8 @@ def _add_plan(book: _Book, data: HandoffData) -> _Table:
 
 
 def _add_answers(book: _Book, data: HandoffData) -> _Table:
-    headers = ("Section", "Section title", "Part", "Answer as written", "Received (UTC)")
+    headers = ("Section", "Section title", "Part", "Answer as written",
+               f"Received ({data.zone})")
     table = book.table("Answers", headers, (9, 24, 9, 110, 18))
     row = 2
     # Grouped by section; within a section the arrival order is kept (the sort is stable).
@@ -502,7 +512,7 @@ def _add_answers(book: _Book, data: HandoffData) -> _Table:
 
 
 def _add_history(book: _Book, data: HandoffData) -> _Table:
-    headers = ("When (UTC)", "Direction", "From", "To", "Subject", "Note")
+    headers = (f"When ({data.zone})", "Direction", "From", "To", "Subject", "What it was")
     table = book.table("History", headers, (18, 11, 32, 40, 50, 50))
     for row, mail in enumerate(data.history, start=2):
         values = (
@@ -514,18 +524,19 @@ def _add_history(book: _Book, data: HandoffData) -> _Table:
             _fit_cell(mail.note, _SHORTENED),
         )
         table.write_row(row, values)
-    last_mail_row = 1 + len(data.history)
-    table.filter_down_to(last_mail_row)
+    table.filter_down_to(1 + len(data.history))
+    return table
 
-    log_title_row = last_mail_row + 2
-    # Not wrapped, so the heading runs across the empty cells to its right.
-    table.write_title(log_title_row, "Versions of this handoff", _SUBTITLE)
-    log_header_row = log_title_row + 1
-    # The moment goes first: the first column is the one wide enough for a date and time.
-    table.write_row(log_header_row, ("Saved (UTC)", "Version", "What changed"), _HEADER)
-    for row, version in enumerate(data.versions, start=log_header_row + 1):
-        summary = _fit_cell(version.summary, _SHORTENED)
-        table.write_row(row, (version.at, version.version, summary))
+
+def _add_versions(book: _Book, data: HandoffData) -> _Table:
+    """Each version of this workbook and what changed in it: a sheet of its own, so that
+    History stays one table a filter works on."""
+    table = book.table("Versions", (f"Saved ({data.zone})", "Version", "What changed"),
+                       (18, 9, 110))
+    for row, version in enumerate(data.versions, start=2):
+        table.write_row(row, (version.at, version.version,
+                              _fit_cell(version.summary, _SHORTENED)))
+    table.filter_down_to(1 + len(data.versions))
     return table
 
 
@@ -544,8 +555,8 @@ def _add_debrief(book: _Book, data: HandoffData) -> _Table:
 def build_workbook(data: HandoffData) -> bytes:
     """The handoff workbook as .xlsx bytes."""
     wb = Workbook(write_only=True)
-    book = _Book(wb, _Palette())
-    made_at = _excel_datetime(data.generated_at)
+    book = _Book(wb, _Palette(), _zone(data.zone))
+    made_at = data.generated_at.astimezone(UTC).replace(tzinfo=None)  # file properties: UTC
     wb.properties.created = made_at
     wb.properties.modified = made_at
     wb.properties.creator = "Transitions assistant"
@@ -560,6 +571,7 @@ def build_workbook(data: HandoffData) -> bytes:
         _add_plan(book, data),
         _add_answers(book, data),
         _add_history(book, data),
+        _add_versions(book, data),
         _add_debrief(book, data),
     )
     for table in tables:

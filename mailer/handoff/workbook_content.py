@@ -19,6 +19,7 @@ CONTRACT, RENEWAL_RISK, COMMUNICATION, EVENTS, DOCUMENTS = 8, 9, 10, 11, 12
 KEY_CONTACT_ROLES = (
     ContactRole.POINT_OF_CONTACT,
     ContactRole.EXECUTIVE_SPONSOR,
+    ContactRole.DECISION_MAKER,
     ContactRole.CHAMPION,
 )
 MAX_TOP_RISKS = 3
@@ -87,6 +88,7 @@ class HandoffData:
     # What the incoming CSM said in the debrief after the hand-over, "" until they answer.
     debrief: str = ""
     generated_at: datetime
+    zone: str = "UTC"  # the team's time zone: every moment in the workbook is its wall time
 
 
 @dataclass(frozen=True)
