@@ -58,6 +58,7 @@ Effective date: 2027-02-01
 Renewal date: 2027-06-30
 Reason: Sam is moving to our enterprise team
 Share reason: yes
+Meeting link: https://meet.example.com/sam-okafor
 
 Thanks,
 Dana
@@ -458,6 +459,7 @@ def _play(s: Story) -> None:  # noqa: PLR0915 - one story, told in order
     # Pat accepts the meeting; Dana moves the effective date, and the meeting with it.
     s.accept("Pat Lee <pat@acme.test>", s.latest("pat@acme.test", "transition_meeting_invite"))
     s.reply(DANA, accepted, "set effective date: 2027-01-29")
+    s.reply(DANA, accepted, "set meeting link: https://meet.example.com/rita-patel")
 
     # Globex: Lee's notes; Dana sends the workbook, hands the account to Nina, confirms.
     s.reply(LEE, s.latest(LEE, "call_notes_reminder"), NOTES)

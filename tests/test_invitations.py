@@ -93,8 +93,8 @@ def test_the_customer_meeting_has_a_human_title(every_mail: EveryMail) -> None:
 def test_a_new_effective_date_moves_the_meeting_for_every_attendee(every_mail: EveryMail) -> None:
     [first] = [m for m in _mails(every_mail, "transition_meeting_invite")
                if "Acme" in str(m["Subject"])]
-    [update] = [m for m in _mails(every_mail, "transition_meeting_invite_request")
-                if "Acme" in str(m["Subject"])]
+    [update, moved_room] = [m for m in _mails(every_mail, "transition_meeting_invite_request")
+                            if "Acme" in str(m["Subject"])]
     _, before = _calendar(first)
     method, after = _calendar(update)
     old, new = before.walk("VEVENT")[0], after.walk("VEVENT")[0]
@@ -105,6 +105,13 @@ def test_a_new_effective_date_moves_the_meeting_for_every_attendee(every_mail: E
     assert "Friday 29 January 2027, 10:00 CET" in text_of(update)
     assert "Monday 1 February 2027, 10:00 CET" in text_of(update), "what it was"
     assert str(update["Subject"]).startswith("Re: "), "it continues the invitation's thread"
+    # The link named in the request, then the one Dana set: the same meeting, one more time.
+    assert str(old["location"]) == str(old["url"]) == "https://meet.example.com/sam-okafor"
+    _, room = _calendar(moved_room)
+    latest = room.walk("VEVENT")[0]
+    assert str(latest["location"]) == "https://meet.example.com/rita-patel"
+    assert int(latest["sequence"]) == 2 and latest.decoded("dtstart") == new.decoded("dtstart")
+    assert "now takes place at https://meet.example.com/rita-patel" in text_of(moved_room)
     # Dana's answer says who already had the old date, and what moved.
     answers = [text_of(m) for m in _mails(every_mail, "command_result")
                if "Effective date is now 2027-01-29" in text_of(m)]

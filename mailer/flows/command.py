@@ -217,10 +217,11 @@ def _dates_moved(rt: Runtime, *, old: Transition, new: Transition, now: datetime
                                 for m in told)
                          + "; you may want to tell them the new one yourself.")
     for moved in reschedule_meetings(rt, old, new, now=now):
-        words.append(f' The meeting "{moved.title}" moves from '
-                     f"{rt.renderer.moment_words(moved.old_start)} to "
-                     f"{rt.renderer.moment_words(moved.new_start)}: an updated invitation "
-                     f"went to {_and(display_name(p) for p in moved.attendees)}.")
+        change = (f"now takes place at {moved.location}" if moved.old_start == moved.new_start
+                  else f"moves from {rt.renderer.moment_words(moved.old_start)} to "
+                       f"{rt.renderer.moment_words(moved.new_start)}")
+        words.append(f' The meeting "{moved.title}" {change}: an updated invitation went to '
+                     f"{_and(display_name(p) for p in moved.attendees)}.")
     return "".join(words)
 
 

@@ -77,7 +77,8 @@ def new_meeting(rt: Runtime, t: Transition, step: StepSpec, *, uid: str, start: 
     return Meeting(uid=uid,
                    title=meeting_title(rt, t, step), description=description(t, step),
                    start=start, end=end, organizer=organizer,
-                   attendees=people_of(attendees), location=step.meeting_location or "",
+                   attendees=people_of(attendees),
+                   location=t.meeting_link or step.meeting_location or "",
                    chair=host.email if host else "")
 
 
@@ -109,6 +110,7 @@ class Moved:
     old_start: datetime
     new_start: datetime
     attendees: tuple[Person, ...]
+    location: str = ""
 
 
 def reschedule_meetings(rt: Runtime, old: Transition, new: Transition, *,
@@ -133,17 +135,18 @@ def reschedule_meetings(rt: Runtime, old: Transition, new: Transition, *,
 
         before, start = start_for(old, invited_at), start_for(new, invited_at)
         if start is None or start == before:
+            start = meeting.start
+        elif start <= now:  # moved into the past: the next business day, as for a late invite
+            start = start_for(new, now) or meeting.start
+        location = new.meeting_link or step.meeting_location or ""
+        if start == meeting.start and location == meeting.location:
             continue
-        if start <= now:  # moved into the past: the next business day, as for a late invite
-            start = start_for(new, now)
-        if start is None or start == meeting.start:
-            continue
-        updated = next_version(meeting, start=start,
+        updated = next_version(meeting, start=start, location=location,
                                end=start + (meeting.end - meeting.start),
                                description=description(new, step))
         _send_change(rt, new, step, updated, method="REQUEST", template="meeting_update",
                      now=now, extra={"old_start": meeting.start})
-        moved.append(Moved(meeting.title, meeting.start, start, meeting.attendees))
+        moved.append(Moved(meeting.title, meeting.start, start, meeting.attendees, location))
     return moved
 
 

@@ -52,6 +52,7 @@ class TransitionRequest:
     share_reason: bool = False
     playbook: str | None = None
     notes: str = ""
+    meeting_link: str = ""  # where the meetings take place: a room or a video link
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from mailer.handoff.request_fields import (
     EFFECTIVE_DATE,
     INCOMING_CSM,
     LAST_DAY,
+    MEETING_LINK,
     NOTES,
     OUTGOING_CSM,
     PLAYBOOK,
@@ -281,6 +282,7 @@ def request_from_fields(fields: dict[str, str], *, today: date) -> RequestParse:
         share_reason=share_reason,
         playbook=check.raw(PLAYBOOK) or None,
         notes=check.raw(NOTES),
+        meeting_link=check.raw(MEETING_LINK),
     )
     return RequestParse(request=request, fields=check.fields)
 

@@ -18,6 +18,7 @@ REASON = "Reason"
 SHARE_REASON = "Share reason"
 PLAYBOOK = "Playbook"
 NOTES = "Notes"
+MEETING_LINK = "Meeting link"
 
 # Every canonical field with the other labels managers use for it (compared case-insensitively).
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -47,6 +48,8 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     SHARE_REASON: ("Share reason with customer", "Share the reason", "Share"),
     PLAYBOOK: (),
     NOTES: ("Note", "Comments"),
+    MEETING_LINK: ("Video link", "Meeting location", "Meeting room", "Call link", "Zoom link",
+                   "Teams link", "Meet link"),
 }
 
 FIELD_NAMES: tuple[str, ...] = tuple(FIELD_ALIASES)
@@ -64,6 +67,7 @@ Reason: Jane is moving to our enterprise team
 Share reason: yes
 Playbook: soft
 Notes: Pat prefers a short call on Tuesday mornings
+Meeting link: https://meet.yourcompany.com/jane-doe
 """
 
 COMPANY_PLACEHOLDER = "name@yourcompany.com"

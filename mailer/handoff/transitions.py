@@ -36,6 +36,7 @@ class Transition:
     debrief_text: str = ""
     workbook_version: int = 0
     workbook_path: str = ""
+    meeting_link: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -55,7 +56,8 @@ def start_transition(request: TransitionRequest, *, seq: int, manager: Person, p
         effective_date=request.effective_date, last_day=request.last_day,
         renewal_date=request.renewal_date, reason=request.reason,
         share_reason=request.share_reason, playbook=playbook, notes=request.notes,
-        status=ACTIVE, thread_root=thread_root, request_received=received)
+        status=ACTIVE, thread_root=thread_root, request_received=received,
+        meeting_link=request.meeting_link)
 
 
 def as_request(transition: Transition) -> TransitionRequest:
@@ -66,7 +68,7 @@ def as_request(transition: Transition) -> TransitionRequest:
         effective_date=transition.effective_date, last_day=transition.last_day,
         renewal_date=transition.renewal_date, reason=transition.reason,
         share_reason=transition.share_reason, playbook=transition.playbook,
-        notes=transition.notes)
+        notes=transition.notes, meeting_link=transition.meeting_link)
 
 
 def with_request(transition: Transition, request: TransitionRequest) -> Transition:
@@ -75,7 +77,8 @@ def with_request(transition: Transition, request: TransitionRequest) -> Transiti
                    type=request.type, effective_date=request.effective_date,
                    last_day=request.last_day, renewal_date=request.renewal_date,
                    reason=request.reason, share_reason=request.share_reason,
-                   notes=request.notes, playbook=request.playbook or transition.playbook)
+                   notes=request.notes, playbook=request.playbook or transition.playbook,
+                   meeting_link=request.meeting_link)
 
 
 def display_name(person: Person) -> str:
@@ -111,4 +114,5 @@ def request_rows(transition: Transition) -> list[tuple[str, str]]:
         ("Share reason with the customer", "yes" if transition.share_reason else "no"),
         ("Playbook", transition.playbook),
         ("Notes", transition.notes or "none"),
+        ("Meeting link", transition.meeting_link or "none"),
     ]

@@ -285,6 +285,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (uid, attendee)
     );
     """,
+    # 12: where a transition's meetings take place (a request's `Meeting link:`)
+    """
+    ALTER TABLE transitions ADD COLUMN meeting_link TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

@@ -34,7 +34,7 @@ def transition_from_row(row: sqlite3.Row) -> Transition:
         status=row["status"], thread_root=row["thread_root"], request_received=received,
         intro_text=row["intro_text"], call_notes=row["call_notes"],
         debrief_text=row["debrief_text"], workbook_version=row["workbook_version"],
-        workbook_path=row["workbook_path"])
+        workbook_path=row["workbook_path"], meeting_link=row["meeting_link"])
 
 
 def load_transition(store: Store, transition_id: str) -> Transition | None:
@@ -60,14 +60,14 @@ def save_transition(store: Store, t: Transition, *, now: datetime) -> None:
               t.renewal_date.isoformat() if t.renewal_date else None, t.reason,
               int(t.share_reason), t.playbook, t.notes, t.status, t.thread_root,
               iso(t.request_received), iso(now), t.intro_text, t.call_notes, t.debrief_text,
-              t.workbook_version, t.workbook_path)
+              t.workbook_version, t.workbook_path, t.meeting_link)
     store.run(
         "INSERT INTO transitions(seq, account, manager_name, manager_email, outgoing_name,"
         " outgoing_email, incoming_name, incoming_email, contacts_json, type, effective_date,"
         " last_day, renewal_date, reason, share_reason, playbook, notes, status, thread_root,"
         " request_received, updated_at, intro_text, call_notes, debrief_text,"
-        " workbook_version, workbook_path, id, created_at)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " workbook_version, workbook_path, meeting_link, id, created_at)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(id) DO UPDATE SET seq=excluded.seq, account=excluded.account,"
         " manager_name=excluded.manager_name, manager_email=excluded.manager_email,"
         " outgoing_name=excluded.outgoing_name, outgoing_email=excluded.outgoing_email,"
@@ -79,7 +79,8 @@ def save_transition(store: Store, t: Transition, *, now: datetime) -> None:
         " notes=excluded.notes, status=excluded.status, thread_root=excluded.thread_root,"
         " updated_at=excluded.updated_at, intro_text=excluded.intro_text,"
         " call_notes=excluded.call_notes, debrief_text=excluded.debrief_text,"
-        " workbook_version=excluded.workbook_version, workbook_path=excluded.workbook_path",
+        " workbook_version=excluded.workbook_version, workbook_path=excluded.workbook_path,"
+        " meeting_link=excluded.meeting_link",
         *values, t.id, iso(now))
 
 
