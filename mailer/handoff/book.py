@@ -123,7 +123,7 @@ _DAMAGED = ("I could not open the spreadsheet; it may be damaged. Please save it
             ".xlsx or .csv and send it once more.")
 MAX_SHEETS = 50
 MAX_COLUMNS = 60
-MAX_CELL_BYTES = 128 * 1024
+MAX_TEXT = 2 * 1024 * 1024  # characters in all the cells of a book: far more than requests need
 
 
 def _xlsx_caps(max_rows: int) -> SheetCaps:
@@ -224,9 +224,15 @@ def _table(filename: str, rows: Iterator[list[str]], max_rows: int) -> BookTable
     header = head[header_index]
     kept: list[BookRow] = []
     below = itertools.chain(head[header_index + 1:], rows)
+    text = 0
     for count, cells in enumerate(below, start=1):
         if count > max_rows:
             raise BookError(_too_many_rows(max_rows))
+        text += sum(len(cell) for cell in cells)
+        if text > MAX_TEXT:
+            raise BookError(f"The file holds more than {MAX_TEXT // 1024 // 1024} MB of text, far "
+                            "more than requests need. Please send only the columns of the "
+                            "request, one row per account.")
         fields = _row_fields(cells, columns)
         if any(value for value in fields.values()):
             kept.append(BookRow(number=header_index + 1 + count, fields=fields))

@@ -110,7 +110,8 @@ class CombinedFormError(Exception):
 def combined_form_caps(accounts: int) -> SheetCaps:
     """One sheet per account and the hidden map, with room for a few sheets people add."""
     return SheetCaps(sheets=accounts + 11, rows=300, columns=30,
-                     cells=2_000 * (accounts + 1), unpacked_bytes=MAX_UNCOMPRESSED_BYTES)
+                     cells=2_000 * (accounts + 1), unpacked_bytes=MAX_UNCOMPRESSED_BYTES,
+                     characters=128 * 1024 * (accounts + 1))
 
 
 def read_combined_form(payload: bytes,
@@ -145,8 +146,10 @@ def _too_large(exc: SpreadsheetTooLarge) -> str:
             "rows": f"The spreadsheet has more than {exc.limit} rows{where}, counting blank "
                     "ones; the form has one per question.",
             "cells": f"The spreadsheet has more than {exc.limit:,} filled cells, far more "
-                     "than the form."}.get(exc.what, "The spreadsheet is far larger than the "
-                                                     "form.")
+                     "than the form.",
+            "characters": f"The spreadsheet holds more than {exc.limit // 1024:,} KB of text, "
+                          "far more than answers to the form need."}.get(
+        exc.what, "The spreadsheet is far larger than the form.")
 
 
 def _answers_by_transition(workbook, transition_ids: Collection[str],  # noqa: ANN001

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from mailer.handoff.model import Contact, ContactRole
 from mailer.handoff.signatures import without_link_renderings
 
-_EMAIL = re.compile(r"(?:mailto:)?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)", re.I)
+# An address is looked for from the start of a run of its characters only (the look-behind):
+# a long word is not scanned again from each of its letters.
+_EMAIL = re.compile(r"(?:mailto:|(?<![\w.+'-]))([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)", re.I)
 _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\((?:mailto:)?[^)]*\)")
 _BULLET = re.compile(r"^(\s*)(?:[-*+•·▪◦o]|\d{1,2}[.)])\s+")
 
@@ -335,7 +337,8 @@ def _role_of(body: str, fields: list[_Field]) -> ContactRole:
 _FIELD_SEPARATOR = re.compile(r"\s*[,;|]\s*|\t+|\s+[-–—]{1,2}\s+|\s*[–—]\s*")
 _NOTES_DASH = re.compile(r"\s+[-–—]{1,2}\s+|\s*[–—]\s*")
 _BRACKETED_ADDRESS = re.compile(
-    r"[<(\[]?\s*(?:mailto:)?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)\s*[>)\]]?", re.IGNORECASE
+    r"[<(\[]?\s*(?:mailto:|(?<![\w.+'-]))([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)\s*[>)\]]?",
+    re.IGNORECASE
 )
 
 

@@ -178,7 +178,8 @@ _NOT_OUR_FILE = (
 # The form has 3 sheets, 13 rows of questions and a contacts sheet with room for 200; a filled
 # one stays far below these, and a file beyond them is not the form.
 FORM_CAPS = SheetCaps(sheets=12, rows=1000, columns=40, cells=30_000,
-                      unpacked_bytes=MAX_UNCOMPRESSED_BYTES, members=MAX_MEMBERS)
+                      unpacked_bytes=MAX_UNCOMPRESSED_BYTES, members=MAX_MEMBERS,
+                      characters=512 * 1024)  # as much text as one email may hold
 
 
 def read_form(data: bytes) -> FilledForm:
@@ -230,6 +231,7 @@ def too_large_words(e: SpreadsheetTooLarge) -> str:
         "sheets": f"has more than {e.limit} sheets (the form has three)",
         "rows": f"has more than {e.limit:,} rows{where}, counting blank ones",
         "cells": f"has more than {e.limit:,} filled cells",
+        "characters": f"holds more than {e.limit // 1024:,} KB of text",
     }.get(e.what, "is far larger than the form")
     return (f"This spreadsheet {what}, so I did not read it. Please send back the form from my "
             "email with your answers only, or write them in the email.")

@@ -82,7 +82,7 @@ _ATTRIBUTION_VERB = re.compile(
 _ATTRIBUTION_START = re.compile(
     r"^(?:on|am|le|el|op|il|em|den|dne|w dniu|\d{1,4}[./-]\d{1,2}[./-]\d{1,4})\b", re.I
 )
-_EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_EMAIL_LIKE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+")  # from a word's start
 _SEPARATOR = re.compile(
     r"^[\s*_]*(?:-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|"
     r"mensaje original|messaggio originale|oorspronkelijk bericht|forwarded message|"

@@ -156,11 +156,15 @@ def looks_like_signature_detail(line: str) -> bool:
 
 # --- Outlook's plain-text rendering of links ----------------------------------------------
 
+# Each pattern starts only where a run of its characters starts (the look-behind), so a long
+# run of letters is not scanned again from each of its positions.
 _RENDERED_MAILTO = re.compile(
-    r"(?P<label>[\w.+'-]+@[\w-]+(?:\.[\w-]+)+)<mailto:(?P<target>[^<>\s]+)>", re.IGNORECASE
+    r"(?<![\w.+'-])(?P<label>[\w.+'-]+@[\w-]+(?:\.[\w-]+)+)<mailto:(?P<target>[^<>\s]+)>",
+    re.IGNORECASE
 )
-_RENDERED_LINK = re.compile(r"(?P<label>(?:https?://|www\.)[^\s<>]+)<(?P<target>https?://[^<>\s]*)>",
+_RENDERED_LINK = re.compile(r"(?<![^\s<>])(?P<run>[^\s<>]+)<(?P<target>https?://[^<>\s]*)>",
                             re.IGNORECASE)
+_LINK_START = re.compile(r"https?://|www\.", re.IGNORECASE)
 _LABELLED_LINK = re.compile(r"(?<=\S)<(?P<target>(?:https?://|mailto:)[^<>\s]+)>", re.IGNORECASE)
 
 
@@ -168,15 +172,30 @@ def without_link_renderings(text: str) -> str:
     """Outlook's text part shows every hyperlink as `label<target>`:
     `pat@acme.com<mailto:pat@acme.com>` and `https://x<https://x>` become the address and
     the link as typed; a link under other words keeps its target, set apart by a space."""
-    text = _RENDERED_MAILTO.sub(_same_or_both, text)
-    text = _RENDERED_LINK.sub(_same_or_both, text)
+    if "<mailto:" in text.lower():
+        text = _RENDERED_MAILTO.sub(_same_or_both, text)
+    if "<http" in text.lower():
+        text = _RENDERED_LINK.sub(_link_in_run, text)
     return _LABELLED_LINK.sub(
         lambda m: f" <{re.sub(r'^mailto:', '', m.group('target'), flags=re.IGNORECASE)}>", text
     )
 
 
+def _link_in_run(match: re.Match[str]) -> str:
+    """`label<target>` where the label is the run's part from its first `http`/`www.` on
+    (`(https://x<https://x>` keeps its bracket)."""
+    run = match.group("run")
+    start = _LINK_START.search(run)
+    if start is None or start.end() == len(run):
+        return match.group(0)
+    return run[:start.start()] + _same_or_both_of(run[start.start():], match.group("target"))
+
+
 def _same_or_both(match: re.Match[str]) -> str:
-    label, target = match.group("label"), match.group("target")
+    return _same_or_both_of(match.group("label"), match.group("target"))
+
+
+def _same_or_both_of(label: str, target: str) -> str:
     bare = re.sub(r"^mailto:", "", target, flags=re.IGNORECASE).split("?", 1)[0]
     if bare.lower().rstrip("/") in (label.lower().rstrip("/"), f"http://{label.lower()}"):
         return label

@@ -35,6 +35,7 @@ class SheetCaps:
     cells: int  # non-empty cells in the whole workbook
     unpacked_bytes: int
     members: int = 2000  # files inside the zip
+    characters: int = 1 << 30  # text in the cells read, all sheets together
 
 
 class NotAWorkbook(Exception):
@@ -42,7 +43,7 @@ class NotAWorkbook(Exception):
 
 
 class SpreadsheetTooLarge(Exception):
-    """A cap was reached; `what` names it: sheets, rows, cells or unpacked."""
+    """A cap was reached; `what` names it: sheets, rows, cells, characters or unpacked."""
 
     def __init__(self, what: str, limit: int, sheet: str = "") -> None:
         super().__init__(f"{what} over {limit}" + (f" on sheet '{sheet}'" if sheet else ""))
@@ -81,16 +82,21 @@ def open_workbook(payload: bytes, caps: SheetCaps):  # noqa: ANN201 - openpyxl's
 
 
 class CellBudget:
-    """Non-empty cells read so far across the workbook's sheets."""
+    """Non-empty cells, and the text in them, read so far across the workbook's sheets."""
 
     def __init__(self, caps: SheetCaps) -> None:
         self.caps = caps
         self.used = 0
+        self.characters = 0
 
     def spend(self, row: tuple[object, ...], sheet: str) -> None:
-        self.used += sum(1 for value in row if value is not None and value != "")
+        filled = [value for value in row if value is not None and value != ""]
+        self.used += len(filled)
+        self.characters += sum(len(value) for value in filled if isinstance(value, str))
         if self.used > self.caps.cells:
             raise SpreadsheetTooLarge("cells", self.caps.cells, sheet)
+        if self.characters > self.caps.characters:
+            raise SpreadsheetTooLarge("characters", self.caps.characters, sheet)
 
 
 def capped_rows(sheet, caps: SheetCaps, budget: CellBudget, *,  # noqa: ANN001 - a sheet

@@ -543,7 +543,7 @@ def _without_closing(lines: list[str]) -> list[str]:
 
 
 _CONTACT_DETAIL = re.compile(
-    r"[\w.+-]+@[\w-]+\.[\w.-]+|(?:https?://|www\.)\S+|\+?\(?\d[\d ().-]{6,}\d"
+    r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+|(?:https?://|www\.)\S+|\+?\(?\d[\d ().-]{6,}\d"
     r"|^\s*(?:t|tel|phone|mobile|cell|m|f|fax|skype|e|email)\s*[.:]",
     re.IGNORECASE,
 )

@@ -77,8 +77,9 @@ class MaildirSource:
         self.box = mailbox.Maildir(str(path), create=True)
 
     def deliver(self, raw: bytes) -> str:
-        """Drop a message into the inbox, as a mail server would."""
-        return self.box.add(mailbox.MaildirMessage(raw))
+        """Drop a message into the inbox, as a mail server would: its bytes, unparsed (a
+        message nested hundreds deep would exhaust the email package's recursion)."""
+        return self.box.add(bytes(raw))
 
     def fetch_new(self) -> Iterator[FetchedMessage]:
         self.box = mailbox.Maildir(str(self.path), create=True)
