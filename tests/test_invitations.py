@@ -127,7 +127,8 @@ def test_a_cancelled_transition_cancels_its_meetings_and_tells_both_csms(
         every_mail: EveryMail) -> None:
     [invite] = [m for m in _mails(every_mail, "kt_meeting_invite")
                 if "Initrode" in str(m["Subject"])]
-    [cancel] = _mails(every_mail, "kt_meeting_invite_cancel")
+    [cancel] = [m for m in _mails(every_mail, "kt_meeting_invite_cancel")
+                if "Initrode" in str(m["Subject"])]
     method, calendar = _calendar(cancel)
     _, original = _calendar(invite)
     event, first = calendar.walk("VEVENT")[0], original.walk("VEVENT")[0]
@@ -144,6 +145,46 @@ def test_a_cancelled_transition_cancels_its_meetings_and_tells_both_csms(
     assert "Ivy Chen and Lee Chan are told." in answer
     assert "Knowledge transfer for Initrode: Ivy and Lee" in answer
     assert "The customer had not been told anything about the change." in answer
+
+
+def test_a_new_incoming_csm_takes_the_old_ones_place_in_every_meeting_still_to_come(
+        every_mail: EveryMail) -> None:
+    """Dana hands Globex from Lee to Nina after the knowledge-transfer call was booked: Lee's
+    calendar loses it (METHOD:CANCEL to Lee alone), everyone else gets the same meeting one
+    SEQUENCE on, Nina among the attendees, at the same time and place."""
+    [invite] = [m for m in _mails(every_mail, "kt_meeting_invite")
+                if "Globex" in str(m["Subject"])]
+    _, original = _calendar(invite)
+    first = original.walk("VEVENT")[0]
+    assert "lee@example.com" in _attendees(first), "the story books Lee first"
+
+    [off] = [m for m in _mails(every_mail, "kt_meeting_invite_cancel")
+             if "Globex" in str(m["Subject"])]
+    method, calendar = _calendar(off)
+    event = calendar.walk("VEVENT")[0]
+    assert method == "CANCEL" and _recipients(off) == {"lee@example.com"}
+    assert set(_attendees(event)) == {"lee@example.com"}, "only Lee is taken off"
+    assert str(event["uid"]) == str(first["uid"])
+    assert int(event["sequence"]) == int(first["sequence"]) + 1
+    assert "goes ahead without you" in text_of(off) and "Nina Roy" in text_of(off)
+
+    [update] = [m for m in _mails(every_mail, "kt_meeting_invite_request")
+                if "Globex" in str(m["Subject"])]
+    method, calendar = _calendar(update)
+    event = calendar.walk("VEVENT")[0]
+    assert method == "REQUEST" and str(event["uid"]) == str(first["uid"])
+    assert int(event["sequence"]) == int(first["sequence"]) + 1
+    attendees = set(_attendees(event))
+    assert "nina@example.com" in attendees and "lee@example.com" not in attendees
+    assert attendees - {"nina@example.com"} == set(_attendees(first)) - {"lee@example.com"}
+    assert _recipients(update) == attendees, "everyone still invited gets the update"
+    assert event.decoded("dtstart") == first.decoded("dtstart"), "the time stays"
+    assert "with Nina Roy in place of Lee Chan" in text_of(update)
+
+    [answer] = [text_of(m) for m in _mails(every_mail, "command_result")
+                if "Incoming CSM is now" in text_of(m) and "Globex" in text_of(m)]
+    assert "Nina Roy takes the place of Lee Chan: an updated invitation went to" in answer
+    assert "Lee's calendar no longer has it." in answer
 
 
 def test_an_accept_is_recorded_and_never_answered(every_mail: EveryMail) -> None:

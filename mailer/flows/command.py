@@ -9,7 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from mailer.flows.due_steps import approver_of, execute_step, planned_for, send_draft_as_is
-from mailer.flows.meetings import cancel_meetings, customer_mail_sent, reschedule_meetings
+from mailer.flows.meetings import (
+    cancel_meetings,
+    customer_mail_sent,
+    recast_meetings,
+    reschedule_meetings,
+)
 from mailer.flows.opening import checked_request, questionnaire_mail
 from mailer.flows.outcome import Outcome
 from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transition_context
@@ -43,6 +48,7 @@ from mailer.handoff.transitions import (
     PAUSED,
     Transition,
     display_name,
+    first_name,
     request_rows,
     with_request,
 )
@@ -190,6 +196,7 @@ def _set_field(rt: Runtime, msg: InboundMessage, t: Transition, command: Command
             _ask_before_sending_workbook(rt, old=t, new=updated, now=now)
             note += (f" The workbook goes to {display_name(updated.incoming)} once you "
                      "confirm it: I sent you a separate email for that.")
+    note += _meetings_recast(rt, old=t, new=updated, now=now)
     note += _dates_moved(rt, old=t, new=updated, now=now)
     _answer(rt, msg, updated, "command_result", now=now, show_plan=True,
             result=f"{command.field} is now {command.value}. Every step that depends on it "
@@ -222,6 +229,19 @@ def _dates_moved(rt: Runtime, *, old: Transition, new: Transition, now: datetime
                        f"{rt.renderer.moment_words(moved.new_start)}")
         words.append(f' The meeting "{moved.title}" {change}: an updated invitation went to '
                      f"{_and(display_name(p) for p in moved.attendees)}.")
+    return "".join(words)
+
+
+def _meetings_recast(rt: Runtime, *, old: Transition, new: Transition, now: datetime) -> str:
+    """After a CSM was replaced: the meetings still to come change hands in every calendar."""
+    words = []
+    for meeting in recast_meetings(rt, old, new, now=now):
+        words.append(f' At the meeting "{meeting.title}" '
+                     f"({rt.renderer.moment_words(meeting.start)}), "
+                     f"{_and(display_name(p) for p in meeting.joined)} takes the place of "
+                     f"{_and(display_name(p) for p in meeting.left)}: an updated invitation went "
+                     f"to {_and(display_name(p) for p in meeting.attendees)}, and "
+                     f"{_and(first_name(p) for p in meeting.left)}'s calendar no longer has it.")
     return "".join(words)
 
 

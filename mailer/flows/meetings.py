@@ -3,14 +3,15 @@
 The organizer is the assistant's address (the mail's From), so every person meant to attend,
 the host included, is an ATTENDEE who receives the mail and can accept or decline it. Each
 invitation is recorded; a date change sends the same UID with SEQUENCE + 1 to every attendee,
-a cancelled transition sends METHOD:CANCEL for every meeting it had sent.
+a cancelled transition sends METHOD:CANCEL for every meeting it had sent, and a replaced CSM
+is taken off the meetings still to come while their successor is added.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import message_from_bytes, policy
 from typing import Any
@@ -148,6 +149,52 @@ def reschedule_meetings(rt: Runtime, old: Transition, new: Transition, *,
                      now=now, extra={"old_start": meeting.start})
         moved.append(Moved(meeting.title, meeting.start, start, meeting.attendees, location))
     return moved
+
+
+@dataclass(frozen=True)
+class Recast:
+    """A meeting whose attendees changed because a CSM was replaced."""
+
+    title: str
+    start: datetime
+    left: tuple[Person, ...]
+    joined: tuple[Person, ...]
+    attendees: tuple[Person, ...]
+
+
+def recast_meetings(rt: Runtime, old: Transition, new: Transition, *,
+                    now: datetime) -> list[Recast]:
+    """A CSM was replaced (`old` to `new`): each meeting still to come that the replaced person
+    was invited to is taken off their calendar (METHOD:CANCEL to them alone, RFC 5546 3.2.5)
+    and updated for everyone else, the newcomer among the attendees (same UID, SEQUENCE + 1).
+    The title and host follow the new CSM; the time and place stay."""
+    swaps = {before.email.lower(): after for before, after in
+             ((old.incoming, new.incoming), (old.outgoing, new.outgoing))
+             if before.email.lower() != after.email.lower()}
+    if not swaps:
+        return []
+    steps = {s.id: s for s in playbook_of(rt, new).steps}
+    recast: list[Recast] = []
+    for step_id, (meeting, status) in invitations_of(rt.store, new.id).items():
+        leaving = tuple(p for p in meeting.attendees if p.email.lower() in swaps)
+        if status != INVITED or meeting.start <= now or step_id not in steps or not leaving:
+            continue
+        step = steps[step_id]
+        attendees = people_of([swaps.get(p.email.lower(), p) for p in meeting.attendees])
+        joined = tuple(swaps[p.email.lower()] for p in leaving)
+        updated = replace(new_meeting(rt, new, step, uid=meeting.uid, start=meeting.start,
+                                      end=meeting.end, attendees=list(attendees)),
+                          sequence=meeting.sequence + 1, location=meeting.location)
+        for person in leaving:
+            _send_change(rt, new, step, replace(updated, attendees=(person,)), method="CANCEL",
+                         template="meeting_uninvited", now=now,
+                         extra={"newcomer": person_view(swaps[person.email.lower()])})
+        _send_change(rt, new, step, updated, method="REQUEST", template="meeting_update",
+                     now=now, extra={"old_start": meeting.start,
+                                     "joined": [person_view(p) for p in joined],
+                                     "left": [person_view(p) for p in leaving]})
+        recast.append(Recast(updated.title, updated.start, leaving, joined, attendees))
+    return recast
 
 
 def cancel_meetings(rt: Runtime, t: Transition, *, now: datetime) -> list[Meeting]:
