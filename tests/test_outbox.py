@@ -91,3 +91,19 @@ def test_a_file_left_behind_by_a_crash_after_sending_is_put_away(tmp_path):
     assert list((tmp_path / "outbox").glob(".*")) == []
     assert [p.name for p in (tmp_path / "outbox" / "sent").glob("*.eml")] == [mail.path.name]
     service.close()
+
+
+def test_a_mail_sent_just_before_a_crash_is_recorded_and_never_sent_again(tmp_path):
+    """The server said 250 and the file moved to sent/, then the process died before the
+    row was marked: the next start records it as sent instead of sending it again."""
+    service, rt = _runtime(tmp_path)
+    _queue(rt, holdable=False)
+    _queue(rt, holdable=False, to=Person("Dana", "dana@example.com"))
+    first, second = rt.outbox.ready(rt.store, NOW)
+    rt.outbox.set_aside_sent(first)
+    assert rt.outbox.counts(rt.store) == {"queued": 2}  # the crash came here
+    rt.outbox.spool(rt.store)
+    assert rt.outbox.counts(rt.store) == {"sent": 1, "queued": 1}
+    assert [m.row_id for m in rt.outbox.ready(rt.store, NOW)] == [second.row_id]
+    assert [p.name for p in (tmp_path / "outbox").glob("*.eml")] == [second.path.name]
+    service.close()

@@ -20,7 +20,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mailer.mail.compose import ComposedEmail
@@ -127,12 +127,19 @@ class Outbox:
         """Write a file for every queued row that has none yet; returns how many."""
         self._tidy(store)
         written = 0
+        sent_before_a_crash: list[int] = []
         for row in store.all("SELECT id, transition_id, kind, raw FROM outbound "
                              "WHERE status='queued' ORDER BY id"):
             path = self.directory / self.filename(row)
-            if not path.exists():
+            if (self.sent_dir / path.name).exists():
+                sent_before_a_crash.append(row["id"])  # see set_aside_sent
+            elif not path.exists():
                 _atomic_write(path, row["raw"])
                 written += 1
+        if sent_before_a_crash:
+            log.info("%d mail(s) were sent before a stop but not yet recorded; recorded now, "
+                     "not sent again", len(sent_before_a_crash))
+            self._record_sent(store, sent_before_a_crash, datetime.now(UTC))
         return written
 
     def _tidy(self, store: Store) -> None:
@@ -198,11 +205,26 @@ class Outbox:
                           recipients=tuple(json.loads(row["recipients_json"])),
                           subject=row["subject"], attempts=row["attempts"], path=path)
 
-    def mark_sent(self, store: Store, mail: QueuedMail, now: datetime) -> None:
-        with store.transaction():
-            store.run("UPDATE outbound SET status='sent', sent_at=?, attempts=attempts+1, "
-                      "raw=redact_mail(raw) WHERE id=?", iso(now), mail.row_id)
+    def set_aside_sent(self, mail: QueuedMail) -> None:
+        """The server took the mail: its file moves to `sent/` at once, which is the record
+        that survives a crash (`spool` recognises it and never sends the mail again). The row
+        follows in `record_sent`, many at a time: the database's write lock is often held by
+        the handling of the next inbound message, and waiting for it after every mail would
+        let the outbox fall behind."""
         _move(mail.path, self.sent_dir / mail.path.name)
+
+    def record_sent(self, store: Store, mails: Sequence[QueuedMail], now: datetime) -> None:
+        """Mark mails set aside as sent in one transaction (their copies lose the token)."""
+        if mails:
+            self._record_sent(store, [mail.row_id for mail in mails], now)
+
+    def _record_sent(self, store: Store, row_ids: Sequence[int], now: datetime) -> None:
+        with store.transaction():
+            store.db.executemany(
+                "UPDATE outbound SET status='sent', sent_at=?, attempts=attempts+1, "
+                "raw=redact_mail(raw) WHERE id=? AND status='queued'",
+                [(iso(now), row_id) for row_id in row_ids])
+
 
     def mark_retry(self, store: Store, mail: QueuedMail, reason: str, now: datetime) -> bool:
         """Schedule another try with backoff; False when the attempts are used up."""

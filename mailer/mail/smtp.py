@@ -101,14 +101,19 @@ def drain(store: Store, outbox: Outbox, sender: SmtpSender, *, now: Callable[[],
           limit: int = 500) -> DrainResult:
     """Send what is due; returns how many went and the permanent failures to report."""
     result = DrainResult()
-    for mail in outbox.ready(store, now(), limit=limit):
-        outcome = _deliver_one(store, outbox, sender, mail, now)
-        if outcome == DEFERRED:
-            break  # the server is unwell: keep order per recipient, try again later
-        if isinstance(outcome, DeliveryFailure):
-            result.failures.append(outcome)
-        if outcome is SENT or (isinstance(outcome, DeliveryFailure) and outcome.partial):
-            result.sent += 1
+    accepted: list[QueuedMail] = []  # set aside in sent/, their rows recorded at the end
+    try:
+        for mail in outbox.ready(store, now(), limit=limit):
+            outcome = _deliver_one(store, outbox, sender, mail, now)
+            if outcome == DEFERRED:
+                break  # the server is unwell: keep order per recipient, try again later
+            if isinstance(outcome, DeliveryFailure):
+                result.failures.append(outcome)
+            if outcome is SENT or (isinstance(outcome, DeliveryFailure) and outcome.partial):
+                accepted.append(mail)
+                result.sent += 1
+    finally:
+        outbox.record_sent(store, accepted, now())
     return result
 
 
@@ -147,7 +152,7 @@ def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedM
         sender.drop_connection()
         log.warning("SMTP unavailable (%s); will retry", exc.__class__.__name__)
         return _retry_or_fail(store, outbox, mail, f"connection problem: {exc}", now)
-    outbox.mark_sent(store, mail, now())
+    outbox.set_aside_sent(mail)
     log.debug("sent %s mail of %s to %s", mail.kind, mail.transition_id or "no transition",
               ", ".join(mail.recipients))
     if refused:
