@@ -9,6 +9,7 @@ inside a block that is copied as it stands.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -50,10 +51,21 @@ class _Tree(HTMLParser):
 
 def html_to_text(html: str) -> str:
     """Clean text for the text/plain part of an email whose HTML body is `html`."""
+    return joined_text(text_blocks(html))
+
+
+def text_blocks(html: str) -> tuple[str, ...]:
+    """The text blocks of an HTML fragment made of whole blocks (paragraphs, lists, tables):
+    what `html_to_text` reads off it, before the blocks are joined. Converting a page block
+    by block gives the same text as converting it whole, so the blocks every mail shares can
+    be converted once."""
     parser = _Tree()
     parser.feed(html)
     parser.close()
-    blocks = _blocks(parser.root)
+    return tuple(_blocks(parser.root))
+
+
+def joined_text(blocks: Iterable[str]) -> str:
     return "\n\n".join(b for b in blocks if b.strip()).strip("\n") + "\n"
 
 

@@ -24,7 +24,7 @@ import jinja2
 import markdown
 
 from mailer.errors import ConfigError
-from mailer.mail.plain_text import html_to_text
+from mailer.mail.plain_text import joined_text, text_blocks
 
 TEMPLATE_SUFFIX = ".md.j2"
 LAYOUT = "_layout.html.j2"
@@ -213,31 +213,47 @@ class Renderer:
             self._compiled[key] = (env.from_string(subject), env.from_string(body))
         return self._compiled[key]
 
-    def _to_html(self, source: str) -> str:
-        """Markdown to HTML, one top-level block at a time, each block memoised.
+    def _body(self, source: str, values: list[str]) -> tuple[str, str]:
+        """The HTML body and its plain text, from Markdown with stand-ins for values.
 
-        Converting Markdown is most of the cost of an email, and most blocks (the twelve
-        questionnaire sections, the command lists) are the same in every message; only the
-        blocks holding names and dates change."""
-        return "\n".join(self._block_to_html(block) for block in _blocks(source))
+        Markdown is converted one top-level block at a time, and the text read off each HTML
+        block, both memoised: that is most of the cost of an email, and most blocks (the
+        twelve questionnaire sections, the command lists) are the same in every message.
+        Only blocks holding a person's values (names, dates) are new each time; they are
+        filled and read, but not kept."""
+        html_blocks: list[str] = []
+        text_parts: list[str] = []
+        for block in _blocks(source):
+            html = self._block_to_html(block)
+            if _STAND_IN_RE.search(html) is None:
+                html_blocks.append(html)
+                text_parts.extend(self._constant_text_blocks(html))
+                continue
+            filled = _fill_stand_ins(html, values)
+            html_blocks.append(filled)
+            text_parts.extend(text_blocks(filled))
+        return "\n".join(html_blocks), joined_text(text_parts)
 
     @lru_cache(maxsize=4096)  # noqa: B019 - one Renderer per process, kept for its life
     def _block_to_html(self, block: str) -> str:
         self._markdown.reset()
         return self._markdown.convert(block)
 
+    @lru_cache(maxsize=1024)  # noqa: B019 - one Renderer per process, kept for its life
+    def _constant_text_blocks(self, html: str) -> tuple[str, ...]:
+        return text_blocks(html)
+
     def render(self, name: str, /, *, context: dict[str, Any]) -> RenderedEmail:
         text_subject = self._parts(self._text_env, name)[0].render(context)
         _, html_body = self._parts(self._html_env, name)
         values: list[str] = []
-        body_html = _fill_stand_ins(self._to_html(html_body.render(context | {_VALUES: values})),
-                                    values)
+        body_html, text = self._body(html_body.render(context | {_VALUES: values}), values)
         subject = " ".join(text_subject.split())
         page = self._layout_env.get_template(LAYOUT).render(
             {"subject": subject, "body": jinja2.utils.markupsafe.Markup(body_html),
              # Mail sent in a person's name (to customers) carries no assistant footer.
              "from_person": bool(context.get("from_person"))})
-        return RenderedEmail(subject=subject, text=html_to_text(body_html),
+        return RenderedEmail(subject=subject, text=text,
                              html=_inline_css(page), body_html=body_html)
 
     def date_words(self, value: date | datetime) -> str:
