@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailer.config.settings import SHIPPED_DEFAULTS
 from mailer.demo import run_demo
@@ -35,6 +37,60 @@ def test_every_email_of_the_demo_reads_as_its_whole_page(tmp_path: Path,
     assert len(rendered) > 20
     for mail in rendered:
         assert mail.text == html_to_text(mail.body_html), mail.subject
+
+
+EVERY_PLACE = """subject: {{ a }}
+---
+Hello {{ a }}, and {{ b }}.
+
+{{ b }}
+
+## {{ a }} and more
+
+- one {{ a }}
+- two {{ b }} two
+
+1. **{{ a }}** then {{ b }}
+
+| Field | Value |
+|---|---|
+| {{ a }} | {{ b }} |
+
+> {{ b }}
+
+```
+{{ a }}
+  {{ b }}
+```
+
+Last line {{ a }}{{ b }}
+"""
+
+# What people type: words, spaces of every kind, markup, entities, line breaks, blank values.
+TYPED = st.lists(st.sampled_from([
+    *"ab Zé  \t\n\r<>&;#*_-|[]()!`'\"=:/.,09\u00a0\u2003\u200b\u2028\x0b",
+    "\n\n", "zqv1vqz", "&amp;", "<p>", "</pre>", "http://x.test", "Grüße", "Sam Okafor"]),
+    max_size=14).map("".join)
+
+
+@pytest.fixture(scope="module")
+def every_place(tmp_path_factory: pytest.TempPathFactory) -> Renderer:
+    """A template with values in every kind of block: paragraph, heading, list, table, quote,
+    copy block."""
+    directory = tmp_path_factory.mktemp("templates")
+    (directory / "_layout.html.j2").write_text(
+        (SHIPPED_DEFAULTS / "templates" / "_layout.html.j2").read_text())
+    (directory / "every_place.md.j2").write_text(EVERY_PLACE)
+    return Renderer(directory)
+
+
+@settings(max_examples=400, deadline=None)
+@given(a=TYPED, b=TYPED)
+def test_any_typed_values_in_any_block_read_as_the_whole_page(every_place: Renderer, a: str,
+                                                             b: str) -> None:
+    for _ in range(2):  # the second time the shared blocks come from memory
+        mail = every_place.render("every_place", context={"a": a, "b": b})
+        assert mail.text == html_to_text(mail.body_html)
 
 
 @pytest.mark.parametrize("value", [

@@ -120,6 +120,14 @@ def _fill_stand_ins(html: str, values: list[str]) -> str:
     return _STAND_IN_RE.sub(inline, html)
 
 
+def _reads_as_typed(value: str) -> bool:
+    """Does the text part show this value exactly as typed? A line of printable characters,
+    single-spaced, not markup of our own: escaping it for the HTML and reading the HTML back
+    give it unchanged, wherever it stands (a paragraph, a list, a table cell, a copy block)."""
+    return (bool(value) and not isinstance(value, HtmlFragment) and value.isprintable()
+            and value == " ".join(value.split()) and _STAND_IN_RE.search(value) is None)
+
+
 _WHOLE_PARAGRAPH = re.compile(r"<p>zqv(\d+)vqz</p>")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s")
 _LABEL = re.compile(r"^\s*[A-Z][\w' ]{0,30}:\s")  # "Type: soft": a line of its own
@@ -225,13 +233,19 @@ class Renderer:
         text_parts: list[str] = []
         for block in _blocks(source):
             html = self._block_to_html(block)
-            if _STAND_IN_RE.search(html) is None:
+            used = [int(index) for index in _STAND_IN_RE.findall(html)]
+            if not used:
                 html_blocks.append(html)
                 text_parts.extend(self._constant_text_blocks(html))
                 continue
             filled = _fill_stand_ins(html, values)
             html_blocks.append(filled)
-            text_parts.extend(text_blocks(filled))
+            if all(index < len(values) and _reads_as_typed(values[index]) for index in used):
+                # A one-line value reads in the text exactly as typed, where its stand-in was.
+                text_parts.extend(_STAND_IN_RE.sub(lambda m: values[int(m.group(1))], part)
+                                  for part in self._constant_text_blocks(html))
+            else:
+                text_parts.extend(text_blocks(filled))
         return "\n".join(html_blocks), joined_text(text_parts)
 
     @lru_cache(maxsize=4096)  # noqa: B019 - one Renderer per process, kept for its life
