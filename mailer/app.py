@@ -205,6 +205,8 @@ class Service:
         report = PassReport()
         self.send_outbox(report)
         self.handle_inbox(report)
+        if report.handled:
+            self.send_outbox(report)  # answers leave before the scheduler's work, as in run
         self.run_steps(report)
         self.send_outbox(report)
         return report

@@ -15,7 +15,7 @@ cutting itself is ours.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from mailparser_reply.constants import MAIL_LANGUAGES
 
@@ -204,6 +204,9 @@ def is_sent_from(line: str) -> bool:
 # -- public --------------------------------------------------------------------------------
 
 
+# The pipeline and the flow it chooses each ask for the same message's new text (up to three
+# times for a request); the last few answers are kept.
+@lru_cache(maxsize=4)
 def new_text(text: str, *, html: str = "") -> str:
     """The text the sender wrote in this message, without quoted history or signature.
 
