@@ -9,12 +9,14 @@ envelope sender so a bounce can be matched to the message that bounced.
 from __future__ import annotations
 
 import binascii
+import io
 import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import encoders
+from email.generator import BytesGenerator
 from email.header import Header
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
@@ -119,7 +121,29 @@ def compose_email(rendered: RenderedEmail, /, *, envelope: Envelope, assistant: 
     return ComposedEmail(message_id=envelope.message_id,
                          envelope_from=f"{local}+bounce-{bounce_key}@{domain}",
                          recipients=recipients, subject=rendered.subject,
-                         raw=msg.as_bytes(policy=SMTP_COMPAT))
+                         raw=_flatten(msg))
+
+
+class _BlockWriter(BytesGenerator):
+    """The email package's generator, writing a part's body in one piece.
+
+    The stock generator writes a body line by line (two writes a line, each encoded on its
+    own), which was a third of composing a questionnaire. Its `_write_lines` is an internal
+    method: should a future Python drop it, this override is simply never called and the
+    output is the same."""
+
+    def _write_lines(self, lines: str) -> None:
+        if lines:
+            self.write(_LINE_END.sub(self._NL, lines))
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")  # as the generator's own NLCRE
+
+
+def _flatten(msg: MIMEMultipart) -> bytes:
+    buffer = io.BytesIO()
+    _BlockWriter(buffer, mangle_from_=False, policy=SMTP_COMPAT).flatten(msg, unixfrom=False)
+    return buffer.getvalue()
 
 
 def _text_part(text: str, subtype: str) -> MIMENonMultipart:

@@ -1,0 +1,58 @@
+"""What compose_email writes is what the email package would write, part for part, whatever
+the text holds: its own body writer and its boundaries change the speed, never the bytes a
+client reads."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime
+from email import policy
+from unittest.mock import patch
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailer.handoff.model import Person
+from mailer.mail import compose
+from mailer.mail.compose import CalendarPart, Envelope, OutgoingAttachment, compose_email
+from mailer.mail.render import RenderedEmail
+
+NOW = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
+TEXT = st.lists(st.sampled_from([
+    *"aZé =-._\t", "\r\n", "\n", "\r", "=_", "--", "=3D", "From ", ".", "Grüße ", "=\r\n",
+    "--=_0123456789abcdef_0", "x" * 90]), max_size=60).map("".join)
+
+
+def _envelope(attach: bool) -> Envelope:
+    return Envelope(
+        from_name="Transitions assistant", to=[Person("Sam Okafor", "sam@example.com")],
+        message_id="<0123456789abcdef0123456789abcdef@example.com>",
+        references=["<a@example.com>"], in_reply_to="<a@example.com>",
+        attachments=[OutgoingAttachment("Acme.xlsx", "application/octet-stream",
+                                        b"PK\x03\x04" * 50)] if attach else (),
+        calendar=CalendarPart("REQUEST", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+        if attach else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXT, html=TEXT, subject=TEXT, attach=st.booleans())
+def test_the_bytes_are_the_email_packages_and_every_part_reads_back(
+        text: str, html: str, subject: str, attach: bool) -> None:
+    rendered = RenderedEmail(subject=subject, text=text, html=html, body_html=html)
+    mail = compose_email(rendered, envelope=_envelope(attach), assistant="transitions@x.test",
+                         now=NOW)
+    with patch.object(compose, "_flatten", lambda msg: msg.as_bytes(policy=compose.SMTP_COMPAT)):
+        stock = compose_email(rendered, envelope=_envelope(attach),
+                              assistant="transitions@x.test", now=NOW)
+    assert mail.raw == stock.raw
+    message = email.message_from_bytes(mail.raw, policy=policy.default)
+    plain = message.get_body(("plain",))
+    rich = message.get_body(("html",))
+    assert plain is not None and rich is not None
+    assert _lines(plain.get_content()) == _lines(text)
+    assert _lines(rich.get_content()) == _lines(html)
+    assert len(list(message.iter_attachments())) == (2 if attach else 0)
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n").split("\n")
