@@ -15,6 +15,7 @@ Two separate concerns:
 from __future__ import annotations
 
 import re
+from copy import copy
 
 from openpyxl.cell.cell import Cell
 
@@ -64,8 +65,13 @@ def put_text(cell: Cell, value: str) -> None:
     if not text:
         cell.value = None
         return
-    cell.value = text
-    # openpyxl infers "f" (formula) for strings starting with "="; text from email is data.
+    # Stored as it is rather than through ``cell.value``: openpyxl's own check there (illegal
+    # characters, the length limit) has just been done above, and the type it infers ("f" for
+    # a leading "=", "e" for "#N/A") is replaced by "s" anyway: text from email is data.
+    cell._value = text
     cell.data_type = "s"
     if looks_like_formula(text):
+        # The flag is this cell's alone: its style array may be shared with other cells
+        # (the handoff workbook's are), so the cell gets a copy before it changes.
+        cell._style = copy(cell._style)
         cell.quotePrefix = True

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from copy import copy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
@@ -183,29 +182,52 @@ _FORMATS = {
 }
 
 
+class _SharedStyle(StyleArray):
+    """The style array of one format (the indexes of its font, fill, alignment and number
+    format in the workbook), shared by every cell of that format instead of copied into each.
+
+    openpyxl hashes a cell's style array each time it writes the cell, to find the style's
+    number; the hash is worked out once here. A change to a shared array would restyle every
+    cell holding it, so changing one is refused: a cell that needs a different style gets a
+    copy first (as ``put_text`` does for its quote prefix)."""
+
+    _hash: int
+
+    def __new__(cls, values: StyleArray) -> _SharedStyle:
+        shared = super().__new__(cls, values)
+        shared._hash = hash(tuple(values))
+        return shared
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __setitem__(self, index: object, value: object) -> None:
+        raise TypeError("a shared style array cannot change; give the cell a copy")
+
+
 class _Palette:
-    """Each format applied once, to a first cell; later cells copy that cell's style array
-    (the indexes of its font, fill, alignment and number format in the workbook) instead
-    of having openpyxl look each part up again for every cell."""
+    """Each format applied once, to a scratch cell; the resulting style array is then shared
+    by every cell of that format, instead of openpyxl looking each part up again per cell."""
 
     def __init__(self) -> None:
-        self._arrays: dict[str, StyleArray] = {}
+        self._arrays: dict[str, _SharedStyle] = {}
 
-    def style_for(self, cell: WriteOnlyCell, name: str) -> None:
+    def array(self, name: str, ws: WriteOnlyWorksheet) -> _SharedStyle:
+        """The style array of format ``name``, registered with ``ws``'s workbook."""
         prepared = self._arrays.get(name)
-        if prepared is not None:
-            cell._style = copy(prepared)
-            return
-        fmt = _FORMATS[name]
-        if fmt.font is not None:
-            cell.font = fmt.font
-        if fmt.fill is not None:
-            cell.fill = fmt.fill
-        if fmt.alignment is not None:
-            cell.alignment = fmt.alignment
-        if fmt.number_format is not None:
-            cell.number_format = fmt.number_format
-        self._arrays[name] = copy(cell._style)
+        if prepared is None:
+            fmt = _FORMATS[name]
+            scratch = Cell(ws)
+            if fmt.font is not None:
+                scratch.font = fmt.font
+            if fmt.fill is not None:
+                scratch.fill = fmt.fill
+            if fmt.alignment is not None:
+                scratch.alignment = fmt.alignment
+            if fmt.number_format is not None:
+                scratch.number_format = fmt.number_format
+            prepared = self._arrays[name] = _SharedStyle(scratch._style)
+        return prepared
 
 
 CellValue = str | int | date | datetime | None
@@ -237,6 +259,15 @@ class _Book:
         return _Table(self, title, headers, widths, header_row=header_row)
 
 
+class _CellSheet(WriteOnlyWorksheet):
+    """A streamed sheet whose rows are handed over as finished cells, each already carrying
+    its row, column and style. openpyxl's own append() first tries every cell as a value,
+    fails, formats an error message and makes a spare cell before taking it as a cell."""
+
+    def _values_to_row(self, values: Sequence[Cell], row_idx: int) -> Sequence[Cell]:
+        return values
+
+
 class _Table:
     """One sheet laid out as a table: styled frozen header, widths, print setup, row heights.
 
@@ -254,13 +285,14 @@ class _Table:
         *,
         header_row: int = 1,
     ) -> None:
-        self.ws = book.wb.create_sheet(title)
+        self.ws = _CellSheet(parent=book.wb, title=title)
+        book.wb._add_sheet(self.ws)
         self.header_row = header_row
         self._widths = tuple(widths)
         self._column_count = len(headers)
         self._palette = book.palette
         self._zone = book.zone
-        self._rows: dict[int, dict[int, WriteOnlyCell]] = {}
+        self._rows: dict[int, dict[int, Cell]] = {}
         self._heights: dict[int, float] = {}
         ws = self.ws
         for column, (header, width) in enumerate(zip(headers, widths, strict=True), start=1):
@@ -273,22 +305,22 @@ class _Table:
         ws.page_setup.fitToHeight = 0
         ws.sheet_properties.pageSetUpPr.fitToPage = True
 
-    def _put(self, row: int, column: int, value: CellValue, style: str) -> WriteOnlyCell:
-        cell = WriteOnlyCell(self.ws, value)
-        self._palette.style_for(cell, style)
+    def _put(self, row: int, column: int, value: CellValue, style: str) -> Cell:
+        cell = Cell(self.ws, row, column)
+        cell._style = self._palette.array(style, self.ws)
+        if value is not None:
+            cell.value = value  # after the style, whose date format a date then keeps
         self._rows.setdefault(row, {})[column] = cell
         return cell
 
     def write(self, row: int, column: int, value: CellValue, style: str = _TEXT) -> None:
-        if isinstance(value, datetime):
-            self._put(row, column, _excel_datetime(value, self._zone), _DATETIME)
-            return
-        if isinstance(value, date):
-            self._put(row, column, value, _DATE)
-            return
-        if isinstance(value, str):
+        if isinstance(value, str):  # most cells: tested first
             put_text(self._put(row, column, None, style), value)
             self._make_room(row, column, value)
+        elif isinstance(value, datetime):
+            self._put(row, column, _excel_datetime(value, self._zone), _DATETIME)
+        elif isinstance(value, date):
+            self._put(row, column, value, _DATE)
         else:
             self._put(row, column, value, style)
 
@@ -313,7 +345,7 @@ class _Table:
             cells = self._rows.get(row, {})
             if row in self._heights:
                 self.ws.row_dimensions[row].height = self._heights[row]
-            self.ws.append([cells.get(column) for column in range(1, max(cells, default=0) + 1)])
+            self.ws.append([cells[column] for column in sorted(cells)])
 
     def _make_room(self, row: int, column: int, text: str) -> None:
         width = self._widths[column - 1]
