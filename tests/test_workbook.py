@@ -535,6 +535,17 @@ def test_cell_text_keeps_tabs_and_line_breaks_as_lf_but_replaces_what_xml_forbid
     assert safe_cell_text("Zo\u00eb \U0001f69a") == "Zo\u00eb \U0001f69a"
 
 
+def test_cell_text_replaces_exactly_the_characters_xml_1_0_forbids() -> None:
+    # Every code point, against the XML 1.0 Char production itself: printable text takes a
+    # quicker path that must not let a single forbidden character through.
+    for code in range(0x110000):
+        char = chr(code)
+        allowed = (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF
+                   or 0xE000 <= code <= 0xFFFD or code >= 0x10000)
+        expected = "\n" if char == "\r" else char if allowed else "\ufffd"
+        assert safe_cell_text(char) == expected, hex(code)
+
+
 @pytest.mark.parametrize(
     ("text", "risky"),
     [

@@ -38,6 +38,10 @@ def safe_cell_text(value: str) -> str:
     unprintable was there. Line ends become LF, the one line break a spreadsheet cell knows
     (an XML reader turns a written CR LF into LF anyway, depending on the parser).
     """
+    if value.isprintable():
+        # The common case, checked in C: printable text has no control character (so no CR)
+        # and no surrogate or non-character, so nothing to replace.
+        return value
     return _XML_ILLEGAL.sub(_REPLACEMENT, value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
