@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -25,7 +26,14 @@ from mailer.state.store import Store
 
 log = logging.getLogger(__name__)
 
-STOP = -1  # the job number that tells the worker to finish
+STOP = -1  # the job number that tells a worker to finish
+
+
+def worker_count() -> int:
+    """One worker per core, at least one and at most four: while the service reads a backlog
+    one core may be free, and once it is read every core builds workbooks."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
 
 
 def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.Queue) -> None:
@@ -50,18 +58,20 @@ def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.
 
 
 class Workers:
-    """The service's side: one worker process, started when the first job is handed out."""
+    """The service's side: worker processes sharing one queue of job numbers, started when
+    the first job is handed out."""
 
     def __init__(self, settings: Settings, *, on_done: Callable[[], None],
-                 inline: Callable[[int], bool]) -> None:
+                 inline: Callable[[int], bool], count: int | None = None) -> None:
         self.settings = settings
+        self.count = count or worker_count()
         self.on_done = on_done
         # Where no process can be started (a container without /dev/shm for the worker's
         # queues), jobs are carried out in the service's own process instead.
         self.inline = inline
         self._inline_only = False
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
-        self._process: SpawnProcess | None = None
+        self._processes: list[SpawnProcess] = []
         self._jobs: multiprocessing.Queue | None = None
         self._done: multiprocessing.Queue | None = None
         self._reader: threading.Thread | None = None
@@ -99,37 +109,46 @@ class Workers:
         with self._changed:
             self._changed.wait_for(lambda: not self._pending or not self._alive(), timeout)
         if self._pending and not self._alive():
-            log.error("the workbook worker stopped; its jobs are handed out again")
+            log.error("a workbook worker stopped; its jobs are handed out again")
             self._restart()
 
     def close(self) -> None:
-        if self._process is None:
+        if not self._processes:
             return
         assert self._jobs is not None and self._done is not None
-        with contextlib.suppress(OSError, ValueError):
-            self._jobs.put(STOP)
-        self._process.join(timeout=60)
-        if self._process.is_alive():
-            self._process.kill()
+        for _ in self._processes:
+            with contextlib.suppress(OSError, ValueError):
+                self._jobs.put(STOP)
+        for process in self._processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
         self._done.put(None)  # ends the reader
         if self._reader is not None:
             self._reader.join(timeout=10)
-        self._process = None
+        self._processes = []
 
     # -- inside ------------------------------------------------------------------------------
 
     def _alive(self) -> bool:
-        return self._process is not None and self._process.is_alive()
+        """Every worker is running (a job taken by one that died is lost with it)."""
+        return bool(self._processes) and all(p.is_alive() for p in self._processes)
 
     def _ensure_worker(self) -> None:
         if self._alive():
             return
+        # Fresh queues: a worker killed while reading one may have left it unusable.
+        for process in self._processes:
+            if process.is_alive():
+                process.kill()
         self._jobs = self._context.Queue()
         self._done = self._context.Queue()
-        self._process = self._context.Process(target=work, name="mailer-workbooks",
-                                              args=(self.settings, self._jobs, self._done),
-                                              daemon=True)
-        self._process.start()
+        self._processes = [
+            self._context.Process(target=work, name=f"mailer-workbooks-{number}",
+                                  args=(self.settings, self._jobs, self._done), daemon=True)
+            for number in range(1, self.count + 1)]
+        for process in self._processes:
+            process.start()
         self._reader = threading.Thread(target=self._read_done, args=(self._done,),
                                         name="workbook-results", daemon=True)
         self._reader.start()
@@ -138,7 +157,6 @@ class Workers:
         pending = sorted(self._pending)
         with self._changed:
             self._pending.clear()
-        self._process = None
         self._ensure_worker()
         assert self._jobs is not None
         with self._changed:

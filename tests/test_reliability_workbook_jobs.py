@@ -6,6 +6,7 @@ kept once. On the embedded default (maildir inbox, mail waiting in the outbox)."
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import time
@@ -18,6 +19,7 @@ from mailer import pipeline
 from mailer.flows.workbook_delivery import build_workbook_file, waiting_jobs
 from mailer.mail.sources import MaildirSource
 from mailer.runtime import build_runtime
+from mailer.worker import Workers
 
 ANSWERS = """1. Contacts
 Pat Lee, VP Operations, pat@acme.com, champion - likes dashboards
@@ -125,3 +127,43 @@ def test_where_no_worker_process_can_start_the_service_builds_the_workbook_itsel
     assert count(assistant, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL") == 0
     assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
     assert workbook_files(assistant) == ["Acme Corp handoff TR-0001.xlsx"]
+
+
+def test_a_worker_killed_among_several_loses_no_job_and_doubles_none(tmp_path):
+    """Three accounts' answers wait, and two workers build their workbooks. One worker is
+    killed with SIGKILL as soon as it is running: every job is handed out again to fresh
+    workers, and each account gets exactly one workbook mail."""
+    assistant = Assistant(tmp_path / "assistant")
+    box = MaildirSource(assistant.settings.maildir_path)
+    for account in ("Acme Corp", "Globex", "Initech"):
+        box.deliver(plain(sender="Dana Whitfield <dana@example.com>", to=ADDRESS,
+                          subject=f"Handover {account}",
+                          body=REQUEST.replace("Acme Corp", account)))
+    assistant.run_once()
+    for questionnaire in sorted((assistant.home / "outbox").glob("*-questionnaire.eml")):
+        box.deliver(plain(sender="Sam Jones <sam@example.com>",
+                          to=str(parse(questionnaire.read_bytes())["Reply-To"]),
+                          subject="Re: handoff questions", body=ANSWERS))
+    rt = build_runtime(assistant.settings)
+    done: list[int] = []
+    workers = Workers(assistant.settings, on_done=lambda: done.append(1),
+                      inline=lambda job_id: False, count=2)
+    try:
+        for reply in MaildirSource(assistant.settings.maildir_path).fetch_new():
+            assert pipeline.handle(rt, reply.raw, source_key=reply.source_key).outcome \
+                == "processed"
+        assert len(waiting_jobs(rt.store)) == 3
+        assert workers.hand_out(rt.store) == 3
+        victim = workers._processes[0]  # noqa: SLF001 - the test plays the kernel's OOM killer
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join(10)
+        workers.wait(timeout=120)
+        workers.wait(timeout=120)  # after a restart, until the jobs handed out again are done
+        assert waiting_jobs(rt.store) == []
+    finally:
+        workers.close()
+        rt.store.close()
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 3
+    assert count(assistant, "SELECT COUNT(DISTINCT transition_id) FROM outbound "
+                            "WHERE kind='workbook'") == 3
+    assert len(workbook_files(assistant)) == 3
