@@ -223,11 +223,12 @@ def measure_one(name: str, home: Path, scale: float) -> dict[str, object]:
     service.send_outbox(report)
     seconds = time.monotonic() - started
     grew = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    outcome = report.handled[-1] if report.handled else None
+    outcome = service.rt.store.one("SELECT outcome, reason FROM inbound ORDER BY id DESC "
+                                   "LIMIT 1") if report.handled else None
     service.close()
     return {"case": name, "title": case.title, "bytes": size, "seconds": round(seconds, 2),
             "memory_mb": round(grew, 1),
-            "outcome": f"{outcome.outcome}: {outcome.reason}" if outcome else "not handled"}
+            "outcome": f"{outcome['outcome']}: {outcome['reason']}" if outcome else "not handled"}
 
 
 def measure(names: list[str], scale: float) -> list[dict[str, object]]:

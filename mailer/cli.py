@@ -320,7 +320,7 @@ def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool)
                 print(f"mailer run: {_server_problem(settings, exc)}", file=sys.stderr)
                 return 1
             counts = rt.outbox.counts(rt.store)
-            print(f"handled {len(report.handled)} message(s), ran {report.steps_sent} step(s), "
+            print(f"handled {report.handled} message(s), ran {report.steps_sent} step(s), "
                   f"sent {report.mails_sent} mail(s); outbox: {counts.get('queued', 0)} "
                   f"waiting, {counts.get('sent', 0)} sent, {counts.get('failed', 0)} failed")
             return 0

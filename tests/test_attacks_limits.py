@@ -14,10 +14,12 @@ import io
 import itertools
 import re
 import shutil
+import sqlite3
 import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -77,8 +79,9 @@ def test_imap_reads_only_the_headers_of_a_message_over_the_limit(mail, tmp_path:
     assert b"Message-ID: <big-1@example.com>" in over.raw and b"QUJD" not in over.raw
     assert len(under.raw) > 0.9 * MB and b"<big-2@example.com>" in under.raw
 
-    report = assistant.run_once()
-    outcomes = sorted((o.outcome, o.reason) for o in report.handled)
+    assert assistant.run_once().handled == 2
+    with closing(sqlite3.connect(assistant.settings.database_path)) as db:
+        outcomes = sorted(db.execute("SELECT outcome, reason FROM inbound"))
     assert outcomes[1][0] == "rejected" and "over the 1 MB limit" in outcomes[1][1], outcomes
     assert outcomes[0] == ("processed", "started TR-0001"), "the message under it is read"
     [refusal] = [m for m in mail.messages("dana@example.com") if b"over the" in m]
