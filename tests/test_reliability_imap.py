@@ -9,6 +9,9 @@ import time
 from assistant import ADDRESS, Assistant, parse, wait_until
 from letters import REQUEST, plain
 
+from mailer.app import PassReport
+from mailer.mail.sources import ImapSource
+
 
 def _request(n: int) -> bytes:
     return plain(sender=f"m{n}@example.com", to=ADDRESS, subject=f"Transition {n}",
@@ -87,3 +90,28 @@ def test_a_connection_dropped_mid_fetch_is_resumed_without_loss(mail, tmp_path):
     finally:
         assistant.stop()
     assert _answered(mail, range(40)) == [1] * 40
+
+
+def test_a_connection_that_stays_open_keeps_nothing_for_the_mail_it_filed(mail, tmp_path):
+    """imaplib keeps every response nobody asked for: an EXPUNGE for each message moved out of
+    the inbox, EXISTS after each NOOP. A service connected for weeks would hold one for every
+    message it ever filed."""
+    assistant = Assistant(tmp_path, mail, extra_env={"MAILER_WATCHDOG_MINUTES": "0"})
+    with mail.imap(ADDRESS) as imap:
+        for n in range(10):
+            imap.append("INBOX", _request(n))
+    service = assistant.service()
+    try:
+        assert isinstance(service.source, ImapSource)
+        report = PassReport()
+        service.handle_inbox(report)
+        assert report.outcomes == {"processed": 10}
+        assert service.source.client is not None
+        kept = service.source.client._imap.untagged_responses
+        assert kept == {}, kept
+        assert not service.source.wait(0.2)  # NOOP, then IDLE, as between passes
+        assert service.source.client._imap.untagged_responses == {}
+        with mail.imap(ADDRESS) as imap:
+            assert imap.select_folder("INBOX")[b"EXISTS"] == 0  # all were filed
+    finally:
+        service.close()

@@ -336,6 +336,7 @@ class ImapSource:
                     self._expunge(uids)
             except IMAPClientError as exc:
                 log.warning("could not move %d message(s) to %s: %s", len(uids), folder, exc)
+        _forget_unsolicited(client)
 
     def _expunge(self, uids: list[int]) -> None:
         assert self.client is not None
@@ -373,6 +374,7 @@ class ImapSource:
             return False
         finally:
             client.idle_done()
+            _forget_unsolicited(client)
 
 
 def _header_block(file: BinaryIO) -> bytes:
@@ -387,6 +389,16 @@ def _header_block(file: BinaryIO) -> bytes:
         lines.append(line)
         read += len(line)
     return b"".join(lines)
+
+
+def _forget_unsolicited(client: IMAPClient) -> None:
+    """Drop the untagged responses imaplib keeps for the connection's whole life: an EXPUNGE
+    for every message moved out of the inbox, EXISTS after each NOOP and IDLE. Nothing reads
+    them (new mail is found by UID SEARCH), and a service that stays connected for weeks
+    would hold one for every message it ever filed."""
+    # imapclient has no call for this. Its methods that use the dict (SELECT, CAPABILITY,
+    # QUOTA) read it right after their own command, so nothing is lost between commands.
+    client._imap.untagged_responses.clear()
 
 
 def _announces_mail(response: object) -> bool:
