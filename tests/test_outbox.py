@@ -3,6 +3,7 @@ while its transition is paused and withdrawn when it is cancelled."""
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from assistant import Assistant
@@ -12,6 +13,7 @@ from mailer.handoff.model import Person
 
 NOW = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
 PAT = Person("Pat Lee", "pat@acme.com")
+MB = 1024 * 1024
 
 
 def _runtime(tmp_path):
@@ -106,4 +108,29 @@ def test_a_mail_sent_just_before_a_crash_is_recorded_and_never_sent_again(tmp_pa
     assert rt.outbox.counts(rt.store) == {"sent": 1, "queued": 1}
     assert [m.row_id for m in rt.outbox.ready(rt.store, NOW)] == [second.row_id]
     assert [p.name for p in (tmp_path / "outbox").glob("*.eml")] == [second.path.name]
+    service.close()
+
+
+def test_waiting_mail_is_read_one_mail_at_a_time(tmp_path):
+    """The step mails of a pass are queued together, hundreds at once: writing their files and
+    choosing the next few to send holds one mail in memory, never every waiting one."""
+    service, rt = _runtime(tmp_path)
+    for n in range(20):
+        _queue(rt, holdable=False, to=Person(f"Person {n}", f"p{n}@acme.com"))
+    with rt.store.transaction():  # each mail 1 MB long, as with an attachment
+        for row in rt.store.all("SELECT id, raw FROM outbound"):
+            rt.store.run("UPDATE outbound SET raw=? WHERE id=?",
+                         bytes(row["raw"]) + b"\r\n" + b"x" * MB, row["id"])
+    for spooled in (tmp_path / "outbox").glob("*.eml"):
+        spooled.unlink()  # written again from the rows
+    tracemalloc.start()
+    try:
+        written = rt.outbox.spool(rt.store)
+        due = rt.outbox.ready(rt.store, NOW, limit=3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert written == 20 and [m.row_id for m in due] == [1, 2, 3]
+    assert all(m.path.stat().st_size > MB for m in due)
+    assert peak < 4 * MB, peak
     service.close()

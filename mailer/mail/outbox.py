@@ -124,17 +124,19 @@ class Outbox:
         return f"{row['id']:06d}-{tag}-{row['kind']}.eml"
 
     def spool(self, store: Store) -> int:
-        """Write a file for every queued row that has none yet; returns how many."""
+        """Write a file for every queued row that has none yet; returns how many. The mails
+        are read one at a time: the step mails a pass queues for every due transition at once
+        are never all in memory together."""
         self._tidy(store)
         written = 0
         sent_before_a_crash: list[int] = []
-        for row in store.all("SELECT id, transition_id, kind, raw FROM outbound "
+        for row in store.all("SELECT id, transition_id, kind FROM outbound "
                              "WHERE status='queued' ORDER BY id"):
             path = self.directory / self.filename(row)
             if (self.sent_dir / path.name).exists():
                 sent_before_a_crash.append(row["id"])  # see set_aside_sent
             elif not path.exists():
-                _atomic_write(path, row["raw"])
+                _atomic_write(path, _raw(store, row["id"]))
                 written += 1
         if sent_before_a_crash:
             log.info("%d mail(s) were sent before a stop but not yet recorded; recorded now, "
@@ -162,11 +164,13 @@ class Outbox:
     def ready(self, store: Store, now: datetime, *, limit: int = 500) -> list[QueuedMail]:
         """Mail due now, oldest first. A message waiting for a retry holds back later mail
         to the same recipients, so each person receives their mail in order; playbook mail
-        of a paused transition waits, and that of a cancelled one is withdrawn."""
+        of a paused transition waits, and that of a cancelled one is withdrawn. Only the rows
+        that say where each mail goes are read here, not the mails: the courier asks for 50 at
+        a time out of however many wait."""
         held: set[str] = set()
         due: list[QueuedMail] = []
         moment = iso(now) or ""
-        for row in store.all("SELECT outbound.*, transitions.status AS transition_status "
+        for row in store.all(f"SELECT {_ROW_COLUMNS}, transitions.status AS transition_status "
                              "FROM outbound LEFT JOIN transitions "
                              "ON transitions.id = outbound.transition_id "
                              "WHERE outbound.status='queued' ORDER BY outbound.id"):
@@ -178,27 +182,28 @@ class Outbox:
                     row["holdable"] and row["transition_status"] == "paused"):
                 held |= recipients
                 continue
-            due.append(self._queued(row))
+            due.append(self._queued(store, row))
             if len(due) >= limit:
                 break
         return due
 
     def withdraw(self, store: Store, row: sqlite3.Row, now: datetime) -> None:
         """A cancelled transition's pending playbook mail: kept in outbox/cancelled/."""
+        raw = _raw(store, row["id"])
         with store.transaction():
             store.run("UPDATE outbound SET status='cancelled', sent_at=?, raw=? WHERE id=?",
-                      iso(now), redact_mail(row["raw"]), row["id"])
+                      iso(now), redact_mail(raw), row["id"])
         source = self.directory / self.filename(row)
         self.cancelled_dir.mkdir(exist_ok=True)
         if source.exists():
             _move(source, self.cancelled_dir / source.name)
         else:
-            _atomic_write(self.cancelled_dir / source.name, row["raw"])
+            _atomic_write(self.cancelled_dir / source.name, raw)
 
-    def _queued(self, row: sqlite3.Row) -> QueuedMail:
+    def _queued(self, store: Store, row: sqlite3.Row) -> QueuedMail:
         path = self.directory / self.filename(row)
         if not path.exists():
-            _atomic_write(path, row["raw"])
+            _atomic_write(path, _raw(store, row["id"]))
         return QueuedMail(row_id=row["id"], message_id=row["message_id"],
                           transition_id=row["transition_id"], kind=row["kind"],
                           envelope_from=row["envelope_from"],
@@ -249,6 +254,18 @@ class Outbox:
     def counts(self, store: Store) -> dict[str, int]:
         return {row["status"]: row["n"] for row in store.all(
             "SELECT status, COUNT(*) AS n FROM outbound GROUP BY status")}
+
+
+# What `ready` reads of each waiting mail: everything but the mail itself.
+_ROW_COLUMNS = ", ".join(f"outbound.{column}" for column in (
+    "id", "message_id", "transition_id", "kind", "envelope_from", "recipients_json", "subject",
+    "attempts", "next_attempt_at", "holdable"))
+
+
+def _raw(store: Store, row_id: int) -> bytes:
+    """One mail's bytes, read when its file is written (rows are never deleted)."""
+    row = store.one("SELECT raw FROM outbound WHERE id=?", row_id)
+    return bytes(row["raw"]) if row is not None else b""
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
