@@ -485,7 +485,10 @@ def memory(lab: Lab) -> list[Row]:
     final_peak = child.peak_rss_kib / 1024
     checkpoints = sorted({max(1, count // 4), max(1, count // 2), count})
     peaks = {mark: _peak_when_handled(samples, mark, final_peak) for mark in checkpoints}
-    peaks[count] = final_peak  # the whole run's peak, from the kernel's own accounting
+    # The whole run's peak, from the kernel's own accounting (wait4's ru_maxrss: the larger of
+    # the product's and any child's it reaped; this mix starts none, as no workbook is
+    # asked for). It includes the end of the pass: the steps now due and their mail.
+    peaks[count] = final_peak
     mix = (f"1 request in {sizes.memory_requests_every}, the rest auto-replies and "
            f"strangers' mail; drained in {seconds:.0f} s")
     rows = [Row("memory", f"peak RSS after {mark:,} of {count:,} waiting messages", "MB",
