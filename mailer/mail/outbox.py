@@ -230,7 +230,6 @@ class Outbox:
                 "raw=redact_mail(raw) WHERE id=? AND status='queued'",
                 [(iso(now), row_id) for row_id in row_ids])
 
-
     def mark_retry(self, store: Store, mail: QueuedMail, reason: str, now: datetime) -> bool:
         """Schedule another try with backoff; False when the attempts are used up."""
         attempts = mail.attempts + 1
