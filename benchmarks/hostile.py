@@ -186,8 +186,9 @@ CASES: dict[str, Case] = {
 
 
 def _service(home: Path):  # noqa: ANN202 - mailer.app.Service
-    from mailer.app import Service, build_sender, build_source
+    from mailer.app import Service, build_source
     from mailer.config.settings import SHIPPED_DEFAULTS, load_settings
+    from mailer.mail.smtp import sender_for
     from mailer.runtime import build_runtime
 
     (home / "inbox_rules.yaml").write_text(RULES)
@@ -196,7 +197,7 @@ def _service(home: Path):  # noqa: ANN202 - mailer.app.Service
            "MAILER_PLAYBOOKS": str(SHIPPED_DEFAULTS / "playbooks"),
            "MAILER_TEMPLATES": str(SHIPPED_DEFAULTS / "templates"), "MAILER_TIMEZONE": "UTC"}
     rt = build_runtime(load_settings(env, cwd=home), clock=lambda: NOW)
-    return Service(rt=rt, source=build_source(rt), sender=build_sender(rt.settings))
+    return Service(rt=rt, source=build_source(rt), sender=sender_for(rt.settings))
 
 
 def measure_one(name: str, home: Path, scale: float) -> dict[str, object]:

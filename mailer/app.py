@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mailer import pipeline
-from mailer.config.settings import Settings
+from mailer.courier_process import CourierProcess
 from mailer.flows.digest import send_weekly_digest
 from mailer.flows.due_steps import run_due_steps, run_scheduler_slice
 from mailer.flows.outcome import Outcome
@@ -50,13 +50,6 @@ def build_source(rt: Runtime) -> MailSource:
                       oauth2_command=s.oauth2_token_command, max_message_bytes=limit)
 
 
-def build_sender(settings: Settings) -> SmtpSender | None:
-    if settings.smtp is None:
-        return None
-    return SmtpSender(settings.smtp, password=settings.smtp_password,
-                      oauth2_command=settings.oauth2_token_command)
-
-
 @dataclass
 class PassReport:
     """What one pass did. Handled messages are counted, not kept: a pass through a backlog
@@ -81,18 +74,25 @@ class Service:
     sender: SmtpSender | None
     dry_run: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
-    courier: Courier = field(init=False)
+    # The courier owns the outbox files and the SMTP connection. `mailer run` gives it a
+    # process of its own (`start_courier_process`); without one it is a thread of this
+    # process, on the runtime's clock (the tests' simulated clocks reach it there).
+    courier_process: CourierProcess | None = None
+    courier: Courier | CourierProcess = field(init=False)
     workers: Workers = field(init=False)
 
     def __post_init__(self) -> None:
-        # SMTP round trips run in the courier's thread, beside the handling of the next
-        # message; the courier owns the outbox files and the SMTP connection from here on.
-        # Each server reply wakes the courier, which then waits for the interpreter lock
-        # while this thread renders; Python's default 5 ms hand-over would add that to every
-        # SMTP command (the convoy effect), so the lock changes hands every millisecond.
-        sys.setswitchinterval(min(sys.getswitchinterval(), COURIER_SWITCH_SECONDS))
-        self.courier = Courier(self.rt.store.path, self.rt.outbox, self.sender,
-                               now=self.rt.clock, send=not self.dry_run)
+        if self.courier_process is not None:
+            self.courier = self.courier_process
+        else:
+            # SMTP round trips run in the courier's thread, beside the handling of the next
+            # message. Each server reply wakes the courier, which then waits for the
+            # interpreter lock while this thread renders; Python's default 5 ms hand-over
+            # would add that to every SMTP command (the convoy effect), so the lock changes
+            # hands every millisecond.
+            sys.setswitchinterval(min(sys.getswitchinterval(), COURIER_SWITCH_SECONDS))
+            self.courier = Courier(self.rt.store.path, self.rt.outbox, self.sender,
+                                   now=self.rt.clock, send=not self.dry_run)
         # Workbooks are built on the other core; their mail goes as soon as it is queued.
         self.workers = Workers(self.rt.settings, on_done=self.courier.poke,
                                inline=lambda job_id: run_workbook_job(self.rt, job_id))

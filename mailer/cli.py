@@ -49,11 +49,13 @@ ENVIRONMENT = {
     "MAILER_COMPANY": "your company's name in meeting titles (default: from MAILER_ADDRESS)",
     "MAILER_WATCHDOG_MINUTES": "how often a canary mail tests the round trip (default 15, "
                                "0 turns it off)",
+    "MAILER_SMTP_CONNECTIONS": "how many mails may be sent at once (default 3, 1 for one at "
+                               "a time)",
     "MAILER_LOG_FORMAT": "json for one JSON object per log line (default: plain text)",
 }
 _CONFIGURATION = ("MAILER_RULES", "MAILER_PLAYBOOKS", "MAILER_TEMPLATES")
 _SERVERS = ("MAILER_IMAP_URL", "MAILER_IMAP_PASSWORD", "MAILER_SMTP_URL",
-            "MAILER_SMTP_PASSWORD", "MAILER_OAUTH2_TOKEN_COMMAND")
+            "MAILER_SMTP_PASSWORD", "MAILER_SMTP_CONNECTIONS", "MAILER_OAUTH2_TOKEN_COMMAND")
 _READS = {
     "run": tuple(ENVIRONMENT),
     "check": ("MAILER_ADDRESS", *_SERVERS, "MAILER_DATA_DIR", *_CONFIGURATION,
@@ -294,8 +296,10 @@ def _status(settings: Settings, transition_id: str | None) -> int:
 
 
 def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool) -> int:
-    from mailer.app import Service, build_sender, build_source
+    from mailer.app import Service, build_source
+    from mailer.courier_process import start_courier_process
     from mailer.flows.runtime import system_clock
+    from mailer.mail.smtp import sender_for
     from mailer.mail.sources import CONNECTION_ERRORS
     from mailer.runtime import build_runtime
 
@@ -310,8 +314,10 @@ def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool)
     if problems:
         raise ConfigErrors(problems)
     rt = build_runtime(settings, clock=(lambda: now) if now else system_clock)
-    service = Service(rt=rt, source=build_source(rt), sender=build_sender(settings),
-                      dry_run=dry_run)
+    courier = start_courier_process(settings, send=not dry_run, fixed_now=now)
+    service = Service(rt=rt, source=build_source(rt),
+                      sender=sender_for(settings) if courier is None else None,
+                      dry_run=dry_run, courier_process=courier)
     try:
         if once:
             try:

@@ -16,9 +16,10 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from mailer.app import PassReport, Service, build_sender, build_source
+from mailer.app import PassReport, Service, build_source
 from mailer.config.settings import SHIPPED_DEFAULTS, Settings, load_settings
 from mailer.flows.runtime import system_clock
+from mailer.mail.smtp import sender_for
 from mailer.runtime import build_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ class Assistant:
     def service(self, *, clock: Callable[[], datetime] = system_clock,
                 dry_run: bool = False) -> Service:
         rt = build_runtime(self.settings, clock=clock)
-        return Service(rt=rt, source=build_source(rt), sender=build_sender(rt.settings),
+        return Service(rt=rt, source=build_source(rt), sender=sender_for(rt.settings),
                        dry_run=dry_run)
 
     def run_once(self, *, now: datetime | None = None) -> PassReport:

@@ -41,6 +41,8 @@ class ServerURL:
 
 
 _DEFAULT_PORTS = {"imap": 143, "imaps": 993, "smtp": 587, "smtps": 465}
+# Microsoft 365 takes at most 3 SMTP connections at once from one mailbox, Gmail about 10.
+MAX_SMTP_CONNECTIONS = 10
 
 
 def parse_server_url(value: str, *, variable: str) -> ServerURL:
@@ -83,6 +85,7 @@ class Settings:
     holidays: frozenset[date] = frozenset()
     business_hours: tuple[time, time] = (time(9), time(17))
     watchdog_minutes: int = 15
+    smtp_connections: int = 3  # mail with no recipient in common goes out this many at once
     # The leads' weekly digest: who gets it, and on which weekday (0 = Monday) at what time.
     digest_recipients: tuple[str, ...] = ()
     digest_day: int = 0
@@ -170,6 +173,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
                             (time(9), time(17))),
         watchdog_minutes=read(lambda: _whole_number(
             "MAILER_WATCHDOG_MINUTES", values.get("MAILER_WATCHDOG_MINUTES", "15")), 15),
+        smtp_connections=read(lambda: _connections(values.get("MAILER_SMTP_CONNECTIONS", "")),
+                              3),
         digest_recipients=read(lambda: _digest_recipients(
             values.get("MAILER_DIGEST_RECIPIENTS", "")), ()),
         digest_day=read(lambda: _digest_day(values.get("MAILER_DIGEST_DAY", "")), 0),
@@ -232,6 +237,16 @@ def _whole_number(variable: str, text: str) -> int:
     if value < 0:
         raise ConfigError(variable, None, "cannot be negative", "write 0 to turn it off")
     return value
+
+
+def _connections(text: str) -> int:
+    if not text.strip():
+        return 3
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_SMTP_CONNECTIONS:
+        raise ConfigError("MAILER_SMTP_CONNECTIONS", None, f"'{text}' is not a number from 1 to "
+                          f"{MAX_SMTP_CONNECTIONS}", "write how many SMTP connections the "
+                          "server allows at once (1 sends one mail at a time; 3 by default)")
+    return int(text)
 
 
 def _holidays(text: str) -> frozenset[date]:

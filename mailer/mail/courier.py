@@ -32,55 +32,32 @@ IDLE_LOOK_SECONDS = 5.0
 
 
 @dataclass
-class _Tally:
-    """What the courier did since the service last asked (guarded by the courier's lock)."""
+class Round:
+    """What (part of) a round of the courier did: mails accepted, permanent failures, and the
+    error that kept it from writing the spool (the service stops taking mail until fixed).
+    Also what the courier did since the service last asked (guarded by the courier's lock)."""
 
     sent: int = 0
     failures: list[DeliveryFailure] = field(default_factory=list)
     problem: OSError | None = None
 
+    def add(self, done: Round) -> None:
+        self.sent += done.sent
+        self.failures.extend(done.failures)
+        self.problem = done.problem or self.problem
 
-class Courier:
-    def __init__(self, database: Path, outbox: Outbox, sender: SmtpSender | None, *,
-                 now: Callable[[], datetime], send: bool = True) -> None:
-        self.database = database
-        self.outbox = outbox
-        self._smtp = sender
-        self.sender = sender if send else None
-        self.now = now
+
+class CourierNews:
+    """The service's side of a courier, wherever it runs: pokes are numbered, and a round
+    serves every poke made before it began, so `flush` waits for a round that began after its
+    own poke; what the rounds did waits here until the service takes it."""
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tally = _Tally()
-        # Pokes are numbered; a round serves every poke made before it began, so `flush`
-        # waits for a round that began after its own poke.
         self._changed = threading.Condition(self._lock)
+        self._tally = Round()
         self._asked = 0
         self._served = 0
-        self._poked = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # -- the service's side ---------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="courier", daemon=True)
-            self._thread.start()
-
-    def poke(self) -> int:
-        """Committed mail is waiting: spool and send it soon. Returns the poke's number."""
-        self.start()
-        with self._lock:
-            self._asked += 1
-            asked = self._asked
-        self._poked.set()
-        return asked
-
-    def flush(self, timeout: float = 600) -> None:
-        """Poke, then wait until everything that can go now has gone (or failed for now)."""
-        asked = self.poke()
-        with self._changed:
-            self._changed.wait_for(lambda: self._served >= asked or self._thread is None,
-                                   timeout)
 
     def take_sent(self) -> int:
         with self._lock:
@@ -98,6 +75,59 @@ class Courier:
             problem, self._tally.problem = self._tally.problem, None
         if problem is not None:
             raise problem
+
+    def _number_poke(self) -> int:
+        with self._lock:
+            self._asked += 1
+            return self._asked
+
+    def _tell(self, done: Round) -> None:
+        with self._lock:
+            self._tally.add(done)
+
+    def _serve(self, served: int) -> None:
+        with self._changed:
+            self._served = max(self._served, served)
+            self._changed.notify_all()
+
+    def _wait_served(self, asked: int, gone: Callable[[], bool], timeout: float) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._served >= asked or gone(), timeout)
+
+
+class Courier(CourierNews):
+    """The courier as a thread of the service's own process (the tests' simulated clocks
+    reach it; the service proper runs `mailer.courier_process` instead)."""
+
+    def __init__(self, database: Path, outbox: Outbox, sender: SmtpSender | None, *,
+                 now: Callable[[], datetime], send: bool = True) -> None:
+        super().__init__()
+        self.database = database
+        self.outbox = outbox
+        self._smtp = sender
+        self.sender = sender if send else None
+        self.now = now
+        self._poked = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the service's side ---------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="courier", daemon=True)
+            self._thread.start()
+
+    def poke(self) -> int:
+        """Committed mail is waiting: spool and send it soon. Returns the poke's number."""
+        self.start()
+        asked = self._number_poke()
+        self._poked.set()
+        return asked
+
+    def flush(self, timeout: float = 600) -> None:
+        """Poke, then wait until everything that can go now has gone (or failed for now)."""
+        self._wait_served(self.poke(), lambda: self._thread is None, timeout)
 
     def close(self) -> None:
         self._stopping.set()
@@ -120,35 +150,37 @@ class Courier:
                     break
                 with self._lock:
                     serving = self._asked
-                self._round(store)
-                with self._changed:
-                    self._served = serving
-                    self._changed.notify_all()
+                send_round(store, self.outbox, self.sender, now=self.now,
+                           stopping=self._stopping.is_set, tell=self._tell)
+                self._serve(serving)
         finally:
             if self._smtp is not None:
                 self._smtp.close()
             store.close()
-            with self._changed:
-                self._served = self._asked
-                self._changed.notify_all()
+            self._serve(self._asked)
 
-    def _round(self, store: Store) -> None:
-        try:
-            self.outbox.spool(store)
-            if self.sender is None:
+
+def send_round(store: Store, outbox: Outbox, sender: SmtpSender | None, *,
+               now: Callable[[], datetime], stopping: Callable[[], bool],
+               tell: Callable[[Round], None]) -> None:
+    """Spool every committed row, then send what can go now, oldest first, until nothing
+    more can (or the server is unwell: retried later), telling what went batch by batch, so
+    that a manager hears of a failure while a long backlog is still going out. Never raises
+    for one bad mail."""
+    try:
+        outbox.spool(store)
+        if sender is None:
+            return
+        while not stopping():
+            result = drain(store, outbox, sender, now=now, limit=50)
+            if result.sent or result.failures:
+                tell(Round(result.sent, result.failures))
+            if result.failures:
+                outbox.spool(store)
+            if result.sent + len(result.failures) == 0:
                 return
-            while not self._stopping.is_set():
-                result = drain(store, self.outbox, self.sender, now=self.now, limit=50)
-                with self._lock:
-                    self._tally.sent += result.sent
-                    self._tally.failures.extend(result.failures)
-                if result.failures:
-                    self.outbox.spool(store)
-                if result.sent + len(result.failures) == 0:
-                    return  # nothing more can go now (or the server is unwell: retry later)
-        except OSError as exc:
-            log.error("the outbox cannot be written: %s", exc)
-            with self._lock:
-                self._tally.problem = exc
-        except Exception:  # noqa: BLE001 - the courier must outlive one bad mail
-            log.exception("the courier stopped a round; it tries again shortly")
+    except OSError as exc:
+        log.error("the outbox cannot be written: %s", exc)
+        tell(Round(problem=exc))
+    except Exception:  # noqa: BLE001 - the courier must outlive one bad mail
+        log.exception("the courier stopped a round; it tries again shortly")

@@ -9,18 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 import aiosmtplib
 
-from mailer.config.settings import ServerURL
+from mailer.config.settings import ServerURL, Settings
 from mailer.mail.oauth2 import OAuth2Error, sign_in_with_token_async
 from mailer.mail.outbox import Outbox, QueuedMail
 from mailer.state.store import Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,63 +35,128 @@ class DeliveryFailure:
 
 
 class SmtpSender:
-    """One SMTP connection, kept open across drains and reopened when it drops."""
+    """Up to `connections` SMTP connections, kept open across drains, opened as mail needs
+    them and reopened when they drop. A mail server's round trips (its own delivery to the
+    mailbox after each DATA) dominate the sending; mail with no recipient in common goes over
+    several connections at once (`send_in_order`)."""
 
     def __init__(self, url: ServerURL, *, password: str | None,
-                 oauth2_command: str | None = None, timeout: float = 30) -> None:
+                 oauth2_command: str | None = None, timeout: float = 30,
+                 connections: int = 1) -> None:
         self.url = url
         self.password = password
         self.oauth2_command = oauth2_command
         self.timeout = timeout
+        self.connections = max(1, connections)
         self._loop = asyncio.new_event_loop()
-        self._client: aiosmtplib.SMTP | None = None
+        self._idle: list[aiosmtplib.SMTP] = []  # connected, signed in, not sending
+        self._signing_in = asyncio.Lock()
+        self._token: str | None = None  # the OAuth2 access token that last signed in
 
     def close(self) -> None:
-        if self._client is not None and self._client.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                self._loop.run_until_complete(self._client.quit())
-        self._client = None
+        for client in self._idle:
+            if client.is_connected:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                    self._loop.run_until_complete(client.quit())
+        self._idle = []
         self._loop.close()
 
     async def _connect(self) -> aiosmtplib.SMTP:
-        if self._client is not None and self._client.is_connected:
-            return self._client
         client = aiosmtplib.SMTP(
             hostname=self.url.host, port=self.url.port, timeout=self.timeout,
             use_tls=self.url.implicit_tls,
             start_tls=False if self.url.starttls == "off" or self.url.implicit_tls else None)
         await client.connect()
-        if self.oauth2_command and self.url.username:
-            await sign_in_with_token_async(
-                self.oauth2_command, lambda token: client.auth_xoauth2(self.url.username, token),
-                refused=(aiosmtplib.SMTPAuthenticationError,),
-                server=f"SMTP {self.url.redacted()}", user=self.url.username)
-        elif self.url.username and self.password:
-            await client.login(self.url.username, self.password)
-        self._client = client
+        try:
+            if self.oauth2_command and self.url.username:
+                async with self._signing_in:  # the first connection gets the token for all
+                    await self._sign_in_with_token(client, self.oauth2_command)
+            elif self.url.username and self.password:
+                await client.login(self.url.username, self.password)
+        except BaseException:
+            client.close()
+            raise
         return client
 
-    async def _send(self, envelope_from: str, recipients: tuple[str, ...],
-                    raw: bytes) -> dict[str, str]:
-        """Send one message; returns recipients refused (address -> reply)."""
-        client = await self._connect()
+    async def _sign_in_with_token(self, client: aiosmtplib.SMTP, command: str) -> None:
+        """XOAUTH2 with the token the last connection signed in with, else (or when it is
+        refused) with one from the command."""
+        async def sign_in(token: str) -> object:
+            answer = await client.auth_xoauth2(self.url.username, token)
+            self._token = token
+            return answer
+
+        if self._token is not None:
+            try:
+                await sign_in(self._token)
+                return
+            except aiosmtplib.SMTPAuthenticationError:
+                self._token = None  # it expired: the command gives a fresh one
+        await sign_in_with_token_async(
+            command, sign_in, refused=(aiosmtplib.SMTPAuthenticationError,),
+            server=f"SMTP {self.url.redacted()}", user=self.url.username)
+
+    async def _take(self) -> aiosmtplib.SMTP:
+        while self._idle:
+            client = self._idle.pop()
+            if client.is_connected:
+                return client
+        return await self._connect()
+
+    async def send_async(self, envelope_from: str, recipients: tuple[str, ...],
+                         raw: bytes) -> dict[str, str]:
+        """Send one message on a free connection; returns recipients refused (address ->
+        reply). A connection that fails in any way but a refusal of this mail is closed, not
+        used again."""
+        client = await self._take()
         try:
-            refused, _ = await client.sendmail(envelope_from, list(recipients), raw)
-        except aiosmtplib.SMTPServerDisconnected:
-            self._client = None
-            client = await self._connect()
-            refused, _ = await client.sendmail(envelope_from, list(recipients), raw)
+            try:
+                refused, _ = await client.sendmail(envelope_from, list(recipients), raw)
+            except aiosmtplib.SMTPServerDisconnected:  # it timed out while idle: once more
+                client.close()
+                client = await self._connect()
+                refused, _ = await client.sendmail(envelope_from, list(recipients), raw)
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
+            if _connection_still_good(exc):
+                self._idle.append(client)
+            else:
+                client.close()
+            raise
+        except BaseException:
+            client.close()
+            raise
+        self._idle.append(client)
         return {address: f"{reply.code} {reply.message}" for address, reply in refused.items()}
 
     def sign_in(self) -> None:
         """Connect and sign in now (for `mailer check`); raises what a send would."""
-        self._loop.run_until_complete(self._connect())
+        self._idle.append(self._loop.run_until_complete(self._connect()))
 
     def send(self, envelope_from: str, recipients: tuple[str, ...], raw: bytes) -> dict[str, str]:
-        return self._loop.run_until_complete(self._send(envelope_from, recipients, raw))
+        return self._loop.run_until_complete(self.send_async(envelope_from, recipients, raw))
 
-    def drop_connection(self) -> None:
-        self._client = None
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run sending work on this sender's event loop (from the thread that owns it)."""
+        return self._loop.run_until_complete(work)
+
+
+def _connection_still_good(exc: Exception) -> bool:
+    """A refusal of this mail leaves the connection usable; a 421 (closing), a failed
+    sign-in or anything else does not."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return False
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code != 421
+    return True
+
+
+def sender_for(settings: Settings) -> SmtpSender | None:
+    """The SMTP connection the settings describe (None without an SMTP server)."""
+    if settings.smtp is None:
+        return None
+    return SmtpSender(settings.smtp, password=settings.smtp_password,
+                      oauth2_command=settings.oauth2_token_command,
+                      connections=settings.smtp_connections)
 
 
 @dataclass
@@ -102,32 +170,69 @@ def drain(store: Store, outbox: Outbox, sender: SmtpSender, *, now: Callable[[],
     """Send what is due; returns how many went and the permanent failures to report."""
     result = DrainResult()
     accepted: list[QueuedMail] = []  # set aside in sent/, their rows recorded at the end
+
+    async def deliver(mail: QueuedMail) -> bool:
+        """One mail; False when the server is unwell and sending should pause."""
+        outcome = await _deliver_one(store, outbox, sender, mail, now)
+        if isinstance(outcome, DeliveryFailure):
+            result.failures.append(outcome)
+        if outcome is SENT or (isinstance(outcome, DeliveryFailure) and outcome.partial):
+            accepted.append(mail)
+            result.sent += 1
+        return outcome != DEFERRED
+
     try:
-        for mail in outbox.ready(store, now(), limit=limit):
-            outcome = _deliver_one(store, outbox, sender, mail, now)
-            if outcome == DEFERRED:
-                break  # the server is unwell: keep order per recipient, try again later
-            if isinstance(outcome, DeliveryFailure):
-                result.failures.append(outcome)
-            if outcome is SENT or (isinstance(outcome, DeliveryFailure) and outcome.partial):
-                accepted.append(mail)
-                result.sent += 1
+        sender.run(send_in_order(outbox.ready(store, now(), limit=limit), deliver,
+                                 width=sender.connections))
     finally:
         outbox.record_sent(store, accepted, now())
     return result
 
 
+async def send_in_order(mails: Sequence[QueuedMail],
+                        deliver: Callable[[QueuedMail], Awaitable[bool]], *,
+                        width: int) -> None:
+    """Deliver up to `width` mails at a time, in their order, never two with a recipient in
+    common at once: each person still receives their mail in the order it was written. Once
+    a delivery answers False (deferred: keep order per recipient, try again later), no more
+    start; those under way finish."""
+    under_way: dict[asyncio.Task[bool], frozenset[str]] = {}
+    going = True
+
+    async def settle_one() -> None:
+        nonlocal going
+        finished, _ = await asyncio.wait(under_way, return_when=asyncio.FIRST_COMPLETED)
+        for task in finished:
+            del under_way[task]
+            going = task.result() and going
+
+    try:
+        for mail in mails:
+            people = frozenset(address.lower() for address in mail.recipients)
+            while going and under_way and (len(under_way) >= width or any(
+                    people & others for others in under_way.values())):
+                await settle_one()
+            if not going:
+                break
+            under_way[asyncio.ensure_future(deliver(mail))] = people
+        while under_way:
+            await settle_one()
+    finally:
+        if under_way:  # an error in one delivery: the others still finish and are recorded
+            await asyncio.wait(under_way)
+
+
 SENT, DEFERRED = "sent", "deferred"
 
 
-def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedMail,
-                 now: Callable[[], datetime]) -> DeliveryFailure | str:
+async def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedMail,
+                       now: Callable[[], datetime]) -> DeliveryFailure | str:
     try:
-        refused = sender.send(mail.envelope_from, mail.recipients, mail.path.read_bytes())
+        refused = await sender.send_async(mail.envelope_from, mail.recipients,
+                                          mail.path.read_bytes())
     except (aiosmtplib.SMTPAuthenticationError, OAuth2Error) as exc:
         # Signing in failed: nothing is wrong with this mail, so it waits (a 535 here is not
         # a refusal of the mail) and the operator reads why, in one line.
-        sender.drop_connection()
         problem = str(exc) if isinstance(exc, OAuth2Error) else (
             f"SMTP {sender.url.redacted()} refused the sign-in ({exc.code} {exc.message}); "
             "check the user in MAILER_SMTP_URL and MAILER_SMTP_PASSWORD")
@@ -141,15 +246,12 @@ def _deliver_one(store: Store, outbox: Outbox, sender: SmtpSender, mail: QueuedM
             return DeliveryFailure(mail, reason, tuple(reasons))
         return _retry_or_fail(store, outbox, mail, "; ".join(reasons.values()), now)
     except aiosmtplib.SMTPResponseException as exc:
-        if exc.code == 421:  # the server is closing the connection
-            sender.drop_connection()
         reason = f"{exc.code} {exc.message}"
         if 500 <= exc.code < 600:
             outbox.mark_failed(store, mail, reason, now())
             return DeliveryFailure(mail, reason, mail.recipients)
         return _retry_or_fail(store, outbox, mail, reason, now)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        sender.drop_connection()
         log.warning("SMTP unavailable (%s); will retry", exc.__class__.__name__)
         return _retry_or_fail(store, outbox, mail, f"connection problem: {exc}", now)
     outbox.set_aside_sent(mail)
