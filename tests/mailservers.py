@@ -650,6 +650,8 @@ class LmtpRelayHandler:
         self.lmtp_socket = lmtp_socket
         self.faults = faults
         self.accepted: list[AcceptedEnvelope] = []
+        self.delivering = 0  # messages between DATA and the reply to it, over all sessions
+        self.most_at_once = 0
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self,
@@ -681,10 +683,16 @@ class LmtpRelayHandler:
         mail_from = envelope.mail_from or ""
         recipients = tuple(envelope.rcpt_tos)
         loop = asyncio.get_running_loop()
-        for recipient in recipients:
-            failure = await loop.run_in_executor(None, self._deliver, mail_from, recipient, data)
-            if failure is not None:
-                return failure
+        self.delivering += 1
+        self.most_at_once = max(self.most_at_once, self.delivering)
+        try:
+            for recipient in recipients:
+                failure = await loop.run_in_executor(None, self._deliver, mail_from, recipient,
+                                                     data)
+                if failure is not None:
+                    return failure
+        finally:
+            self.delivering -= 1
         self.accepted.append(AcceptedEnvelope(mail_from, recipients, data, time.time()))
         return "250 2.0.0 Message accepted for delivery"
 
@@ -863,6 +871,7 @@ class MailServers:
         """Delete every message and folder of every user, and forget the accepted envelopes."""
         self.dovecot.delete_all_mail()
         self.handler.accepted.clear()
+        self.handler.most_at_once = 0
 
     # -- fault injection ---------------------------------------------------------------------
 

@@ -295,6 +295,20 @@ def test_one_wrong_variable_is_a_single_error(tmp_path):
         load_settings({"MAILER_WATCHDOG_MINUTES": "often"}, cwd=tmp_path)
 
 
+@pytest.mark.parametrize("value", ["0", "11", "three", "-2", "2.5"])
+def test_a_number_of_smtp_connections_the_product_cannot_use_is_explained(tmp_path, value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MAILER_SMTP_CONNECTIONS": value}, cwd=tmp_path)
+    assert str(caught.value) == (
+        f"MAILER_SMTP_CONNECTIONS: '{value}' is not a number from 1 to 10 (fix: write how many "
+        "SMTP connections the server allows at once (1 sends one mail at a time; 3 by default))")
+
+
+def test_smtp_connections_default_to_three_and_take_any_number_up_to_ten(tmp_path):
+    assert load_settings({}, cwd=tmp_path).smtp_connections == 3
+    assert load_settings({"MAILER_SMTP_CONNECTIONS": " 10 "}, cwd=tmp_path).smtp_connections == 10
+
+
 # --- all of it in one run -----------------------------------------------------------------
 
 def test_mailer_check_reports_every_mistake_in_every_file_in_one_run(own_copy):

@@ -1,0 +1,229 @@
+"""Mail leaves over several SMTP connections at once, and from a process of its own.
+
+A backlog (a book of business moved at once, a weekend of downtime) must go out at the speed of
+the mail server, and each person must still receive their mail in the order it was written:
+Dana's "TR-0001 started" before her "TR-0002 started", Sam's questionnaire before its reminder.
+The rule is checked on generated schedules of deliveries (who gets what, which ones the server
+defers, how long each one takes), then with the real relay and Dovecot, then on the service as
+operators run it: `mailer run`, whose courier is a separate process that dies with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from assistant import ADDRESS, Assistant, parse, wait_until
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from letters import REQUEST, plain
+from mailservers import MailServers
+
+from mailer.app import PassReport
+from mailer.flows.outgoing import Outgoing, queue_outgoing
+from mailer.handoff.model import Person
+from mailer.mail.outbox import QueuedMail
+from mailer.mail.smtp import send_in_order
+
+NOW = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
+PEOPLE = ["dana@example.com", "sam@example.com", "rita@example.com", "pat@acme.com",
+          "lee@acme.com"]
+
+
+# --- the rule, on generated schedules -----------------------------------------------------
+
+def _mail(number: int, recipients: tuple[str, ...]) -> QueuedMail:
+    return QueuedMail(row_id=number, message_id=f"<{number}@x>", transition_id=None,
+                      kind="note", envelope_from=ADDRESS, recipients=recipients,
+                      subject=str(number), attempts=0, path=Path(f"/nonexistent/{number}"))
+
+
+schedules = st.lists(
+    st.tuples(st.sets(st.sampled_from(PEOPLE), min_size=1, max_size=3),  # who gets it
+              st.integers(min_value=0, max_value=4),  # how many turns the server takes
+              st.sampled_from([True] * 9 + [False])),  # False: the server defers it (4xx)
+    min_size=0, max_size=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(schedule=schedules, width=st.integers(min_value=1, max_value=4))
+def test_mail_goes_side_by_side_but_never_out_of_order_for_anyone(schedule, width):
+    mails = [_mail(n, tuple(sorted(people))) for n, (people, _, _) in enumerate(schedule)]
+    started: list[int] = []
+    finished: list[int] = []
+    under_way: set[int] = set()
+    most = 0
+
+    async def deliver(mail: QueuedMail) -> bool:
+        nonlocal most
+        number = mail.row_id
+        for other in under_way:  # never two mails with a recipient in common at once
+            assert not set(mails[other].recipients) & set(mail.recipients)
+        under_way.add(number)
+        started.append(number)
+        most = max(most, len(under_way))
+        for _ in range(schedule[number][1]):
+            await asyncio.sleep(0)
+        under_way.discard(number)
+        finished.append(number)
+        return schedule[number][2]
+
+    asyncio.run(send_in_order(mails, deliver, width=width))
+
+    assert most <= width
+    assert sorted(finished) == sorted(started)  # whatever starts, finishes
+    assert started == sorted(started)  # started in the order written...
+    first_deferred = next((n for n in finished if not schedule[n][2]), None)
+    if first_deferred is None:
+        assert started == list(range(len(mails)))  # ...and all of them, when none is deferred
+    for person in PEOPLE:  # each person's mail is over before their next one begins
+        theirs = [n for n in finished if person in mails[n].recipients]
+        assert theirs == sorted(theirs)
+
+
+def test_disjoint_mail_really_goes_side_by_side():
+    mails = [_mail(n, (PEOPLE[n],)) for n in range(4)]
+    at_once = 0
+    under_way = 0
+
+    async def deliver(mail: QueuedMail) -> bool:
+        nonlocal at_once, under_way
+        under_way += 1
+        at_once = max(at_once, under_way)
+        await asyncio.sleep(0.01)
+        under_way -= 1
+        return True
+
+    asyncio.run(send_in_order(mails, deliver, width=3))
+    assert at_once == 3
+
+
+# --- with the real relay and Dovecot ----------------------------------------------------------
+
+def _queue_notes(assistant: Assistant, count: int) -> list[str]:
+    """`count` notes queued at once, to the five people in turn; returns each one's subject."""
+    service = assistant.service(clock=lambda: NOW)
+    subjects = []
+    rt = service.rt
+    with rt.store.transaction():
+        for number in range(count):
+            person = PEOPLE[number % len(PEOPLE)]
+            subject = f"Note {number:02d}"
+            queue_outgoing(rt, Outgoing(template="edited_message", to=[Person("", person)],
+                                        kind="note", context={"edited_subject": subject,
+                                                              "edited_text": "Hello"}),
+                           transition_id=None, now=NOW)
+            subjects.append(subject)
+    service.send_outbox(PassReport())
+    service.close()
+    return subjects
+
+
+@pytest.mark.parametrize("connections, expected_at_once", [("3", 3), ("1", 1)])
+def test_a_backlog_goes_over_as_many_connections_as_allowed_in_order_per_person(
+        tmp_path, mail: MailServers, connections, expected_at_once):
+    assistant = Assistant(tmp_path, mail, extra_env={"MAILER_SMTP_CONNECTIONS": connections,
+                                                     "MAILER_WATCHDOG_MINUTES": "0"})
+    subjects = _queue_notes(assistant, 30)
+
+    assert len(mail.accepted) == 30
+    assert mail.handler.most_at_once == expected_at_once
+    for person in PEOPLE:
+        theirs = [parse(raw)["Subject"] for raw in mail.messages(person)]
+        assert theirs == [s for n, s in enumerate(subjects) if PEOPLE[n % 5] == person]
+
+
+# --- the service as operators run it ----------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _courier_of(assistant: Assistant) -> int:
+    """The service's one spawned child (its other child is multiprocessing's resource
+    tracker); no workbook is asked for in these tests, so no worker runs."""
+    assert assistant.process is not None
+    service = assistant.process.pid
+
+    def spawned() -> list[int]:
+        return [pid for pid in _children(service)
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+    wait_until(spawned, timeout=20)
+    [courier] = spawned()
+    return courier
+
+
+def _request(number: int) -> bytes:
+    return plain(sender="Dana Reyes <dana@example.com>", to=ADDRESS,
+                 subject=f"Transition request: Acme Corp {number}", body=REQUEST)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_courier_process_dies_with_a_killed_service(tmp_path, mail: MailServers):
+    assistant = Assistant(tmp_path, mail, extra_env={"MAILER_WATCHDOG_MINUTES": "0"})
+    assistant.start()
+    courier = _courier_of(assistant)
+    assistant.stop(signal.SIGKILL)
+    wait_until(lambda: not _alive(courier), timeout=10)
+
+
+def test_a_killed_courier_process_is_started_again_and_no_mail_is_lost_or_doubled(
+        tmp_path, mail: MailServers):
+    (tmp_path / "inbox_rules.yaml").write_text("requesters:\n  domains: [example.com]\n")
+    assistant = Assistant(tmp_path, mail, extra_env={
+        "MAILER_WATCHDOG_MINUTES": "0", "MAILER_RULES": str(tmp_path / "inbox_rules.yaml")})
+    assistant.start()
+    try:
+        os.kill(_courier_of(assistant), signal.SIGKILL)
+        mail.send(_request(1), mail_from="dana@example.com", rcpt_to=[ADDRESS])
+        answers = mail.wait_for_messages("dana@example.com", 1, timeout=30)
+        assert b"TR-0001 started" in answers[0]
+        time.sleep(1)  # anything sent twice would have arrived by now
+        assert len(mail.messages("dana@example.com")) == 1
+        assert "starting it again" in assistant.log_text()
+    finally:
+        assistant.stop()
+
+
+def test_the_courier_process_logs_as_the_service_does(tmp_path, mail: MailServers):
+    (tmp_path / "inbox_rules.yaml").write_text("requesters:\n  domains: [example.com]\n")
+    mail.send(_request(1), mail_from="dana@example.com", rcpt_to=[ADDRESS])
+    mail.wait_for_messages(ADDRESS, 1)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "PYTHONPATH": os.environ["PYTHONPATH"], "MAILER_WATCHDOG_MINUTES": "0",
+           "MAILER_LOG_FORMAT": "json", **mail.mailer_environment(ADDRESS)}
+    with mail.smtp_refusing_connections():
+        done = subprocess.run([sys.executable, "-m", "mailer", "run", "--once"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    refused = [line for line in lines if line["logger"] == "mailer.mail.smtp"]
+    assert refused and refused[0]["level"] == "warning", done.stderr
+    assert "SMTP unavailable" in refused[0]["message"]
