@@ -18,6 +18,7 @@ from datetime import datetime
 from email import encoders
 from email.generator import BytesGenerator
 from email.header import Header
+from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
@@ -136,8 +137,23 @@ class _BlockWriter(BytesGenerator):
         if lines:
             self.write(_LINE_END.sub(self._NL, lines))
 
+    def _write_headers(self, msg: Message) -> None:
+        """Most headers are short plain ASCII, which folding leaves as it is: those are
+        written at once. The policy's folding (a Header object per header) was a seventh of
+        handling a request."""
+        for name, value in msg.raw_items():
+            if isinstance(value, str) and len(name) + len(value) <= _FITS and \
+                    _PLAIN_HEADER.fullmatch(value):
+                self._fp.write(f"{name}: {value}{self._NL}".encode("ascii"))
+            else:
+                self._fp.write(self.policy.fold_binary(name, value))
+        self.write(self._NL)
+
 
 _LINE_END = re.compile(r"\r\n|\r|\n")  # as the generator's own NLCRE
+# Printable ASCII, single spaces between words, nothing at either end: what folding keeps.
+_PLAIN_HEADER = re.compile(r"[!-~]+(?: [!-~]+)*")
+_FITS = 78 - 2  # a line of at most 78 characters with the ": " after the name
 
 
 def _flatten(msg: MIMEMultipart) -> bytes:
