@@ -11,6 +11,7 @@ import functools
 import io
 import re
 import zipfile
+from copy import copy as shallow_copy
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from xml.sax.saxutils import escape as xml_escape
@@ -80,18 +81,23 @@ def build_form(account: str, transition_id: str) -> bytes:
     process with placeholders, and each copy only swaps the account and transition id into
     the zip's XML (a millisecond)."""
     values = {_ACCOUNT_SLOT: account, _TRANSITION_SLOT: transition_id}
-    source = zipfile.ZipFile(io.BytesIO(_form_template()))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as copy:
-        for item in source.infolist():
-            data = source.read(item.filename)
+        for item, data in _template_members():
             if item.filename.endswith(".xml") and b"-slot-7f3a" in data:
                 text = data.decode("utf-8")
                 for slot, value in values.items():
                     text = text.replace(slot, xml_escape(safe_cell_text(value)))
                 data = text.encode("utf-8")
-            copy.writestr(item, data)
+            copy.writestr(shallow_copy(item), data)  # writestr fills in its sizes
     return buffer.getvalue()
+
+
+@functools.cache
+def _template_members() -> tuple[tuple[zipfile.ZipInfo, bytes], ...]:
+    """The template's files, read out of its zip once per process."""
+    source = zipfile.ZipFile(io.BytesIO(_form_template()))
+    return tuple((item, source.read(item.filename)) for item in source.infolist())
 
 
 @functools.cache
