@@ -231,22 +231,32 @@ class Renderer:
         filled and read, but not kept."""
         html_blocks: list[str] = []
         text_parts: list[str] = []
-        for block in _blocks(source):
-            html = self._block_to_html(block)
-            used = [int(index) for index in _STAND_IN_RE.findall(html)]
+        for html, used, constant_text in self._converted(source):
             if not used:
                 html_blocks.append(html)
-                text_parts.extend(self._constant_text_blocks(html))
+                text_parts.extend(constant_text)
                 continue
             filled = _fill_stand_ins(html, values)
             html_blocks.append(filled)
             if all(index < len(values) and _reads_as_typed(values[index]) for index in used):
                 # A one-line value reads in the text exactly as typed, where its stand-in was.
                 text_parts.extend(_STAND_IN_RE.sub(lambda m: values[int(m.group(1))], part)
-                                  for part in self._constant_text_blocks(html))
+                                  for part in constant_text)
             else:
                 text_parts.extend(text_blocks(filled))
         return "\n".join(html_blocks), joined_text(text_parts)
+
+    @lru_cache(maxsize=256)  # noqa: B019 - one Renderer per process, kept for its life
+    def _converted(self, source: str) -> tuple[tuple[str, tuple[int, ...], tuple[str, ...]], ...]:
+        """Each block of a template's Markdown, with its values still stand-ins: its HTML,
+        the stand-ins it holds, and its text. With the values standing in, most mails of a
+        template have the very same source, so this is done once for all of them."""
+        converted = []
+        for block in _blocks(source):
+            html = self._block_to_html(block)
+            used = tuple(int(index) for index in _STAND_IN_RE.findall(html))
+            converted.append((html, used, self._constant_text_blocks(html)))
+        return tuple(converted)
 
     @lru_cache(maxsize=4096)  # noqa: B019 - one Renderer per process, kept for its life
     def _block_to_html(self, block: str) -> str:
