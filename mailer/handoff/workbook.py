@@ -8,6 +8,7 @@ stored exactly as written and never evaluated as a formula.
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
@@ -16,12 +17,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from openpyxl import Workbook
 from openpyxl.cell import Cell
 from openpyxl.compat import safe_string
+from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.dimensions import DimensionHolder
+from openpyxl.writer.excel import ExcelWriter
 from openpyxl.xml.functions import Element, SubElement
 
 from mailer.handoff.cell_text import CELL_TEXT_LIMIT, excel_length, put_text, safe_cell_text
@@ -269,6 +273,34 @@ class _CellSheet(WriteOnlyWorksheet):
 
     def _values_to_row(self, values: Sequence[Cell], row_idx: int) -> Sequence[Cell]:
         return values
+
+    def _get_writer(self) -> None:
+        if self._writer is None:
+            self._writer = _SheetInMemory(self)
+            self._writer.write_top()
+
+
+class _SheetInMemory(WorksheetWriter):
+    """A sheet's XML gathered in memory. openpyxl streams each sheet of a write-only
+    workbook into a temporary file of its own and reads it back into the zip: ten files
+    made, written, read and removed for every workbook."""
+
+    def __init__(self, ws: WriteOnlyWorksheet) -> None:
+        super().__init__(ws, out=io.BytesIO())
+
+
+class _ZipWriter(ExcelWriter):
+    """openpyxl's writer, taking each sheet's XML from memory (`_SheetInMemory`)."""
+
+    def write_worksheet(self, ws: WriteOnlyWorksheet) -> None:
+        ws._drawing = SpreadsheetDrawing()
+        ws._drawing.charts, ws._drawing.images = ws._charts, ws._images
+        if not ws.closed:
+            ws.close()
+        writer = ws._writer
+        ws._rels = writer._rels
+        self._archive.writestr(ws.path[1:], writer.out.getvalue())
+        self.manifest.append(ws)
 
 
 class _ColumnWidths(DimensionHolder):
@@ -636,5 +668,5 @@ def build_workbook(data: HandoffData) -> bytes:
         table.finish()
 
     buffer = io.BytesIO()
-    wb.save(buffer)
+    _ZipWriter(wb, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)).save()  # closes the zip
     return buffer.getvalue()
