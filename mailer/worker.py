@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 
+from mailer.child_processes import LogSetup, die_with_parent
 from mailer.config.settings import Settings
 from mailer.flows.workbook_delivery import run_workbook_job, waiting_jobs
 from mailer.runtime import build_runtime
@@ -36,8 +37,14 @@ def worker_count() -> int:
                       else os.cpu_count() or 1))
 
 
-def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.Queue) -> None:
-    """The worker process: carry out job numbers until told to stop (or orphaned)."""
+def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.Queue,
+         parent_pid: int, logs: LogSetup) -> None:
+    """The worker process: carry out job numbers until told to stop. It ends with the
+    service, however the service ends: waiting on the job queue's lock, an orphan would
+    otherwise wait forever (a killed service left two idle workers behind each time)."""
+    if not die_with_parent(parent_pid):
+        return
+    logs.apply()
     rt = build_runtime(settings)
     try:
         while True:
@@ -145,7 +152,8 @@ class Workers:
         self._done = self._context.Queue()
         self._processes = [
             self._context.Process(target=work, name=f"mailer-workbooks-{number}",
-                                  args=(self.settings, self._jobs, self._done), daemon=True)
+                                  args=(self.settings, self._jobs, self._done, os.getpid(),
+                                        LogSetup.of_this_process()), daemon=True)
             for number in range(1, self.count + 1)]
         for process in self._processes:
             process.start()

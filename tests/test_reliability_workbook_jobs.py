@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from assistant import ADDRESS, Assistant, parse
+from assistant import ADDRESS, Assistant, parse, process_alive, spawned_children, wait_until
 from letters import REQUEST, plain
 
 from mailer import pipeline
@@ -85,6 +85,18 @@ def test_killed_after_the_job_was_recorded_the_workbook_goes_out_once(tmp_path):
     assert workbook_files(assistant) == ["Acme Corp handoff TR-0001.xlsx"]
     assistant.run_once()
     assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
+
+
+def test_a_killed_service_leaves_no_worker_behind(tmp_path):
+    """Workers wait on their job queue's lock, where an orphan would wait forever."""
+    assistant = answers_waiting(tmp_path)
+    assistant.start()
+    assert assistant.process is not None
+    service = assistant.process.pid
+    wait_until(lambda: len(spawned_children(service)) >= 2, timeout=30)  # courier, worker(s)
+    children = spawned_children(service)
+    assistant.stop(signal.SIGKILL)
+    wait_until(lambda: not any(process_alive(pid) for pid in children), timeout=10)
 
 
 def test_killed_after_the_file_was_built_the_mail_is_queued_once(tmp_path):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from assistant import ADDRESS, Assistant, parse, wait_until
+from assistant import ADDRESS, Assistant, parse, process_alive, spawned_children, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from letters import REQUEST, plain
@@ -143,40 +143,13 @@ def test_a_backlog_goes_over_as_many_connections_as_allowed_in_order_per_person(
 
 # --- the service as operators run it ----------------------------------------------------------
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _courier_of(assistant: Assistant) -> int:
     """The service's one spawned child (its other child is multiprocessing's resource
     tracker); no workbook is asked for in these tests, so no worker runs."""
     assert assistant.process is not None
     service = assistant.process.pid
-
-    def spawned() -> list[int]:
-        return [pid for pid in _children(service)
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-
-    wait_until(spawned, timeout=20)
-    [courier] = spawned()
+    wait_until(lambda: spawned_children(service), timeout=20)
+    [courier] = spawned_children(service)
     return courier
 
 
@@ -191,7 +164,7 @@ def test_the_courier_process_dies_with_a_killed_service(tmp_path, mail: MailServ
     assistant.start()
     courier = _courier_of(assistant)
     assistant.stop(signal.SIGKILL)
-    wait_until(lambda: not _alive(courier), timeout=10)
+    wait_until(lambda: not process_alive(courier), timeout=10)
 
 
 def test_a_killed_courier_process_is_started_again_and_no_mail_is_lost_or_doubled(
