@@ -46,6 +46,7 @@ class MailKinds:
     def __init__(self, database: Path) -> None:
         self.database = database
         self._kinds: dict[str, str] = {}
+        self._last_row = 0  # rows up to this one are read: each look reads only newer ones
 
     def __call__(self, envelope: AcceptedEnvelope) -> str:
         found = _MESSAGE_ID.search(envelope.data)
@@ -61,9 +62,13 @@ class MailKinds:
             return
         for _ in range(20):  # a reader can be turned away while the product checkpoints
             try:
-                with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True,
-                                     timeout=5) as db:
-                    self._kinds.update(db.execute("SELECT message_id, kind FROM outbound"))
+                with contextlib.closing(sqlite3.connect(f"file:{self.database}?mode=ro",
+                                                        uri=True, timeout=5)) as db:
+                    rows = db.execute("SELECT id, message_id, kind FROM outbound WHERE id > ? "
+                                      "ORDER BY id", (self._last_row,)).fetchall()
+                for row_id, message_id, kind in rows:
+                    self._kinds[message_id] = kind
+                    self._last_row = row_id
                 return
             except sqlite3.Error:
                 time.sleep(0.05)
