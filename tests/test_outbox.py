@@ -3,6 +3,7 @@ while its transition is paused and withdrawn when it is cancelled."""
 
 from __future__ import annotations
 
+import sqlite3
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ from assistant import Assistant
 
 from mailer.flows.outgoing import Outgoing, queue_outgoing
 from mailer.handoff.model import Person
+from mailer.mail.smtp import drain, sender_for
 
 NOW = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
 PAT = Person("Pat Lee", "pat@acme.com")
@@ -133,4 +135,32 @@ def test_waiting_mail_is_read_one_mail_at_a_time(tmp_path):
     assert written == 20 and [m.row_id for m in due] == [1, 2, 3]
     assert all(m.path.stat().st_size > MB for m in due)
     assert peak < 4 * MB, peak
+    service.close()
+
+
+def test_sending_goes_on_while_another_connection_writes_and_nothing_goes_twice(tmp_path, mail):
+    """The service holds the database's write lock while it handles a message: the courier
+    sends on, marks its sent mail once the lock is free, and never offers a mail twice."""
+    service = Assistant(tmp_path, mail).service(clock=lambda: NOW)
+    rt = service.rt
+    for n in range(3):
+        _queue(rt, holdable=False, to=Person(f"Person {n}", f"p{n}@acme.com"))
+    sender = sender_for(rt.settings)
+    assert sender is not None
+    handling = sqlite3.connect(rt.store.path, isolation_level=None)
+    handling.execute("BEGIN IMMEDIATE")  # the service, busy with the next message
+    try:
+        unrecorded: list = []
+        first = drain(rt.store, rt.outbox, sender, now=lambda: NOW, unrecorded=unrecorded)
+        assert first.sent == 3 and len(unrecorded) == 3  # sent, not waiting for the lock
+        again = drain(rt.store, rt.outbox, sender, now=lambda: NOW, unrecorded=unrecorded)
+        assert again.sent == 0 and len(mail.accepted) == 3
+        assert rt.outbox.counts(rt.store) == {"queued": 3}
+    finally:
+        handling.execute("COMMIT")
+        handling.close()
+    drain(rt.store, rt.outbox, sender, now=lambda: NOW, unrecorded=unrecorded)
+    assert unrecorded == [] and rt.outbox.counts(rt.store) == {"sent": 3}
+    assert len(mail.accepted) == 3
+    sender.close()
     service.close()

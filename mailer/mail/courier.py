@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from mailer.mail.outbox import Outbox
+from mailer.mail.outbox import Outbox, QueuedMail
 from mailer.mail.smtp import DeliveryFailure, SmtpSender, drain
 from mailer.state.store import Store
 
@@ -167,12 +167,13 @@ def send_round(store: Store, outbox: Outbox, sender: SmtpSender | None, *,
     more can (or the server is unwell: retried later), telling what went batch by batch, so
     that a manager hears of a failure while a long backlog is still going out. Never raises
     for one bad mail."""
+    unrecorded: list[QueuedMail] = []  # sent, set aside, to be marked when the lock is free
     try:
         outbox.spool(store)
         if sender is None:
             return
         while not stopping():
-            result = drain(store, outbox, sender, now=now, limit=50)
+            result = drain(store, outbox, sender, now=now, limit=50, unrecorded=unrecorded)
             if result.sent or result.failures:
                 tell(Round(result.sent, result.failures))
             if result.failures:
@@ -184,3 +185,15 @@ def send_round(store: Store, outbox: Outbox, sender: SmtpSender | None, *,
         tell(Round(problem=exc))
     except Exception:  # noqa: BLE001 - the courier must outlive one bad mail
         log.exception("the courier stopped a round; it tries again shortly")
+    finally:
+        _mark_sent(store, outbox, unrecorded, now)
+
+
+def _mark_sent(store: Store, outbox: Outbox, mails: list[QueuedMail],
+               now: Callable[[], datetime]) -> None:
+    """The round's last sent mails, marked before it ends (their files are in `sent/`, so a
+    crash before this loses nothing: the next start marks them)."""
+    try:
+        outbox.record_sent(store, mails, now())
+    except Exception:  # noqa: BLE001 - spool() marks them at the next round
+        log.exception("sent mail could not be marked sent yet; it will be at the next round")

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,12 +161,14 @@ class Outbox:
         for temp in self.directory.glob(".*.tmp"):
             temp.unlink(missing_ok=True)  # a write cut short; the row rewrites it
 
-    def ready(self, store: Store, now: datetime, *, limit: int = 500) -> list[QueuedMail]:
+    def ready(self, store: Store, now: datetime, *, limit: int = 500,
+              set_aside: Collection[int] = ()) -> list[QueuedMail]:
         """Mail due now, oldest first. A message waiting for a retry holds back later mail
         to the same recipients, so each person receives their mail in order; playbook mail
         of a paused transition waits, and that of a cancelled one is withdrawn. Only the rows
         that say where each mail goes are read here, not the mails: the courier asks for 50 at
-        a time out of however many wait."""
+        a time out of however many wait. Rows in `set_aside` were sent and wait to be marked
+        so: they are passed over."""
         held: set[str] = set()
         due: list[QueuedMail] = []
         moment = iso(now) or ""
@@ -174,6 +176,8 @@ class Outbox:
                              "FROM outbound LEFT JOIN transitions "
                              "ON transitions.id = outbound.transition_id "
                              "WHERE outbound.status='queued' ORDER BY outbound.id"):
+            if row["id"] in set_aside:
+                continue
             recipients = set(json.loads(row["recipients_json"]))
             if row["holdable"] and row["transition_status"] == "cancelled":
                 self.withdraw(store, row, now)
@@ -218,10 +222,20 @@ class Outbox:
         let the outbox fall behind."""
         _move(mail.path, self.sent_dir / mail.path.name)
 
-    def record_sent(self, store: Store, mails: Sequence[QueuedMail], now: datetime) -> None:
-        """Mark mails set aside as sent in one transaction (their copies lose the token)."""
-        if mails:
+    def record_sent(self, store: Store, mails: Sequence[QueuedMail], now: datetime, *,
+                    wait: bool = True) -> bool:
+        """Mark mails set aside as sent in one transaction (their copies lose the token).
+        Without `wait`, only if the database can be written this instant; returns whether
+        they were marked. Their files in `sent/` already keep them from going twice."""
+        if not mails:
+            return True
+        if wait:
             self._record_sent(store, [mail.row_id for mail in mails], now)
+            return True
+        with store.transaction_if_free() as free:
+            if free:
+                self._record_sent(store, [mail.row_id for mail in mails], now)
+        return free
 
     def _record_sent(self, store: Store, row_ids: Sequence[int], now: datetime) -> None:
         with store.transaction():

@@ -166,10 +166,16 @@ class DrainResult:
 
 
 def drain(store: Store, outbox: Outbox, sender: SmtpSender, *, now: Callable[[], datetime],
-          limit: int = 500) -> DrainResult:
-    """Send what is due; returns how many went and the permanent failures to report."""
+          limit: int = 500, unrecorded: list[QueuedMail] | None = None) -> DrainResult:
+    """Send what is due; returns how many went and the permanent failures to report.
+
+    Sent mail is set aside in `sent/` at once and its rows are marked sent at the end. With
+    `unrecorded`, that waits for no one: if another connection is writing, the mails join
+    `unrecorded` and the next drain tries again (the caller marks what is left, waiting, when
+    it is done), so sending never stands still behind the handling of a message."""
     result = DrainResult()
     accepted: list[QueuedMail] = []  # set aside in sent/, their rows recorded at the end
+    waiting = unrecorded if unrecorded is not None else []
 
     async def deliver(mail: QueuedMail) -> bool:
         """One mail; False when the server is unwell and sending should pause."""
@@ -182,10 +188,13 @@ def drain(store: Store, outbox: Outbox, sender: SmtpSender, *, now: Callable[[],
         return outcome != DEFERRED
 
     try:
-        sender.run(send_in_order(outbox.ready(store, now(), limit=limit), deliver,
-                                 width=sender.connections))
+        due = outbox.ready(store, now(), limit=limit,
+                           set_aside={mail.row_id for mail in waiting})
+        sender.run(send_in_order(due, deliver, width=sender.connections))
     finally:
-        outbox.record_sent(store, accepted, now())
+        waiting.extend(accepted)
+        if outbox.record_sent(store, waiting, now(), wait=unrecorded is None):
+            waiting.clear()
     return result
 
 

@@ -19,6 +19,9 @@ from typing import Any
 
 from mailer.state.token_secrecy import redact_addresses, redact_mail, token_hash
 
+# How long a write waits for another connection's transaction (the courier, a workbook worker).
+BUSY_TIMEOUT_MS = 30_000
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
     """
@@ -321,7 +324,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
         _owner_only(path)
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30,
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -362,6 +365,38 @@ class Store:
         self._depth = 1
         try:
             yield self.db
+        except BaseException:
+            self._depth = 0
+            self.db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.db.execute("COMMIT")
+
+    @contextmanager
+    def transaction_if_free(self) -> Iterator[bool]:
+        """A transaction if the database's write lock is free this instant, else none: yields
+        whether it began. For work that can as well be done a little later, by a connection
+        that must not stand still behind another's long transaction."""
+        if self._depth:
+            with self.transaction():
+                yield True
+            return
+        self.db.execute("PRAGMA busy_timeout=0")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            began = True
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            began = False
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not began:
+            yield False
+            return
+        self._depth = 1
+        try:
+            yield True
         except BaseException:
             self._depth = 0
             self.db.execute("ROLLBACK")
