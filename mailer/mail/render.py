@@ -111,8 +111,8 @@ def _fill_stand_ins(html: str, values: list[str]) -> str:
         value = values[index]
         if isinstance(value, HtmlFragment):
             return str(value)
-        before = html[:match.start()]
-        if before.rfind("<pre") > before.rfind("</pre>"):
+        at = match.start()
+        if html.rfind("<pre", 0, at) > html.rfind("</pre>", 0, at):
             return html_escape(value, quote=True)  # a block to copy keeps its lines
         return "<br>\n<br>\n".join(_paragraphs_html(value))
 
