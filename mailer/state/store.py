@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mailer.state.token_secrecy import redact_addresses, redact_mail, token_hash
+
+T = TypeVar("T")
 
 # How long a write waits for another connection's transaction (the courier, a workbook worker).
 BUSY_TIMEOUT_MS = 30_000
@@ -362,15 +364,7 @@ class Store:
                 self._depth -= 1
             return
         self.db.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield self.db
-        except BaseException:
-            self._depth = 0
-            self.db.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self.db.execute("COMMIT")
+        yield from self._until_commit(self.db)
 
     @contextmanager
     def transaction_if_free(self) -> Iterator[bool]:
@@ -391,12 +385,16 @@ class Store:
             began = False
         finally:
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        if not began:
+        if began:
+            yield from self._until_commit(True)
+        else:
             yield False
-            return
+
+    def _until_commit(self, value: T) -> Iterator[T]:
+        """The body of a transaction begun: COMMIT after it, ROLLBACK if it raises."""
         self._depth = 1
         try:
-            yield True
+            yield value
         except BaseException:
             self._depth = 0
             self.db.execute("ROLLBACK")
