@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -141,6 +142,14 @@ class Lab:
         home.profile_dir = self.profile_dir
         return home
 
+    def copy_home(self, original: ProductHome, name: str) -> ProductHome:
+        """A new home holding a copy of `original`'s data and outbox, as it is now."""
+        home = self.home(name)
+        for folder in ("var", "outbox"):
+            if (original.home / folder).exists():
+                shutil.copytree(original.home / folder, home.home / folder, dirs_exist_ok=True)
+        return home
+
 
 # --------------------------------------------------------------------------------------------
 # latency
@@ -248,28 +257,45 @@ def _wait_for_log(read: Callable[[], str], needle: str, child: Child | None) -> 
 # backlogs
 
 
+# The relay and Dovecot deliver at speeds that drift by a factor of two over minutes on a
+# shared machine (their fsyncs), so one product run against one floor run measured the drift
+# as often as the product. Each backlog is drained by the product and by the floor in turn,
+# ROUNDS times, and each side keeps its best time.
+ROUNDS = 2
+
+
 def request_backlog(lab: Lab) -> list[Row]:
     servers, n = lab.mail, lab.sizes.request_backlog
-    servers.wipe()
-    home = lab.home("request-backlog")
     raws = [traffic.request(i) for i in range(n)]
-    append_all(servers, ADDRESS, raws)
-    seconds, child = _drain_with_product(lab, home, ANSWER_KINDS, 2 * n)
-    kind_of = MailKinds(home.database)
-    handled = [e for e in servers.accepted if kind_of(e) in HANDLING_KINDS]
-    lab.carried["request_backlog"] = {
-        "home": home, "count": n,
-        "questionnaires": {_recipient(e): e.data for e in handled
-                           if kind_of(e) == "questionnaire"}}
-    floor_seconds = _drain_with_floor(lab, raws, handled, "request-backlog")
+    product_times: list[float] = []
+    floor_times: list[float] = []
+    handled: list[AcceptedEnvelope] = []
+    peak_kib = 0
+    for round_number in range(1, ROUNDS + 1):
+        servers.wipe()
+        home = lab.home("request-backlog" if round_number == 1
+                        else f"request-backlog-{round_number}")
+        append_all(servers, ADDRESS, raws)
+        seconds, child = _drain_with_product(lab, home, ANSWER_KINDS, 2 * n)
+        product_times.append(seconds)
+        peak_kib = max(peak_kib, child.peak_rss_kib)
+        if round_number == 1:  # the replies answer this run's questionnaires
+            kind_of = MailKinds(home.database)
+            handled = [e for e in servers.accepted if kind_of(e) in HANDLING_KINDS]
+            lab.carried["request_backlog"] = {
+                "home": home, "count": n,
+                "questionnaires": {_recipient(e): e.data for e in handled
+                                   if kind_of(e) == "questionnaire"}}
+        floor_times.append(_drain_with_floor(lab, raws, handled, "request-backlog"))
+    seconds, floor_seconds = min(product_times), min(floor_times)
     ratio = floor_seconds / seconds
     return [Row("request backlog", f"{n} waiting requests -> answers and questionnaires "
                 "accepted", "req/s", n / seconds, n / floor_seconds, ">= 0.8 x floor",
                 ratio >= 0.8, higher_is_better=True,
-                note=f"product {seconds:.1f} s incl. start-up, floor {floor_seconds:.1f} s; "
-                f"peak RSS {child.peak_rss_kib / 1024:.0f} MB; "
-                + scaled_note(n, ISSUE.request_backlog),
-                details={"product_seconds": seconds, "floor_seconds": floor_seconds,
+                note=f"best of {ROUNDS} runs each, in turn: product "
+                f"{_seconds(product_times)} incl. start-up, floor {_seconds(floor_times)}; "
+                f"peak RSS {peak_kib / 1024:.0f} MB; " + scaled_note(n, ISSUE.request_backlog),
+                details={"product_seconds": product_times, "floor_seconds": floor_times,
                          "floor_mails": len(handled)})]
 
 
@@ -280,7 +306,7 @@ def reply_backlog(lab: Lab) -> list[Row]:
         lab.log("  reply backlog: setting up its transitions through the product first")
         request_backlog(lab)
         carried = lab.carried["request_backlog"]
-    home: ProductHome = carried["home"]
+    opened: ProductHome = carried["home"]
     titles = _section_titles()
     raws = []
     for i in range(n):
@@ -288,21 +314,37 @@ def reply_backlog(lab: Lab) -> list[Row]:
         raws.append(traffic.questionnaire_reply(
             i, reply_to=traffic.header(questionnaire, "Reply-To"),
             in_reply_to=traffic.header(questionnaire, "Message-ID"), titles=titles))
-    servers.wipe()
-    append_all(servers, ADDRESS, raws)
-    seconds, child = _drain_with_product(lab, home, frozenset({"workbook"}), n)
-    kind_of = MailKinds(home.database)
-    sent = [e for e in servers.accepted if kind_of(e) in REPLY_KINDS]
-    floor_seconds = _drain_with_floor(lab, raws, sent, "reply-backlog")
+    # Every round starts from the transitions as the request backlog left them.
+    homes = [lab.copy_home(opened, f"reply-backlog-{number}")
+             for number in range(1, ROUNDS + 1)]
+    product_times: list[float] = []
+    floor_times: list[float] = []
+    sent: list[AcceptedEnvelope] = []
+    peak_kib = 0
+    for round_number, home in enumerate(homes, start=1):
+        servers.wipe()
+        append_all(servers, ADDRESS, raws)
+        seconds, child = _drain_with_product(lab, home, frozenset({"workbook"}), n)
+        product_times.append(seconds)
+        peak_kib = max(peak_kib, child.peak_rss_kib)
+        if round_number == 1:
+            kind_of = MailKinds(home.database)
+            sent = [e for e in servers.accepted if kind_of(e) in REPLY_KINDS]
+        floor_times.append(_drain_with_floor(lab, raws, sent, "reply-backlog"))
+    seconds, floor_seconds = min(product_times), min(floor_times)
     ratio = floor_seconds / seconds
     return [Row("reply backlog", f"{n} complete questionnaire replies -> workbooks accepted",
                 "replies/s", n / seconds, n / floor_seconds, ">= 0.6 x floor",
                 ratio >= 0.6, higher_is_better=True,
-                note=f"product {seconds:.1f} s incl. start-up, floor {floor_seconds:.1f} s; "
-                f"peak RSS {child.peak_rss_kib / 1024:.0f} MB; "
-                + scaled_note(n, ISSUE.reply_backlog),
-                details={"product_seconds": seconds, "floor_seconds": floor_seconds,
+                note=f"best of {ROUNDS} runs each, in turn: product "
+                f"{_seconds(product_times)} incl. start-up, floor {_seconds(floor_times)}; "
+                f"peak RSS {peak_kib / 1024:.0f} MB; " + scaled_note(n, ISSUE.reply_backlog),
+                details={"product_seconds": product_times, "floor_seconds": floor_times,
                          "floor_mails": len(sent)})]
+
+
+def _seconds(times: list[float]) -> str:
+    return " / ".join(f"{t:.1f}" for t in times) + " s"
 
 
 def _section_titles() -> dict[int, str]:
