@@ -20,6 +20,8 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 @dataclass(frozen=True)
 class LogSetup:
+    """The service's log format and levels, handed to a child it spawns."""
+
     formatter: logging.Formatter | None
     mailer_level: int
     root_level: int
@@ -44,8 +46,8 @@ class LogSetup:
 
 def die_with_parent(parent_pid: int) -> bool:
     """Ask Linux to kill this process when the process that started it ends, however it
-    ends; False if the parent is already gone. Elsewhere, the child notices on its own when
-    its pipe to the parent closes."""
+    ends; False if the parent is already gone. Off Linux there is no such request: the
+    courier still ends when its pipe to the service closes, an idle workbook worker does not."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (AttributeError, OSError):
