@@ -18,6 +18,7 @@ import queue
 import threading
 from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event as EventType
 
 from mailer.child_processes import LogSetup, die_with_parent
 from mailer.config.settings import Settings
@@ -38,7 +39,7 @@ def worker_count() -> int:
 
 
 def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.Queue,
-         parent_pid: int, logs: LogSetup) -> None:
+         parent_pid: int, logs: LogSetup, stopping: EventType) -> None:
     """The worker process: carry out job numbers until told to stop. It ends with the
     service, however the service ends: waiting on the job queue's lock, an orphan would
     otherwise wait forever (a killed service left two idle workers behind each time)."""
@@ -52,8 +53,8 @@ def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.
                 job_id = jobs.get()
             except (EOFError, OSError):
                 return  # the service is gone
-            if job_id == STOP:
-                return
+            if job_id == STOP or stopping.is_set():
+                return  # jobs still queued stay recorded: the next start hands them out
             try:
                 run_workbook_job(rt, job_id)
                 done.put((job_id, ""))
@@ -80,6 +81,7 @@ class Workers:
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
         self._processes: list[SpawnProcess] = []
         self._jobs: multiprocessing.Queue | None = None
+        self._stopping: EventType | None = None
         self._done: multiprocessing.Queue | None = None
         self._reader: threading.Thread | None = None
         self._pending: set[int] = set()
@@ -122,7 +124,10 @@ class Workers:
     def close(self) -> None:
         if not self._processes:
             return
-        assert self._jobs is not None and self._done is not None
+        assert self._jobs is not None and self._done is not None and self._stopping is not None
+        # A worker finishes the workbook in hand and takes no other: hundreds may be queued
+        # when a backlog outruns the workers, and the service must stop within seconds.
+        self._stopping.set()
         for _ in self._processes:
             with contextlib.suppress(OSError, ValueError):
                 self._jobs.put(STOP)
@@ -150,10 +155,12 @@ class Workers:
                 process.kill()
         self._jobs = self._context.Queue()
         self._done = self._context.Queue()
+        self._stopping = self._context.Event()
         self._processes = [
             self._context.Process(target=work, name=f"mailer-workbooks-{number}",
                                   args=(self.settings, self._jobs, self._done, os.getpid(),
-                                        LogSetup.of_this_process()), daemon=True)
+                                        LogSetup.of_this_process(), self._stopping),
+                                  daemon=True)
             for number in range(1, self.count + 1)]
         for process in self._processes:
             process.start()
