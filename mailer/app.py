@@ -139,11 +139,13 @@ class Service:
             log.exception("could not file a handled message (%s); it stays in the inbox",
                           outcome.outcome)
 
-    def send_outbox(self, report: PassReport) -> None:
+    def send_outbox(self, report: PassReport, *, wait_for_workbooks: bool = True) -> None:
         """Build the workbooks asked for and spool and send everything that can go now, and
-        wait until it has."""
+        wait until it has. The service does not wait for the workbooks: their mail goes when
+        each is built, and a request arriving behind hundreds of them is answered at once."""
         self.workers.hand_out(self.rt.store)
-        self.workers.wait()
+        if wait_for_workbooks:
+            self.workers.wait()
         self.courier.flush()
         while self.take_courier_news(report):
             self.courier.flush()  # the managers' notices of failures go too
@@ -232,8 +234,8 @@ class Service:
                 report = PassReport()
                 self.workers.hand_out(self.rt.store)  # jobs a crash left unfinished, too
                 self.handle_inbox(report)
-                if report.handled:
-                    self.send_outbox(report)  # answers leave before the scheduler's work
+                if report.handled:  # answers leave before the scheduler's work
+                    self.send_outbox(report, wait_for_workbooks=False)
                 if more_steps or time.monotonic() - last_steps >= STEP_INTERVAL_SECONDS:
                     if not more_steps:
                         self.run_watchdog()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -179,3 +180,49 @@ def test_a_worker_killed_among_several_loses_no_job_and_doubles_none(tmp_path):
     assert count(assistant, "SELECT COUNT(DISTINCT transition_id) FROM outbound "
                             "WHERE kind='workbook'") == 3
     assert len(workbook_files(assistant)) == 3
+
+
+class WorkersNeverDone:
+    """Workers with hundreds of workbooks still to build: they take jobs and finish none."""
+
+    def __init__(self) -> None:
+        self.handed_out: set[int] = set()
+        self.waited = False
+
+    def hand_out(self, store) -> int:  # noqa: ANN001 - the service's Store
+        fresh = {job_id for job_id in waiting_jobs(store)} - self.handed_out
+        self.handed_out |= fresh
+        return len(fresh)
+
+    def wait(self, timeout: float = 600) -> None:
+        self.waited = True  # and for as long as the timeout: nothing is ever done
+        time.sleep(timeout)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_request_behind_a_workbook_backlog_is_answered_while_the_workbooks_wait(tmp_path):
+    """Sam's answers ask for a workbook that is not built yet; Dana's new request arrives
+    meanwhile and is answered by the running service without waiting for the workbook."""
+    assistant = answers_waiting(tmp_path)
+    service = assistant.service()
+    workers = WorkersNeverDone()
+    service.workers.close()
+    service.workers = workers  # type: ignore[assignment]
+    loop = threading.Thread(target=service.run_forever, daemon=True)
+    loop.start()
+    try:
+        wait_until(lambda: workers.handed_out, timeout=30)
+        MaildirSource(assistant.settings.maildir_path).deliver(
+            plain(sender="Dana Whitfield <dana@example.com>", to=ADDRESS,
+                  subject="Handover Globex", body=REQUEST.replace("Acme Corp", "Globex")))
+        wait_until(lambda: count(assistant, "SELECT COUNT(*) FROM outbound WHERE "
+                                            "kind='request_accepted'") == 2, timeout=30)
+        assert loop.is_alive()
+        assert count(assistant, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL") == 1
+    finally:
+        service.stopping.set()
+        loop.join(30)
+        service.close()
+    assert not workers.waited, "the service waited for the workbooks to be built"
