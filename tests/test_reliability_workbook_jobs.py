@@ -226,3 +226,35 @@ def test_a_request_behind_a_workbook_backlog_is_answered_while_the_workbooks_wai
         loop.join(30)
         service.close()
     assert not workers.waited, "the service waited for the workbooks to be built"
+
+
+def test_a_stop_leaves_queued_workbooks_for_the_next_start(tmp_path):
+    """Hundreds of workbooks wait for the two workers when the service is asked to stop: each
+    worker finishes the workbook in hand and takes no other, so the stop comes at once; the
+    rest stay recorded, and the next start builds every one of them."""
+    assistant = answers_waiting(tmp_path)
+    assistant.run_once()
+    rt = build_runtime(assistant.settings)
+    try:
+        with rt.store.transaction():
+            for _ in range(300):  # the same version built again, without mail
+                rt.store.run("INSERT INTO jobs(kind, transition_id, version, mail, created_at) "
+                             "VALUES('workbook', 'TR-0001', 1, 0, '2026-12-03T09:00:00+00:00')")
+        workers = Workers(assistant.settings, on_done=lambda: None,
+                          inline=lambda job_id: False, count=2)
+        assert workers.hand_out(rt.store) == 300
+        wait_until(lambda: len(waiting_jobs(rt.store)) < 300, timeout=60)
+        workers.close()
+        left = len(waiting_jobs(rt.store))
+        assert 0 < left < 300, "the stop waited for every queued workbook"
+
+        workers = Workers(assistant.settings, on_done=lambda: None,
+                          inline=lambda job_id: False, count=2)
+        assert workers.hand_out(rt.store) == left
+        workers.wait(timeout=300)
+        workers.close()
+        assert waiting_jobs(rt.store) == []
+    finally:
+        rt.store.close()
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
+    assert workbook_files(assistant) == ["Acme Corp handoff TR-0001.xlsx"]
