@@ -141,8 +141,9 @@ class Service:
 
     def send_outbox(self, report: PassReport, *, wait_for_workbooks: bool = True) -> None:
         """Build the workbooks asked for and spool and send everything that can go now, and
-        wait until it has. The service does not wait for the workbooks: their mail goes when
-        each is built, and a request arriving behind hundreds of them is answered at once."""
+        wait until it has. The running service does not wait for the workbooks
+        (`wait_for_workbooks=False`): their mail goes as each is built, and a request arriving
+        behind hundreds of them is answered at once."""
         self.workers.hand_out(self.rt.store)
         if wait_for_workbooks:
             self.workers.wait()

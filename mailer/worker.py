@@ -89,7 +89,10 @@ class Workers:
         self._changed = threading.Condition()
 
     def hand_out(self, store: Store) -> int:
-        """Give the worker every recorded job it does not have yet; returns how many."""
+        """Give the workers every recorded job they do not have yet; returns how many. Jobs
+        a dead worker took with it are handed out again here too: the running service calls
+        this on every turn of its loop and never waits for the workers."""
+        self._revive()
         fresh = [job_id for job_id in waiting_jobs(store)
                  if job_id not in self._pending and job_id not in self._failed]
         if not fresh:
@@ -117,9 +120,7 @@ class Workers:
         """Until every handed-out job is finished (or the worker died: handed out again)."""
         with self._changed:
             self._changed.wait_for(lambda: not self._pending or not self._alive(), timeout)
-        if self._pending and not self._alive():
-            log.error("a workbook worker stopped; its jobs are handed out again")
-            self._restart()
+        self._revive()
 
     def close(self) -> None:
         if not self._processes:
@@ -167,6 +168,13 @@ class Workers:
         self._reader = threading.Thread(target=self._read_done, args=(self._done,),
                                         name="workbook-results", daemon=True)
         self._reader.start()
+
+    def _revive(self) -> None:
+        """A worker that died (the kernel's OOM killer, a crash) took its job with it: fresh
+        workers are given every job still pending."""
+        if self._pending and self._processes and not self._alive():
+            log.error("a workbook worker stopped; its jobs are handed out again")
+            self._restart()
 
     def _restart(self) -> None:
         pending = sorted(self._pending)

@@ -258,3 +258,33 @@ def test_a_stop_leaves_queued_workbooks_for_the_next_start(tmp_path):
         rt.store.close()
     assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
     assert workbook_files(assistant) == ["Acme Corp handoff TR-0001.xlsx"]
+
+
+def test_jobs_a_dead_worker_took_are_handed_out_again_by_the_running_service(tmp_path):
+    """The running service never waits for its workers; it hands out jobs on each turn of its
+    loop. A worker killed there (the kernel's OOM killer) loses no workbook: the next turn
+    gives every pending job to fresh workers."""
+    assistant = answers_waiting(tmp_path)
+    assistant.run_once()
+    rt = build_runtime(assistant.settings)
+    workers = Workers(assistant.settings, on_done=lambda: None,
+                      inline=lambda job_id: False, count=2)
+    try:
+        with rt.store.transaction():
+            for _ in range(20):
+                rt.store.run("INSERT INTO jobs(kind, transition_id, version, mail, created_at) "
+                             "VALUES('workbook', 'TR-0001', 1, 0, '2026-12-03T09:00:00+00:00')")
+        assert workers.hand_out(rt.store) == 20
+        for process in workers._processes:  # noqa: SLF001 - the test plays the OOM killer
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(10)
+
+        def turn_of_the_loop() -> bool:
+            workers.hand_out(rt.store)
+            return not waiting_jobs(rt.store)
+
+        wait_until(turn_of_the_loop, timeout=120, interval=0.2)
+    finally:
+        workers.close()
+        rt.store.close()
+    assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 1
