@@ -61,6 +61,14 @@ def answers_waiting(tmp_path: Path) -> Assistant:
     return assistant
 
 
+def rebuilds_asked(rt, count: int) -> None:  # noqa: ANN001 - a Runtime
+    """`count` jobs recorded to build Acme's first workbook again, without mail."""
+    with rt.store.transaction():
+        for _ in range(count):
+            rt.store.run("INSERT INTO jobs(kind, transition_id, version, mail, created_at) "
+                         "VALUES('workbook', 'TR-0001', 1, 0, '2026-12-03T09:00:00+00:00')")
+
+
 def workbook_files(assistant: Assistant) -> list[str]:
     return sorted(p.name for p in (assistant.home / "var").rglob("*.xlsx"))
 
@@ -236,10 +244,7 @@ def test_a_stop_leaves_queued_workbooks_for_the_next_start(tmp_path):
     assistant.run_once()
     rt = build_runtime(assistant.settings)
     try:
-        with rt.store.transaction():
-            for _ in range(300):  # the same version built again, without mail
-                rt.store.run("INSERT INTO jobs(kind, transition_id, version, mail, created_at) "
-                             "VALUES('workbook', 'TR-0001', 1, 0, '2026-12-03T09:00:00+00:00')")
+        rebuilds_asked(rt, 300)
         workers = Workers(assistant.settings, on_done=lambda: None,
                           inline=lambda job_id: False, count=2)
         assert workers.hand_out(rt.store) == 300
@@ -270,10 +275,7 @@ def test_jobs_a_dead_worker_took_are_handed_out_again_by_the_running_service(tmp
     workers = Workers(assistant.settings, on_done=lambda: None,
                       inline=lambda job_id: False, count=2)
     try:
-        with rt.store.transaction():
-            for _ in range(20):
-                rt.store.run("INSERT INTO jobs(kind, transition_id, version, mail, created_at) "
-                             "VALUES('workbook', 'TR-0001', 1, 0, '2026-12-03T09:00:00+00:00')")
+        rebuilds_asked(rt, 20)
         assert workers.hand_out(rt.store) == 20
         for process in workers._processes:  # noqa: SLF001 - the test plays the OOM killer
             os.kill(process.pid, signal.SIGKILL)
