@@ -192,6 +192,8 @@ class Workers:
             try:
                 item = done.get(timeout=1.0)
             except queue.Empty:
+                if done is not self._done:
+                    return  # the workers were restarted with a new queue and its own reader
                 if not self._alive():
                     with self._changed:
                         self._changed.notify_all()

@@ -286,6 +286,9 @@ def test_jobs_a_dead_worker_took_are_handed_out_again_by_the_running_service(tmp
             return not waiting_jobs(rt.store)
 
         wait_until(turn_of_the_loop, timeout=120, interval=0.2)
+        # The results of the killed workers' queue are no longer read by a thread of its own.
+        wait_until(lambda: [t.name for t in threading.enumerate()
+                            if t.name == "workbook-results"] == ["workbook-results"], timeout=10)
     finally:
         workers.close()
         rt.store.close()
