@@ -80,6 +80,7 @@ class Service:
     courier_process: CourierProcess | None = None
     courier: Courier | CourierProcess = field(init=False)
     workers: Workers = field(init=False)
+    _due_after: int = field(default=0, init=False)  # where the next slice goes on with due steps
 
     def __post_init__(self) -> None:
         if self.courier_process is not None:
@@ -206,7 +207,8 @@ class Service:
         safety pass, or planning after a restart), so the loop checks the inbox between
         slices and a request arriving meanwhile is answered at once."""
         try:
-            result = run_scheduler_slice(self.rt, self.rt.clock())
+            result = run_scheduler_slice(self.rt, self.rt.clock(), after_seq=self._due_after)
+            self._due_after = result.after_seq
             report.steps_sent += result.done
             if not result.more:
                 report.steps_sent += send_weekly_digest(self.rt, self.rt.clock())

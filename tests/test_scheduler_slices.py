@@ -86,3 +86,69 @@ def test_a_new_holiday_plans_every_transition_again_at_the_next_start(tmp_path):
     assert after != before
     assert all(v == NOTHING_DUE or datetime.fromisoformat(v).date().isoformat() != holiday
                for v in after.values()), "nothing falls due on the new holiday"
+
+
+def _book_moved(home, tmp_path) -> Assistant:  # noqa: ANN001 - a Path
+    """Dana moves Sam's three accounts with one spreadsheet (combined questionnaire)."""
+    from test_book_story import (
+        MANAGER,
+        MONDAY,
+        XLSX,
+        combined_playbooks,
+        with_attachment,
+        xlsx_book,
+    )
+
+    assistant = Assistant(home, extra_env={"MAILER_PLAYBOOKS": str(combined_playbooks(home))})
+    MaildirSource(assistant.settings.maildir_path).deliver(with_attachment(
+        sender=MANAGER, to=ADDRESS, subject="Three accounts for Rita and Lee",
+        body="Outgoing CSM: Sam Jones <sam@example.com>\nType: soft\n",
+        filename="book.xlsx", content_type=XLSX, payload=xlsx_book(),
+        message_id="<book-x@example.com>"))
+    assistant.run_once(now=MONDAY)
+    return assistant
+
+
+def _mails(assistant: Assistant) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(assistant.home / "var" / "mailer.sqlite3") as db:
+        return sorted(db.execute("SELECT kind, COALESCE(transition_id, ''), recipients_json "
+                                 "FROM outbound"))
+
+
+def test_a_book_falling_due_at_once_goes_out_a_few_transitions_per_slice(tmp_path):
+    """Two business days after Dana moved Sam's book, reminders fall due for every account at
+    once. Carried out one transition per slice (the service checks its inbox between
+    slices), the mails are exactly those of one unbounded pass: Sam still gets one grouped
+    reminder for his open accounts, not one per slice."""
+    from test_book_story import WEDNESDAY_AFTER_REMINDERS as later
+
+    sliced, whole = _book_moved(tmp_path / "sliced", tmp_path), _book_moved(
+        tmp_path / "whole", tmp_path)
+    before = len(_mails(sliced))
+    rt = build_runtime(sliced.settings, clock=lambda: later)
+    results = []
+    try:
+        results.append(run_scheduler_slice(rt, later, due_limit=1))
+        while results[-1].more:
+            results.append(run_scheduler_slice(rt, later, due_limit=1,
+                                               after_seq=results[-1].after_seq))
+    finally:
+        rt.store.close()
+    rt = build_runtime(whole.settings, clock=lambda: later)
+    unbounded = []
+    try:
+        unbounded.append(run_scheduler_slice(rt, later, due_limit=1000))
+        while unbounded[-1].more:
+            unbounded.append(run_scheduler_slice(rt, later, due_limit=1000))
+    finally:
+        rt.store.close()
+
+    assert {r.after_seq for r in unbounded} == {0}, "three due transitions fit one slice"
+    assert [r.after_seq for r in results if r.after_seq] == [1, 2], "one transition a slice"
+    assert results[-1].after_seq == 0
+    assert sum(r.done for r in results) == sum(r.done for r in unbounded) > 0
+    assert _mails(sliced) == _mails(whole)
+    reminders = [m for m in _mails(sliced)[before:] if m[0].startswith("grouped_")]
+    assert [kind for kind, _, to in _mails(sliced) if "sam@example.com" in to
+            and kind.startswith("grouped_questionnaire_reminder")] == [
+        "grouped_questionnaire_reminder_1"], reminders

@@ -21,6 +21,7 @@ from mailer.flows.outgoing import Outgoing, person_view, queue_outgoing, transit
 from mailer.flows.problems import isolated
 from mailer.flows.runtime import Runtime
 from mailer.flows.schedule import (
+    DUE_SLICE,
     INDEX_SLICE,
     anchors_of,
     answered_sections,
@@ -119,9 +120,11 @@ def run_due_steps(rt: Runtime, now: datetime) -> int:
     """Send every step due at `now` across all active transitions, planning whatever needs
     it first, slice after slice until nothing is left; returns how many steps went."""
     done = 0
+    after_seq = 0
     while True:
-        result = run_scheduler_slice(rt, now)
+        result = run_scheduler_slice(rt, now, after_seq=after_seq)
         done += result.done
+        after_seq = result.after_seq
         if not result.more:
             return done
 
@@ -129,24 +132,34 @@ def run_due_steps(rt: Runtime, now: datetime) -> int:
 @dataclass(frozen=True)
 class SliceResult:
     done: int  # steps carried out
-    more: bool  # planning is left for the next slice (the safety pass, a large book)
+    more: bool  # work is left for the next slice (planning, or due steps of a large book)
+    after_seq: int = 0  # the next slice goes on with the due transitions after this one
 
 
-def run_scheduler_slice(rt: Runtime, now: datetime, *, limit: int = INDEX_SLICE) -> SliceResult:
+def run_scheduler_slice(rt: Runtime, now: datetime, *, limit: int = INDEX_SLICE,
+                        due_limit: int = DUE_SLICE, after_seq: int = 0) -> SliceResult:
     """One bounded piece of the scheduler's work: plan afresh up to `limit` transitions (the
-    hourly safety pass, transitions marked for a visit), then carry out every step that is
-    due. The service runs slices between inbound messages until `more` is False."""
+    hourly safety pass, transitions marked for a visit), then carry out the due steps of up
+    to `due_limit` transitions, going on after `after_seq` (the previous slice's
+    `after_seq`; 0 starts a new round). The service runs slices between inbound messages
+    until `more` is False, so a book of a thousand accounts falling due at once never keeps
+    a request waiting for more than a slice."""
     to_index, more = transitions_to_index(rt, now, limit=limit)
     index_transitions(rt, to_index, now=now)
-    visits = due_transitions(rt, now)
+    done = 0
+    if after_seq == 0:
+        # Grouped mail (one per person for all their accounts of a book) looks at every due
+        # transition at once, so that a book is never split between two slices' mails.
+        everyone = due_transitions(rt, now)
+        done += isolated(rt, "grouped steps", lambda: send_grouped_steps(rt, now, everyone),
+                         now=now, fallback=0)
+    visits = due_transitions(rt, now, after_seq=after_seq, limit=due_limit + 1)
     # A transition whose data breaks its work is set aside with the reason; the rest run.
-    done = isolated(rt, "grouped steps", lambda: send_grouped_steps(rt, now, visits), now=now,
-                    fallback=0)
-    for t in visits:
-        if t.status != ACTIVE:
-            continue
+    for t in visits[:due_limit]:
         done += isolated(rt, t.id, lambda t=t: _run_transition(rt, t, now), now=now,
                          fallback=0)
+    if len(visits) > due_limit:
+        return SliceResult(done=done, more=True, after_seq=visits[due_limit - 1].seq)
     return SliceResult(done=done, more=more)
 
 

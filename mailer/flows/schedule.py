@@ -176,6 +176,9 @@ def section_title(number: int) -> str:
 NOTHING_DUE = "9999-12-31T00:00:00+00:00"  # sorts after every real instant
 FULL_PASS_EVERY = timedelta(hours=1)
 INDEX_SLICE = 200  # transitions planned per slice of the safety pass or of the index build
+# Transitions whose due steps one slice carries out: each step is a mail rendered and queued
+# (10 to 20 ms), so a slice stays well under a second even when a whole book falls due at once.
+DUE_SLICE = 25
 
 
 def next_due_moment(rt: Runtime, t: Transition) -> datetime | None:
@@ -240,12 +243,14 @@ def mark_for_visit(store: Store, transition_id: str) -> None:
     store.run("UPDATE transitions SET next_due_at=NULL WHERE id=?", transition_id)
 
 
-def due_transitions(rt: Runtime, now: datetime) -> list[Transition]:
+def due_transitions(rt: Runtime, now: datetime, *, after_seq: int = 0,
+                    limit: int = -1) -> list[Transition]:
     """Active transitions whose stored next moment has come: the only ones a pass visits
-    to carry out steps, so a pass over 10,000 transitions reads a handful of rows."""
+    to carry out steps, so a pass over 10,000 transitions reads a handful of rows. In order
+    of their numbers, from after `after_seq`, at most `limit` of them (-1: all)."""
     return _readable(rt, rt.store.all(
-        "SELECT * FROM transitions WHERE status='active' AND next_due_at <= ? ORDER BY seq",
-        iso(now)))
+        "SELECT * FROM transitions WHERE status='active' AND next_due_at <= ? AND seq > ? "
+        "ORDER BY seq LIMIT ?", iso(now), after_seq, limit))
 
 
 def _readable(rt: Runtime, rows: list[sqlite3.Row]) -> list[Transition]:
