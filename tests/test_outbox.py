@@ -3,6 +3,8 @@ while its transition is paused and withdrawn when it is cancelled."""
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -12,6 +14,7 @@ from assistant import Assistant
 from mailer.flows.outgoing import Outgoing, queue_outgoing
 from mailer.handoff.model import Person
 from mailer.mail.smtp import drain, sender_for
+from mailer.state.store import iso
 
 NOW = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
 PAT = Person("Pat Lee", "pat@acme.com")
@@ -164,3 +167,58 @@ def test_sending_goes_on_while_another_connection_writes_and_nothing_goes_twice(
     assert len(mail.accepted) == 3
     sender.close()
     service.close()
+
+
+def test_answers_go_ahead_of_playbook_mail_yet_each_person_gets_their_mail_in_order(tmp_path):
+    """Generated outboxes: playbook mail and answers to a few people, some waiting for a
+    retry. Whatever is chosen to go, for every person it is their oldest waiting mail first;
+    an answer goes ahead of earlier playbook mail whenever none of its people has older mail
+    waiting; and with room for all, everything not held back goes."""
+    people = [Person(name, f"{name.lower()}@example.com")
+              for name in ("Dana", "Sam", "Rita", "Pat", "Jo")]
+    service, rt = _runtime(tmp_path)
+    try:
+        for seed in range(40):
+            rng = random.Random(seed)
+            with rt.store.transaction():
+                rt.store.run("DELETE FROM outbound")
+            for _ in range(rng.randint(1, 7)):
+                with rt.store.transaction():
+                    queue_outgoing(rt, Outgoing(
+                        template="edited_message", kind="customer_intro",
+                        to=rng.sample(people, rng.randint(1, 2)), holdable=rng.random() < 0.6,
+                        context={"edited_subject": "Hello", "edited_text": "Hi"}),
+                        transition_id="TR-0001", now=NOW)
+            for mail in rt.outbox.ready(rt.store, NOW):
+                if rng.random() < 0.15:
+                    rt.outbox.mark_retry(rt.store, mail, "451 try later", NOW)
+            waiting = rt.store.all("SELECT id, holdable, recipients_json, next_attempt_at "
+                                   "FROM outbound WHERE status='queued' ORDER BY id")
+            retrying = {row["id"] for row in waiting if (row["next_attempt_at"] or "") > iso(NOW)}
+            limit = rng.randint(1, 8)
+            chosen = [m.row_id for m in rt.outbox.ready(rt.store, NOW, limit=limit)]
+            _check_order(waiting, retrying, chosen, limit, seed)
+    finally:
+        service.close()
+
+
+def _check_order(waiting, retrying: set[int], chosen: list[int], limit: int,  # noqa: ANN001
+                 seed: int) -> None:
+    to = {row["id"]: set(json.loads(row["recipients_json"])) for row in waiting}
+    playbook = {row["id"] for row in waiting if row["holdable"]}
+    ids = [row["id"] for row in waiting]
+    held: set[int] = set()
+    for i in ids:  # held: waiting for a retry, or behind such a mail to one of its people
+        if i in retrying or any(to[i] & to[j] for j in held if j < i):
+            held.add(i)
+    assert not set(chosen) & held, seed
+    assert len(chosen) == len(set(chosen)) <= limit, seed
+    for position, i in enumerate(chosen):
+        older = [j for j in ids if j < i and to[j] & to[i]]
+        assert all(j in chosen[:position] for j in older), f"seed {seed}: {i} passed {older}"
+    free = [i for i in ids if i not in held]
+    if limit >= len(free):
+        assert sorted(chosen) == free, seed
+    answers_free = [i for i in free if i not in playbook
+                    and not any(to[j] & to[i] for j in ids if j < i)]
+    assert chosen[:len(answers_free)] == answers_free[:limit], seed

@@ -163,14 +163,19 @@ class Outbox:
 
     def ready(self, store: Store, now: datetime, *, limit: int = 500,
               set_aside: Collection[int] = ()) -> list[QueuedMail]:
-        """Mail due now, oldest first. A message waiting for a retry holds back later mail
-        to the same recipients, so each person receives their mail in order; playbook mail
-        of a paused transition waits, and that of a cancelled one is withdrawn. Only the rows
-        that say where each mail goes are read here, not the mails: the courier asks for 50 at
-        a time out of however many wait. Rows in `set_aside` were sent and wait to be marked
-        so: they are passed over."""
+        """Mail due now, oldest first, but answers first: a reply to something a person did
+        (the answer to a request, a receipt) goes ahead of playbook mail queued before it, so
+        a manager is answered at once even while a whole book's steps are going out. Each
+        person still receives their own mail in the order it was written: an answer never
+        passes earlier mail to any of its recipients, and a message waiting for a retry holds
+        back later mail to the same recipients. Playbook mail of a paused transition waits,
+        and that of a cancelled one is withdrawn. Only the rows that say where each mail goes
+        are read here, not the mails: the courier asks for 50 at a time out of however many
+        wait. Rows in `set_aside` were sent and wait to be marked so: they are passed over."""
         held: set[str] = set()
-        due: list[QueuedMail] = []
+        waiting_for: set[str] = set()  # recipients of earlier mail not yet chosen to go
+        answers: list[sqlite3.Row] = []
+        in_turn: list[sqlite3.Row] = []
         moment = iso(now) or ""
         for row in store.all(f"SELECT {_ROW_COLUMNS}, transitions.status AS transition_status "
                              "FROM outbound LEFT JOIN transitions "
@@ -186,10 +191,14 @@ class Outbox:
                     row["holdable"] and row["transition_status"] == "paused"):
                 held |= recipients
                 continue
-            due.append(self._queued(store, row))
-            if len(due) >= limit:
-                break
-        return due
+            if not row["holdable"] and not recipients & waiting_for:
+                answers.append(row)
+                if len(answers) >= limit:
+                    break
+            else:
+                in_turn.append(row)
+                waiting_for |= recipients
+        return [self._queued(store, row) for row in (answers + in_turn)[:limit]]
 
     def withdraw(self, store: Store, row: sqlite3.Row, now: datetime) -> None:
         """A cancelled transition's pending playbook mail: kept in outbox/cancelled/."""
