@@ -61,6 +61,7 @@ class Sizes:
     memory_messages: int
     memory_requests_every: int
     open_transitions: int
+    due_at_once: int = 300  # transitions whose steps all fall due at the same moment
     workbook_contacts: int = 50
     workbook_issues: int = 30
     workbook_repeats: int = 7
@@ -75,17 +76,20 @@ class Sizes:
                        request_backlog=times(self.request_backlog),
                        reply_backlog=times(self.reply_backlog),
                        memory_messages=times(self.memory_messages),
-                       open_transitions=times(self.open_transitions))
+                       open_transitions=times(self.open_transitions),
+                       due_at_once=times(self.due_at_once))
 
 
 # The counts issue 7 names. The mail-moving ones take far longer than 10 minutes together on a
 # 2-core machine at today's speed (the test relay alone accepts ~120 mails a second), so the
 # default run scales them down and every scaled row says so; `--issue-sizes` runs these.
 ISSUE = Sizes(latency_requests=200, request_backlog=1000, reply_backlog=1000,
-              memory_messages=10000, memory_requests_every=50, open_transitions=10000)
-FULL = replace(ISSUE, latency_requests=80, request_backlog=300, reply_backlog=300)
+              memory_messages=10000, memory_requests_every=50, open_transitions=10000,
+              due_at_once=1000)
+FULL = replace(ISSUE, latency_requests=80, request_backlog=300, reply_backlog=300,
+               due_at_once=300)
 QUICK = Sizes(latency_requests=2, request_backlog=3, reply_backlog=2, memory_messages=20,
-              memory_requests_every=10, open_transitions=30, workbook_repeats=1)
+              memory_requests_every=10, open_transitions=30, due_at_once=5, workbook_repeats=1)
 
 
 def scaled_note(count: int, issue_count: int) -> str:
@@ -443,6 +447,76 @@ def latency_during_pass(lab: Lab) -> list[Row]:
                 note=f"{sum(during)} of {PASS_REQUESTS} answered before the pass ended; floor = "
                 "the idle latency floor (from the latency benchmark, when it ran)",
                 details={"product_ms": latencies, "during_pass": during})]
+
+
+def latency_while_due(lab: Lab) -> list[Row]:
+    """Requests arriving while `mailer run` carries out the steps of a whole book that fell
+    due at once: a book moved on Friday whose steps all come due when the service is back
+    on Monday morning."""
+    from mailer.config.settings import load_settings
+    from mailer.runtime import build_runtime
+
+    servers, count = lab.mail, lab.sizes.due_at_once
+    servers.wipe()
+    home = lab.home("latency-while-due")
+    now = datetime.now(UTC)
+    rt = build_runtime(load_settings(home.env, cwd=home.home), clock=lambda: now)
+    try:
+        _book_fallen_due(rt, count, received=now - timedelta(days=4), seq_from=PASS_REQUESTS + 10)
+    finally:
+        rt.store.close()
+    product = home.spawn("run")
+    kinds = MailKinds(home.database)
+    latencies, during = [], []
+    try:
+        _wait_for_log(home.log_text, "queued in the outbox", product)
+        for i in range(PASS_REQUESTS):
+            latencies.append(_request_latency_ms(lab.mail, 95000 + i, kinds))
+            during.append(_steps_still_due(home.database, now) > 0)
+    except BenchmarkError as exc:
+        raise BenchmarkError(f"{exc}; the service's log ends with:\n{home.log_text()[-3000:]}"
+                             ) from exc
+    finally:
+        product.finish(timeout=30, stop_signal=signal.SIGTERM)
+    worst = max(latencies)
+    floor = lab.carried.get("latency_floor_ms")
+    return [Row("latency while a book falls due", f"request -> questionnaire accepted while the "
+                f"steps of {count} transitions that fell due at once go out "
+                f"(worst of {PASS_REQUESTS})", "ms", worst,
+                statistics.median(floor) if floor else None, "< 1000 ms", worst < 1000,
+                note=f"{sum(during)} of {PASS_REQUESTS} answered while steps were still due; "
+                "floor = the idle latency floor (from the latency benchmark, when it ran)",
+                details={"product_ms": latencies, "while_due": during})]
+
+
+def _book_fallen_due(rt: Any, count: int, *, received: datetime, seq_from: int) -> None:
+    """`count` transitions requested at `received`, none of whose steps went yet."""
+    from mailer.handoff.model import Person, TransitionRequest, TransitionType
+    from mailer.handoff.playbooks import choose_playbook
+    from mailer.handoff.transitions import start_transition
+    from mailer.state.transition_records import save_transition
+
+    with rt.store.transaction():
+        for i in range(count):
+            request = TransitionRequest(
+                account=f"Due Account {i}", outgoing=Person("Olive Out", "out@x.test"),
+                incoming=Person(f"Ivan In{i}", f"in{i}@x.test"),
+                customer_contacts=(Person("Pat Lee", f"pat{i}@customer.test"),),
+                type=TransitionType.SOFT, effective_date=received.date() + timedelta(days=14),
+                last_day=None, renewal_date=date(2027, 9, 30))
+            playbook = choose_playbook(rt.playbooks, type="soft", name=None)
+            save_transition(rt.store, start_transition(
+                request, seq=i + seq_from, manager=Person("Dana", MANAGER),
+                playbook=playbook.name, received=received, thread_root=f"<due-{i}@x.test>"),
+                now=received)
+
+
+def _steps_still_due(database: Path, now: datetime) -> int:
+    """Transitions not yet planned or with a step due: the book's work still going on."""
+    with sqlite3.connect(database, timeout=30) as db:
+        return db.execute("SELECT COUNT(*) FROM transitions WHERE status='active' AND "
+                          "(next_due_at IS NULL OR next_due_at <= ?)",
+                          (now.isoformat(),)).fetchone()[0]
 
 
 def latency_during_backlog(lab: Lab) -> list[Row]:
@@ -871,6 +945,7 @@ def _write_only_copy_ms(payload: bytes, repeats: int) -> float:
 BENCHMARKS: dict[str, Callable[[Lab], list[Row]]] = {
     "latency": latency,
     "latency-during-pass": latency_during_pass,
+    "latency-while-due": latency_while_due,
     "latency-during-backlog": latency_during_backlog,
     "request-backlog": request_backlog,
     "reply-backlog": reply_backlog,
@@ -878,5 +953,6 @@ BENCHMARKS: dict[str, Callable[[Lab], list[Row]]] = {
     "scheduling": scheduling,
     "workbook": workbook,
 }
-NEEDS_SERVERS = frozenset({"latency", "latency-during-pass", "latency-during-backlog",
+NEEDS_SERVERS = frozenset({"latency", "latency-during-pass", "latency-while-due",
+                           "latency-during-backlog",
                            "request-backlog", "reply-backlog", "memory"})

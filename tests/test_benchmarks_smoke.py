@@ -13,6 +13,7 @@ from benchmarks.cases import BENCHMARKS, QUICK
 from benchmarks.run import machine, main, results, run, table
 
 BENCHMARK_NAMES = {"latency": "latency", "latency-during-pass": "latency during a pass",
+                   "latency-while-due": "latency while a book falls due",
                    "latency-during-backlog": "latency in a backlog",
                    "request-backlog": "request backlog",
                    "reply-backlog": "reply backlog", "memory": "memory",

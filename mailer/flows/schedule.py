@@ -178,7 +178,7 @@ FULL_PASS_EVERY = timedelta(hours=1)
 INDEX_SLICE = 200  # transitions planned per slice of the safety pass or of the index build
 # Transitions whose due steps one slice carries out: each step is a mail rendered and queued
 # (10 to 20 ms), so a slice stays well under a second even when a whole book falls due at once.
-DUE_SLICE = 25
+DUE_SLICE = 10
 
 
 def next_due_moment(rt: Runtime, t: Transition) -> datetime | None:
