@@ -410,83 +410,88 @@ PASS_REQUESTS = 3  # requests sent one after the other while the safety pass run
 def latency_during_pass(lab: Lab) -> list[Row]:
     """Requests arriving while `mailer run` works through the hourly safety pass over the
     open transitions (its last pass more than an hour old, as after a restart)."""
-    from mailer.config.settings import load_settings
     from mailer.flows.due_steps import run_due_steps
-    from mailer.runtime import build_runtime
 
-    servers, count = lab.mail, lab.sizes.open_transitions
-    servers.wipe()
-    home = lab.home("latency-during-pass")
-    now = datetime.now(UTC)
-    rt = build_runtime(load_settings(home.env, cwd=home.home), clock=lambda: now)
+    count = lab.sizes.open_transitions
+    home, now, rt = _home_with_runtime(lab, "latency-during-pass")
     try:
         _open_transitions(rt, count, now, seq_from=PASS_REQUESTS + 10)
         run_due_steps(rt, now)
         _last_safety_pass(rt, now - timedelta(hours=2))
     finally:
         rt.store.close()
+    latencies, during = _latencies_while_busy(
+        lab, home, busy_from="safety pass: planning",
+        busy=lambda: "safety pass done" not in home.log_text(), first_request=90000)
+    return [_latency_while_row(
+        lab, "latency during a pass", f"request -> questionnaire accepted during the hourly "
+        f"safety pass over {count} transitions (worst of {PASS_REQUESTS})", latencies,
+        f"{sum(during)} of {PASS_REQUESTS} answered before the pass ended",
+        details={"product_ms": latencies, "during_pass": during})]
+
+
+def _home_with_runtime(lab: Lab, name: str) -> tuple[ProductHome, datetime, Any]:
+    """A product home on wiped servers, and a runtime on its data whose clock stands at the
+    moment returned, to set up what the service will find when it starts."""
+    from mailer.config.settings import load_settings
+    from mailer.runtime import build_runtime
+
+    lab.mail.wipe()
+    home = lab.home(name)
+    now = datetime.now(UTC)
+    return home, now, build_runtime(load_settings(home.env, cwd=home.home), clock=lambda: now)
+
+
+def _latencies_while_busy(lab: Lab, home: ProductHome, *, busy_from: str,
+                          busy: Callable[[], bool], first_request: int,
+                          ) -> tuple[list[float], list[bool]]:
+    """Start `mailer run`; once its log shows `busy_from`, send PASS_REQUESTS requests one
+    after the other: the latency of each, and whether the service was still `busy` then."""
     product = home.spawn("run")
     kinds = MailKinds(home.database)
     latencies, during = [], []
     try:
-        _wait_for_log(home.log_text, "safety pass: planning", product)
+        _wait_for_log(home.log_text, busy_from, product)
         for i in range(PASS_REQUESTS):
-            latencies.append(_request_latency_ms(lab.mail, 90000 + i, kinds))
-            during.append("safety pass done" not in home.log_text())
+            latencies.append(_request_latency_ms(lab.mail, first_request + i, kinds))
+            during.append(busy())
     except BenchmarkError as exc:
         raise BenchmarkError(f"{exc}; the service's log ends with:\n{home.log_text()[-3000:]}"
                              ) from exc
     finally:
         product.finish(timeout=30, stop_signal=signal.SIGTERM)
+    return latencies, during
+
+
+def _latency_while_row(lab: Lab, benchmark: str, measure: str, latencies: list[float],
+                       how_many_during: str, *, details: dict[str, Any]) -> Row:
+    """The worst latency of requests sent while the service was busy, against the idle
+    latency floor; the target is an answer within a second."""
     worst = max(latencies)
     floor = lab.carried.get("latency_floor_ms")
-    return [Row("latency during a pass", f"request -> questionnaire accepted during the "
-                f"hourly safety pass "
-                f"over {count} transitions (worst of {PASS_REQUESTS})", "ms", worst,
-                statistics.median(floor) if floor else None, "< 1000 ms", worst < 1000,
-                note=f"{sum(during)} of {PASS_REQUESTS} answered before the pass ended; floor = "
-                "the idle latency floor (from the latency benchmark, when it ran)",
-                details={"product_ms": latencies, "during_pass": during})]
+    return Row(benchmark, measure, "ms", worst, statistics.median(floor) if floor else None,
+               "< 1000 ms", worst < 1000, note=f"{how_many_during}; floor = the idle latency "
+               "floor (from the latency benchmark, when it ran)", details=details)
 
 
 def latency_while_due(lab: Lab) -> list[Row]:
     """Requests arriving while `mailer run` carries out the steps of a whole book that fell
     due at once: a book moved on Friday whose steps all come due when the service is back
     on Monday morning."""
-    from mailer.config.settings import load_settings
-    from mailer.runtime import build_runtime
-
-    servers, count = lab.mail, lab.sizes.due_at_once
-    servers.wipe()
-    home = lab.home("latency-while-due")
-    now = datetime.now(UTC)
-    rt = build_runtime(load_settings(home.env, cwd=home.home), clock=lambda: now)
+    count = lab.sizes.due_at_once
+    home, now, rt = _home_with_runtime(lab, "latency-while-due")
     try:
         _book_fallen_due(rt, count, received=now - timedelta(days=4), seq_from=PASS_REQUESTS + 10)
     finally:
         rt.store.close()
-    product = home.spawn("run")
-    kinds = MailKinds(home.database)
-    latencies, during = [], []
-    try:
-        _wait_for_log(home.log_text, "queued in the outbox", product)
-        for i in range(PASS_REQUESTS):
-            latencies.append(_request_latency_ms(lab.mail, 95000 + i, kinds))
-            during.append(_steps_still_due(home.database, now) > 0)
-    except BenchmarkError as exc:
-        raise BenchmarkError(f"{exc}; the service's log ends with:\n{home.log_text()[-3000:]}"
-                             ) from exc
-    finally:
-        product.finish(timeout=30, stop_signal=signal.SIGTERM)
-    worst = max(latencies)
-    floor = lab.carried.get("latency_floor_ms")
-    return [Row("latency while a book falls due", f"request -> questionnaire accepted while the "
-                f"steps of {count} transitions that fell due at once go out "
-                f"(worst of {PASS_REQUESTS})", "ms", worst,
-                statistics.median(floor) if floor else None, "< 1000 ms", worst < 1000,
-                note=f"{sum(during)} of {PASS_REQUESTS} answered while steps were still due; "
-                "floor = the idle latency floor (from the latency benchmark, when it ran)",
-                details={"product_ms": latencies, "while_due": during})]
+    latencies, during = _latencies_while_busy(
+        lab, home, busy_from="queued in the outbox",
+        busy=lambda: _steps_still_due(home.database, now) > 0, first_request=95000)
+    return [_latency_while_row(
+        lab, "latency while a book falls due", f"request -> questionnaire accepted while the "
+        f"steps of {count} transitions that fell due at once go out (worst of {PASS_REQUESTS})",
+        latencies, f"{sum(during)} of {PASS_REQUESTS} answered while steps were still due",
+        details={"product_ms": latencies, "while_due": during})]
 
 
 def _book_fallen_due(rt: Any, count: int, *, received: datetime, seq_from: int) -> None:
