@@ -153,7 +153,9 @@ def run_scheduler_slice(rt: Runtime, now: datetime, *, limit: int = INDEX_SLICE,
         everyone = due_transitions(rt, now)
         done += isolated(rt, "grouped steps", lambda: send_grouped_steps(rt, now, everyone),
                          now=now, fallback=0)
-    visits = due_transitions(rt, now, after_seq=after_seq, limit=due_limit + 1)
+        visits = everyone[:due_limit + 1]
+    else:
+        visits = due_transitions(rt, now, after_seq=after_seq, limit=due_limit + 1)
     # A transition whose data breaks its work is set aside with the reason; the rest run.
     for t in visits[:due_limit]:
         done += isolated(rt, t.id, lambda t=t: _run_transition(rt, t, now), now=now,
