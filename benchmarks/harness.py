@@ -111,8 +111,10 @@ def wait_for_accepted(servers: MailServers, predicate: Callable[[AcceptedEnvelop
         # still has that mail counted.
         over = time.monotonic() > deadline or not alive()
         accepted = servers.accepted
-        matched.extend(e for e in accepted[seen:len(accepted)] if predicate(e))
-        seen = len(accepted)
+        # The relay appends meanwhile: what arrives after `end` is looked at next time.
+        end = len(accepted)
+        matched.extend(e for e in accepted[seen:end] if predicate(e))
+        seen = end
         if len(matched) >= count:
             return matched
         if over:
