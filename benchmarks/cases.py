@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from benchmarks.harness import (
     spread,
     wait_for_accepted,
 )
+from benchmarks.run_usage import RunUsage, UsageMeter
 
 FLOOR_USER = "floor@example.com"
 STARTUP_TIMEOUT = 30.0
@@ -274,15 +275,15 @@ def request_backlog(lab: Lab) -> list[Row]:
     product_times: list[float] = []
     floor_times: list[float] = []
     handled: list[AcceptedEnvelope] = []
-    peak_kib = 0
+    usage: dict[str, list[RunUsage | None]] = {"product": [], "floor": []}
     for round_number in range(1, ROUNDS + 1):
         servers.wipe()
         home = lab.home("request-backlog" if round_number == 1
                         else f"request-backlog-{round_number}")
         append_all(servers, ADDRESS, raws)
-        seconds, child = _drain_with_product(lab, home, ANSWER_KINDS, 2 * n)
+        seconds, used = _drain_with_product(lab, home, ANSWER_KINDS, 2 * n)
         product_times.append(seconds)
-        peak_kib = max(peak_kib, child.peak_rss_kib)
+        usage["product"].append(used)
         if round_number == 1:  # the replies answer this run's questionnaires
             kind_of = MailKinds(home.database)
             handled = [e for e in servers.accepted if kind_of(e) in HANDLING_KINDS]
@@ -290,17 +291,13 @@ def request_backlog(lab: Lab) -> list[Row]:
                 "home": home, "count": n,
                 "questionnaires": {_recipient(e): e.data for e in handled
                                    if kind_of(e) == "questionnaire"}}
-        floor_times.append(_drain_with_floor(lab, raws, handled, "request-backlog"))
-    seconds, floor_seconds = min(product_times), min(floor_times)
-    ratio = floor_seconds / seconds
-    return [Row("request backlog", f"{n} waiting requests -> answers and questionnaires "
-                "accepted", "req/s", n / seconds, n / floor_seconds, ">= 0.8 x floor",
-                ratio >= 0.8, higher_is_better=True,
-                note=f"best of {ROUNDS} runs each, in turn: product "
-                f"{_seconds(product_times)} incl. start-up, floor {_seconds(floor_times)}; "
-                f"peak RSS {peak_kib / 1024:.0f} MB; " + scaled_note(n, ISSUE.request_backlog),
-                details={"product_seconds": product_times, "floor_seconds": floor_times,
-                         "floor_mails": len(handled)})]
+        floor_seconds, used = _drain_with_floor(lab, raws, handled, "request-backlog")
+        floor_times.append(floor_seconds)
+        usage["floor"].append(used)
+    return [_backlog_row("request backlog", f"{n} waiting requests -> answers and "
+                         "questionnaires accepted", "req/s", n, 0.8, product_times, floor_times,
+                         usage, issue_count=ISSUE.request_backlog,
+                         floor_mails=len(handled))]
 
 
 def reply_backlog(lab: Lab) -> list[Row]:
@@ -324,27 +321,50 @@ def reply_backlog(lab: Lab) -> list[Row]:
     product_times: list[float] = []
     floor_times: list[float] = []
     sent: list[AcceptedEnvelope] = []
-    peak_kib = 0
+    usage: dict[str, list[RunUsage | None]] = {"product": [], "floor": []}
     for round_number, home in enumerate(homes, start=1):
         servers.wipe()
         append_all(servers, ADDRESS, raws)
-        seconds, child = _drain_with_product(lab, home, frozenset({"workbook"}), n)
+        seconds, used = _drain_with_product(lab, home, frozenset({"workbook"}), n)
         product_times.append(seconds)
-        peak_kib = max(peak_kib, child.peak_rss_kib)
+        usage["product"].append(used)
         if round_number == 1:
             kind_of = MailKinds(home.database)
             sent = [e for e in servers.accepted if kind_of(e) in REPLY_KINDS]
-        floor_times.append(_drain_with_floor(lab, raws, sent, "reply-backlog"))
+        floor_seconds, used = _drain_with_floor(lab, raws, sent, "reply-backlog")
+        floor_times.append(floor_seconds)
+        usage["floor"].append(used)
+    return [_backlog_row("reply backlog", f"{n} complete questionnaire replies -> workbooks "
+                         "accepted", "replies/s", n, 0.6, product_times, floor_times, usage,
+                         issue_count=ISSUE.reply_backlog,
+                         floor_mails=len(sent))]
+
+
+def _backlog_row(benchmark: str, measure: str, unit: str, n: int, target: float,
+                 product_times: list[float], floor_times: list[float],
+                 usage: dict[str, list[RunUsage | None]], *, issue_count: int,
+                 floor_mails: int) -> Row:
+    """A backlog's row: each side's best time as a rate, the target as a share of the floor's
+    rate, and what each side's best run used until its last mail was accepted."""
     seconds, floor_seconds = min(product_times), min(floor_times)
-    ratio = floor_seconds / seconds
-    return [Row("reply backlog", f"{n} complete questionnaire replies -> workbooks accepted",
-                "replies/s", n / seconds, n / floor_seconds, ">= 0.6 x floor",
-                ratio >= 0.6, higher_is_better=True,
-                note=f"best of {ROUNDS} runs each, in turn: product "
-                f"{_seconds(product_times)} incl. start-up, floor {_seconds(floor_times)}; "
-                f"peak RSS {peak_kib / 1024:.0f} MB; " + scaled_note(n, ISSUE.reply_backlog),
-                details={"product_seconds": product_times, "floor_seconds": floor_times,
-                         "floor_mails": len(sent)})]
+    best = {"product": usage["product"][product_times.index(seconds)],
+            "floor": usage["floor"][floor_times.index(floor_seconds)]}
+    product_usage = best["product"]
+    cpu = "; ".join(f"in the {side}'s best run, {used.describe_cpu()}"
+                    for side, used in best.items() if used is not None)
+    return Row(benchmark, measure, unit, n / seconds, n / floor_seconds,
+               f">= {target} x floor", floor_seconds / seconds >= target,
+               higher_is_better=True,
+               note="; ".join(part for part in (
+                   f"best of {ROUNDS} runs each, in turn: product "
+                   f"{_seconds(product_times)} incl. start-up, floor {_seconds(floor_times)}",
+                   f"peak RSS {product_usage.describe_memory()}" if product_usage else "",
+                   f"CPU on {len(os.sched_getaffinity(0))} cores: {cpu}" if cpu else "",
+                   scaled_note(n, issue_count)) if part),
+               details={"product_seconds": product_times, "floor_seconds": floor_times,
+                        "floor_mails": floor_mails,
+                        "usage": {side: [asdict(used) if used else {} for used in runs]
+                                  for side, runs in usage.items()}})
 
 
 def _seconds(times: list[float]) -> str:
@@ -362,15 +382,20 @@ def _recipient(envelope: AcceptedEnvelope) -> str:
 
 
 def _drain_with_product(lab: Lab, home: ProductHome, kinds: frozenset[str],
-                        expected: int) -> tuple[float, Child]:
+                        expected: int) -> tuple[float, RunUsage | None]:
     """`mailer run --once` over what waits; seconds until the last mail of `kinds` is
-    accepted, counted from the moment the process is started."""
+    accepted, counted from the moment the process is started, and what it used until then
+    (unknown when the product ended before its last mail was seen)."""
     started = time.time()
+    meter = UsageMeter(started_at=started)
     child = home.spawn("run", "--once")
     kind_of = MailKinds(home.database)
+    used: RunUsage | None = None
     try:
         accepted = wait_for_accepted(lab.mail, lambda e: kind_of(e) in kinds, expected,
                                      timeout=1800, alive=child.alive)
+        used = meter.read(subject_pid=child.pid, subject="service",
+                          dovecot_pids=lab.mail.dovecot.pids(), now=time.time())
     except BenchmarkError as exc:
         # The product is done: look every accepted mail up once more, in its final records.
         final = MailKinds(home.database)
@@ -379,26 +404,30 @@ def _drain_with_product(lab: Lab, home: ProductHome, kinds: frozenset[str],
             raise BenchmarkError(f"{exc}\n{home.log_text()[-2000:]}") from exc
     if child.finish(timeout=600) != 0:
         raise BenchmarkError(f"mailer run --once failed:\n{home.log_text()[-2000:]}")
-    return max(e.received_at for e in accepted) - started, child
+    return max(e.received_at for e in accepted) - started, used
 
 
 def _drain_with_floor(lab: Lab, raws: list[bytes], replies: list[AcceptedEnvelope],
-                      name: str) -> float:
-    """The same inbound messages fetched, and the same outgoing bytes sent, by the floor."""
+                      name: str) -> tuple[float, RunUsage]:
+    """The same inbound messages fetched, and the same outgoing bytes sent, by the floor;
+    its seconds, and what was used meanwhile."""
     servers = lab.mail
     prepared = prepare_replies(replies, lab.work / f"{name}-replies")
     servers.wipe()
     append_all(servers, FLOOR_USER, raws)
     started = time.time()
+    meter = UsageMeter(started_at=started)
     floor = spawn_floor(floor_job(servers, "backlog", FLOOR_USER, prepared,
                                   spread(len(replies), len(raws))), lab.work)
     try:
         accepted = wait_for_accepted(servers, lambda e: e.mail_from == FLOOR_SENDER,
                                      len(replies), timeout=1800,
                                      alive=lambda: floor.poll() in (None, 0))
+        used = meter.read(subject_pid=floor.pid, subject="floor",
+                          dovecot_pids=servers.dovecot.pids(), now=time.time())
     finally:
         floor.wait(60)
-    return max(e.received_at for e in accepted) - started
+    return max(e.received_at for e in accepted) - started, used
 
 
 # --------------------------------------------------------------------------------------------

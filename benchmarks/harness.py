@@ -180,12 +180,11 @@ class ProductHome:
 
 @dataclass
 class Child:
-    """A product process; `finish()` reaps it with its own resource usage."""
+    """A product process; `finish()` reaps it."""
 
     process: subprocess.Popen[bytes]
     log_file: object
     log_path: Path
-    peak_rss_kib: int = 0
     returncode: int | None = None
 
     @property
@@ -223,16 +222,15 @@ class Child:
                 ticks, since = now_ticks, time.monotonic()
 
     def finish(self, *, timeout: float, stop_signal: int | None = None) -> int:
-        """Wait for the process (signalling it first if asked) and record its peak RSS."""
+        """Wait for the process (signalling it first if asked); its exit code."""
         if stop_signal is not None and self.returncode is None:
             self.process.send_signal(stop_signal)
         deadline = time.monotonic() + timeout
         while self.returncode is None:
-            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
                 self.process.returncode = self.returncode  # reaped here, not by Popen
-                self.peak_rss_kib = int(usage.ru_maxrss)
                 break
             if time.monotonic() > deadline:
                 self.process.kill()

@@ -51,6 +51,25 @@ def test_mail_moving_rows_are_measured_against_their_floor(quick_run) -> None:
     assert [len(row.details["product_ms"]) for row in latency] == [QUICK.latency_requests] * 2
 
 
+def test_backlog_rows_say_where_the_cpu_and_memory_went(quick_run) -> None:
+    """Each side's best run: CPU by group of processes (the service, its child processes,
+    Dovecot, the relay) until its last mail was accepted, and the service's own peak RSS."""
+    backlogs = [row for row in quick_run if row.benchmark in ("request backlog", "reply backlog")]
+    assert len(backlogs) == 2
+    for row in backlogs:
+        assert "CPU on" in row.note and "peak RSS service" in row.note, row.note
+        product = row.details["usage"]["product"]
+        floor = row.details["usage"]["floor"]
+        assert len(product) == len(floor) == len(row.details["product_seconds"])
+        for used in product:
+            assert used["cpu_seconds"]["service"] > 0
+            assert used["cpu_seconds"]["service's child processes"] > 0  # the courier at least
+            assert used["cpu_seconds"]["Dovecot"] > 0
+            assert 20 < used["peak_rss_mb"]["service"] < 1000
+        for used in floor:
+            assert used["cpu_seconds"]["floor"] > 0 and used["cpu_seconds"]["Dovecot"] > 0
+
+
 def test_the_table_names_the_machine_and_every_row(quick_run) -> None:
     about = machine()
     printed = table(quick_run, about)
