@@ -1,6 +1,6 @@
 """Run the benchmarks, print the table and write `benchmarks/results.json`.
 
-    python -m benchmarks.run                  # everything, at the issue's sizes (~10 min)
+    python -m benchmarks.run                  # everything, at the default sizes (~7 min)
     python -m benchmarks.run --quick          # small counts: checks that it all works
     python -m benchmarks.run --only latency   # one benchmark (repeatable)
 """
