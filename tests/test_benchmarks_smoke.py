@@ -61,13 +61,16 @@ def test_backlog_rows_say_where_the_cpu_and_memory_went(quick_run) -> None:
         product = row.details["usage"]["product"]
         floor = row.details["usage"]["floor"]
         assert len(product) == len(floor) == len(row.details["product_seconds"])
+        groups = {"Dovecot", "relay and harness", "other processes"}
         for used in product:
+            # A few mails at these sizes: Dovecot's share can round to no clock tick at all.
+            assert groups | {"service", "service's child processes"} == set(used["cpu_seconds"])
             assert used["cpu_seconds"]["service"] > 0
             assert used["cpu_seconds"]["service's child processes"] > 0  # the courier at least
-            assert used["cpu_seconds"]["Dovecot"] > 0
             assert 20 < used["peak_rss_mb"]["service"] < 1000
         for used in floor:
-            assert used["cpu_seconds"]["floor"] > 0 and used["cpu_seconds"]["Dovecot"] > 0
+            assert groups | {"floor", "floor's child processes"} == set(used["cpu_seconds"])
+            assert used["cpu_seconds"]["floor"] > 0
 
 
 def test_the_table_names_the_machine_and_every_row(quick_run) -> None:
