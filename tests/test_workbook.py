@@ -478,6 +478,19 @@ def test_a_huge_answer_is_shortened_with_a_note_outside_answers(
     assert HUGE_NOTES.startswith(events.split("\n\n[Shortened")[0])
 
 
+def test_a_plan_step_longer_than_a_cell_is_shortened_not_a_failed_workbook() -> None:
+    """A playbook's step title and a step's recipients are written by people: the workbook
+    still gets built when one is longer than a cell holds (found by the generated workbooks
+    of test_workbook_shared_parts)."""
+    title = "Walk the customer through the migration plan. " * 1_000
+    long_plan = (PlanRow(title, "Helen Park", "customer", None, "planned"),)
+    plan = openpyxl.load_workbook(io.BytesIO(build_workbook(handoff(plan=long_plan))))["Plan"]
+    shown = plan["A2"].value
+    assert excel_length(shown) <= CELL_TEXT_LIMIT
+    assert shown.endswith("[Shortened to fit one cell.]")
+    assert title.startswith(shown.split("\n\n[Shortened")[0])
+
+
 # --- History ---------------------------------------------------------------------------------
 
 

@@ -574,7 +574,11 @@ def _add_plan(book: _Book, data: HandoffData) -> _Table:
     headers = ("Step", "Owner", "Sent to", f"When ({data.zone})", "Status")
     table = book.table("Plan", headers, (44, 22, 30, 18, 16))
     for row, step in enumerate(data.plan, start=2):
-        table.write_row(row, (step.step, step.owner, step.to, step.due, step.status))
+        # A step's title comes from a playbook a person wrote, its recipients from mail:
+        # either may be longer than a cell holds.
+        table.write_row(row, (_fit_cell(step.step, _SHORTENED), _fit_cell(step.owner, _SHORTENED),
+                              _fit_cell(step.to, _SHORTENED), step.due,
+                              _fit_cell(step.status, _SHORTENED)))
     table.filter_down_to(1 + len(data.plan))
     return table
 
