@@ -7,6 +7,7 @@ stored exactly as written and never evaluated as a formula.
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 from collections.abc import Sequence
@@ -18,15 +19,33 @@ from openpyxl import Workbook
 from openpyxl.cell import Cell
 from openpyxl.compat import safe_string
 from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+from openpyxl.packaging.extended import ExtendedProperties
+from openpyxl.packaging.relationship import RelationshipList
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.cell_style import StyleArray
+from openpyxl.styles.stylesheet import write_stylesheet
 from openpyxl.utils import get_column_letter
+from openpyxl.workbook._writer import WorkbookWriter
+from openpyxl.workbook.defined_name import DefinedNameDict
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet._writer import WorksheetWriter
-from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.datavalidation import DataValidation, DataValidationList
 from openpyxl.worksheet.dimensions import DimensionHolder
+from openpyxl.worksheet.filters import AutoFilter
+from openpyxl.worksheet.print_settings import PrintArea
+from openpyxl.worksheet.table import TableList
 from openpyxl.writer.excel import ExcelWriter
-from openpyxl.xml.functions import Element, SubElement
+from openpyxl.writer.theme import theme_xml
+from openpyxl.xml.constants import (
+    ARC_APP,
+    ARC_CORE,
+    ARC_ROOT_RELS,
+    ARC_STYLE,
+    ARC_THEME,
+    ARC_WORKBOOK,
+    ARC_WORKBOOK_RELS,
+)
+from openpyxl.xml.functions import Element, SubElement, tostring
 
 from mailer.handoff.cell_text import CELL_TEXT_LIMIT, excel_length, put_text, safe_cell_text
 from mailer.handoff.model import Contact, ContactRole, IssueStatus, Person
@@ -219,6 +238,16 @@ class _Palette:
     def __init__(self) -> None:
         self._arrays: dict[str, _SharedStyle] = {}
 
+    @property
+    def ready(self) -> bool:
+        return bool(self._arrays)
+
+    def register_all(self, ws: WriteOnlyWorksheet) -> None:
+        """Every format, in one order, whichever a workbook uses: the stylesheet then comes
+        out the same each time (see `_stylesheet`)."""
+        for name in _FORMATS:
+            self.array(name, ws)
+
     def array(self, name: str, ws: WriteOnlyWorksheet) -> _SharedStyle:
         """The style array of format ``name``, registered with ``ws``'s workbook."""
         prepared = self._arrays.get(name)
@@ -255,21 +284,128 @@ def _wrapped_line_count(text: str, width: float) -> int:
 
 @dataclass
 class _Book:
-    """The workbook being built, and the formats its cells share."""
+    """The workbook being built, and the formats its cells share.
+
+    ``shared_parts`` is False only for the reference build the tests compare against: every
+    sheet then gets openpyxl's own objects and is written by openpyxl's own steps."""
 
     wb: Workbook
     palette: _Palette
     zone: tzinfo = UTC  # every moment is shown as this zone's wall time
+    shared_parts: bool = True
 
     def table(self, title: str, headers: Sequence[str], widths: Sequence[float], *,
               header_row: int = 1) -> _Table:
         return _Table(self, title, headers, widths, header_row=header_row)
+
+    def new_sheet(self, title: str, header_row: int) -> _CellSheet:
+        if self.shared_parts:
+            ws = _CellSheet.with_defaults(self.wb, title, _sheet_defaults(header_row))
+        else:
+            ws = _CellSheet(parent=self.wb, title=title)
+            _lay_out(ws, header_row)
+        self.wb._add_sheet(ws)
+        if not self.palette.ready:
+            self.palette.register_all(ws)
+        return ws
+
+
+def _lay_out(ws: WriteOnlyWorksheet, header_row: int) -> None:
+    """What every handoff sheet has: its header frozen and repeated on each printed page,
+    printed landscape one page wide."""
+    ws.freeze_panes = f"A{header_row + 1}"
+    ws.print_title_rows = f"1:{header_row}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+class _SheetDefaults:
+    """The settings every handoff sheet with the same header row has (its view with the
+    frozen header, page setup, margins, print options, header and footer, and the empty
+    parts a handoff sheet never fills), made by openpyxl once per process on a model sheet,
+    with the XML openpyxl writes for each.
+
+    openpyxl gives every new sheet about twenty fresh objects and serialises the settings
+    again at every save: for a small handoff workbook, over a third of its time. Every sheet
+    here shares the model's objects instead, and nothing changes them after `_lay_out`."""
+
+    # The writer's steps whose XML comes from these settings alone, in the order it calls them.
+    WRITER_STEPS = ("write_properties", "write_views", "write_format", "write_protection",
+                    "write_scenarios", "write_merged_cells", "write_formatting",
+                    "write_print", "write_margins", "write_page", "write_header",
+                    "write_breaks")
+    SHARED = ("sheet_properties", "views", "sheet_format", "protection", "scenarios",
+              "merged_cells", "conditional_formatting", "print_options", "page_margins",
+              "page_setup", "HeaderFooter", "row_breaks", "col_breaks")
+
+    def __init__(self, header_row: int) -> None:
+        model = WriteOnlyWorksheet(Workbook(write_only=True), "Model")
+        _lay_out(model, header_row)
+        self.model = model
+        self.print_rows = model._print_rows
+        self.xml = {step: _elements_written(model, step) for step in self.WRITER_STEPS}
+
+    def give_to(self, ws: _CellSheet) -> None:
+        for name in self.SHARED:
+            setattr(ws, name, getattr(self.model, name))
+        ws._print_rows = self.print_rows
+
+
+@functools.cache
+def _sheet_defaults(header_row: int) -> _SheetDefaults:
+    return _SheetDefaults(header_row)
+
+
+class _Recorder:
+    """Stands in for a sheet writer's XML stream, keeping what is sent to it."""
+
+    def __init__(self) -> None:
+        self.elements: list[Element] = []
+
+    def send(self, element: Element | None) -> None:
+        if element is not None:
+            self.elements.append(element)
+
+
+def _elements_written(ws: WriteOnlyWorksheet, step: str) -> tuple[Element, ...]:
+    """What openpyxl's writer step ``step`` writes for ``ws``, as XML elements."""
+    writer = WorksheetWriter.__new__(WorksheetWriter)
+    writer.ws, writer.xf = ws, _Recorder()
+    getattr(WorksheetWriter, step)(writer)
+    return tuple(writer.xf.elements)
 
 
 class _CellSheet(WriteOnlyWorksheet):
     """A streamed sheet whose rows are handed over as finished cells, each already carrying
     its row, column and style. openpyxl's own append() first tries every cell as a value,
     fails, formats an error message and makes a spare cell before taking it as a cell."""
+
+    defaults: _SheetDefaults | None = None
+
+    @classmethod
+    def with_defaults(cls, parent: Workbook, title: str, defaults: _SheetDefaults) -> _CellSheet:
+        """A sheet sharing ``defaults``; only what a build fills in is new. openpyxl's own
+        constructor would make every part afresh (see `_SheetDefaults`)."""
+        ws = cls.__new__(cls)
+        ws._parent = parent
+        ws.title = title
+        ws.defaults = defaults
+        ws._max_col = ws._max_row = 0
+        ws._current_row = 0
+        ws.row_dimensions = DimensionHolder(worksheet=ws, default_factory=ws._add_row)
+        ws.data_validations = DataValidationList()
+        ws.auto_filter = AutoFilter()
+        ws.defined_names = DefinedNameDict()
+        ws._cells, ws._charts, ws._images, ws._comments, ws._hyperlinks, ws._pivots = (
+            {}, [], [], [], [], [])
+        ws._rels, ws._tables, ws._drawing, ws.legacy_drawing = (
+            RelationshipList(), TableList(), None, None)
+        ws.sheet_state = "visible"
+        ws._print_cols, ws._print_area = None, PrintArea()
+        defaults.give_to(ws)
+        return ws
 
     def _values_to_row(self, values: Sequence[Cell], row_idx: int) -> Sequence[Cell]:
         return values
@@ -283,14 +419,84 @@ class _CellSheet(WriteOnlyWorksheet):
 class _SheetInMemory(WorksheetWriter):
     """A sheet's XML gathered in memory. openpyxl streams each sheet of a write-only
     workbook into a temporary file of its own and reads it back into the zip: ten files
-    made, written, read and removed for every workbook."""
+    made, written, read and removed for every workbook. The parts that come from the
+    sheet's shared settings are written from their XML, made once (`_SheetDefaults`)."""
 
-    def __init__(self, ws: WriteOnlyWorksheet) -> None:
+    def __init__(self, ws: _CellSheet) -> None:
         super().__init__(ws, out=io.BytesIO())
+        self.defaults = ws.defaults
+
+    def _write_shared(self, step: str) -> None:
+        if self.defaults is None:
+            getattr(super(), step)()
+            return
+        for element in self.defaults.xml[step]:
+            self.xf.send(element)
+
+    def write_properties(self) -> None:
+        self._write_shared("write_properties")
+
+    def write_views(self) -> None:
+        self._write_shared("write_views")
+
+    def write_format(self) -> None:
+        self._write_shared("write_format")
+
+    def write_protection(self) -> None:
+        self._write_shared("write_protection")
+
+    def write_scenarios(self) -> None:
+        self._write_shared("write_scenarios")
+
+    def write_merged_cells(self) -> None:
+        self._write_shared("write_merged_cells")
+
+    def write_formatting(self) -> None:
+        self._write_shared("write_formatting")
+
+    def write_print(self) -> None:
+        self._write_shared("write_print")
+
+    def write_margins(self) -> None:
+        self._write_shared("write_margins")
+
+    def write_page(self) -> None:
+        self._write_shared("write_page")
+
+    def write_header(self) -> None:
+        self._write_shared("write_header")
+
+    def write_breaks(self) -> None:
+        self._write_shared("write_breaks")
 
 
 class _ZipWriter(ExcelWriter):
-    """openpyxl's writer, taking each sheet's XML from memory (`_SheetInMemory`)."""
+    """openpyxl's writer, taking each sheet's XML from memory (`_SheetInMemory`) and, unless
+    ``shared_parts`` is off, writing the parts every handoff workbook has in common (the
+    document's application properties, its stylesheet) from the XML of the first."""
+
+    def __init__(self, workbook: Workbook, archive: zipfile.ZipFile, *,
+                 shared_parts: bool = True) -> None:
+        super().__init__(workbook, archive)
+        self.shared_parts = shared_parts
+
+    def write_data(self) -> None:
+        if not self.shared_parts:
+            super().write_data()
+            return
+        # openpyxl's own steps, for a workbook of plain sheets: no custom properties, charts,
+        # images, external links or macros.
+        archive, wb = self._archive, self.workbook
+        archive.writestr(ARC_APP, _application_properties())
+        archive.writestr(ARC_CORE, tostring(wb.properties.to_tree()))
+        archive.writestr(ARC_THEME, theme_xml)
+        self._write_worksheets()
+        archive.writestr(ARC_STYLE, _stylesheet(wb))
+        writer = WorkbookWriter(wb)
+        archive.writestr(ARC_ROOT_RELS, writer.write_root_rels())
+        archive.writestr(ARC_WORKBOOK, writer.write())
+        archive.writestr(ARC_WORKBOOK_RELS, writer.write_rels())
+        self.manifest._write(archive, wb)
 
     def write_worksheet(self, ws: WriteOnlyWorksheet) -> None:
         ws._drawing = SpreadsheetDrawing()
@@ -301,6 +507,41 @@ class _ZipWriter(ExcelWriter):
         ws._rels = writer._rels
         self._archive.writestr(ws.path[1:], writer.out.getvalue())
         self.manifest.append(ws)
+
+
+@functools.cache
+def _application_properties() -> bytes:
+    return tostring(ExtendedProperties().to_tree())
+
+
+def _stylesheet(wb: Workbook) -> bytes:
+    """The stylesheet's XML. The palette registers its formats in one order, so workbooks
+    differ at most by a quote-prefixed copy of a format; the key is everything the
+    stylesheet is written from, compared by value."""
+    return _stylesheet_of(_StyleKey(
+        (tuple(wb._fonts), tuple(wb._fills), tuple(wb._borders), tuple(wb._alignments),
+         tuple(wb._protections), tuple(wb._number_formats),
+         tuple(tuple(array) for array in wb._cell_styles), tuple(wb._named_styles),
+         tuple(wb._differential_styles.styles), wb._table_styles, tuple(wb._colors or ())),
+        wb))
+
+
+class _StyleKey:
+    """A workbook's styles as a cache key; the workbook rides along to write the first."""
+
+    def __init__(self, parts: tuple[object, ...], wb: Workbook) -> None:
+        self.parts, self.wb, self._hash = parts, wb, hash(parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _StyleKey) and self.parts == other.parts
+
+
+@functools.lru_cache(maxsize=16)
+def _stylesheet_of(key: _StyleKey) -> bytes:
+    return tostring(write_stylesheet(key.wb))
 
 
 class _ColumnWidths(DimensionHolder):
@@ -341,8 +582,7 @@ class _Table:
         *,
         header_row: int = 1,
     ) -> None:
-        self.ws = _CellSheet(parent=book.wb, title=title)
-        book.wb._add_sheet(self.ws)
+        self.ws = book.new_sheet(title, header_row)
         self.header_row = header_row
         if len(widths) != len(headers):
             raise ValueError(f"{len(headers)} headers but {len(widths)} widths")
@@ -356,12 +596,6 @@ class _Table:
         for column, header in enumerate(headers, start=1):
             self._put(header_row, column, header, _HEADER)
         ws.column_dimensions = _ColumnWidths(ws, widths)
-        ws.freeze_panes = f"A{header_row + 1}"
-        ws.print_title_rows = f"1:{header_row}"
-        ws.page_setup.orientation = "landscape"
-        ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
 
     def _put(self, row: int, column: int, value: CellValue, style: str) -> Cell:
         cell = Cell(self.ws, row, column)
@@ -646,10 +880,11 @@ def _add_debrief(book: _Book, data: HandoffData) -> _Table:
     return _add_topic_sheet(book, "Debrief", rows, heading="What the incoming CSM wrote")
 
 
-def build_workbook(data: HandoffData) -> bytes:
-    """The handoff workbook as .xlsx bytes."""
+def build_workbook(data: HandoffData, *, shared_parts: bool = True) -> bytes:
+    """The handoff workbook as .xlsx bytes. Without ``shared_parts``, the same file built
+    by openpyxl's own steps alone: the tests' reference (see `_SheetDefaults`)."""
     wb = Workbook(write_only=True)
-    book = _Book(wb, _Palette(), _zone(data.zone))
+    book = _Book(wb, _Palette(), _zone(data.zone), shared_parts=shared_parts)
     made_at = data.generated_at.astimezone(UTC).replace(tzinfo=None)  # file properties: UTC
     wb.properties.created = made_at
     wb.properties.modified = made_at
@@ -672,5 +907,6 @@ def build_workbook(data: HandoffData) -> bytes:
         table.finish()
 
     buffer = io.BytesIO()
-    _ZipWriter(wb, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)).save()  # closes the zip
+    archive = zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)
+    _ZipWriter(wb, archive, shared_parts=shared_parts).save()  # closes the zip
     return buffer.getvalue()
