@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 
 STOP = -1  # the job number that tells a worker to finish
 
+# Workbooks are background work: a worker yields the CPU to the service reading mail and to
+# the courier sending it, so during a backlog of complete replies the answers and the mail
+# already built keep going out, and the workbooks fill the time the cores have left. Ten is
+# the usual step for batch work; the workers still get about a tenth of a busy core.
+WORKER_NICENESS = 10
+
 
 def worker_count() -> int:
     """One worker per core, at least one and at most four: while the service reads a backlog
@@ -46,6 +52,8 @@ def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.
     if not die_with_parent(parent_pid):
         return
     logs.apply()
+    with contextlib.suppress(OSError):  # a system that refuses keeps the worker as it is
+        os.nice(WORKER_NICENESS)
     rt = build_runtime(settings)
     try:
         while True:

@@ -6,6 +6,7 @@ kept once. On the embedded default (maildir inbox, mail waiting in the outbox)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -20,7 +21,7 @@ from mailer import pipeline
 from mailer.flows.workbook_delivery import build_workbook_file, waiting_jobs
 from mailer.mail.sources import MaildirSource
 from mailer.runtime import build_runtime
-from mailer.worker import Workers
+from mailer.worker import WORKER_NICENESS, Workers, worker_count
 
 ANSWERS = """1. Contacts
 Pat Lee, VP Operations, pat@acme.com, champion - likes dashboards
@@ -106,6 +107,31 @@ def test_a_killed_service_leaves_no_worker_behind(tmp_path):
     children = spawned_children(service)
     assistant.stop(signal.SIGKILL)
     wait_until(lambda: not any(process_alive(pid) for pid in children), timeout=10)
+
+
+def test_workbook_workers_give_way_to_the_service_and_the_courier(tmp_path):
+    """During a backlog of complete replies the service keeps reading mail and the courier
+    keeps sending it: the workbook workers run at a lower priority than both."""
+    assistant = answers_waiting(tmp_path)
+    assistant.start()
+    assert assistant.process is not None
+    service = assistant.process.pid
+    base = os.getpriority(os.PRIO_PROCESS, service)
+
+    def niceness() -> list[int]:
+        found = []
+        for pid in spawned_children(service):
+            with contextlib.suppress(ProcessLookupError):
+                found.append(os.getpriority(os.PRIO_PROCESS, pid) - base)
+        return sorted(found)
+
+    try:
+        # The courier, then the workers, which lower their own priority once started.
+        wait_until(lambda: niceness() == [0] + [WORKER_NICENESS] * worker_count(),
+                   timeout=60)
+        assert os.getpriority(os.PRIO_PROCESS, service) == base
+    finally:
+        assistant.stop(signal.SIGTERM)
 
 
 def test_killed_after_the_file_was_built_the_mail_is_queued_once(tmp_path):
