@@ -218,7 +218,11 @@ class Service:
 
     def run_once(self) -> PassReport:
         report = PassReport()
-        self.send_outbox(report)
+        # What a stop left waiting (mail, workbook jobs) starts going while the inbox is read:
+        # waiting for it here held the first message back until the courier process had
+        # started and finished its first round. The courier still sends it first, in order.
+        self.workers.hand_out(self.rt.store)
+        self.courier.poke()
         self.handle_inbox(report)
         if report.handled:
             self.send_outbox(report)  # answers leave before the scheduler's work, as in run
