@@ -11,12 +11,14 @@ for the same data, in the same order.
 
 from __future__ import annotations
 
+import gc
 import io
 import random
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from openpyxl import Workbook
 
 from mailer.handoff.model import Contact, ContactRole, IssueItem, IssueStatus, Person, SectionAnswer
 from mailer.handoff.workbook import build_workbook
@@ -136,3 +138,18 @@ def test_a_workbook_built_after_others_is_the_same_file_as_one_built_first() -> 
     for seed in range(8, 30):
         build_workbook(generated_handoff(seed))
     assert parts(build_workbook(data)) == first
+
+
+def test_what_is_shared_keeps_no_built_workbook_alive() -> None:
+    """A worker builds thousands of workbooks: the shared settings and the stylesheets kept
+    by value must not hold on to any of them (or to their sheets' XML)."""
+
+    def workbooks_alive() -> int:
+        gc.collect()
+        return sum(isinstance(thing, Workbook) for thing in gc.get_objects())
+
+    build_workbook(generated_handoff(1))  # the shared settings exist from here on
+    before = workbooks_alive()
+    for seed in range(2, 22):
+        build_workbook(generated_handoff(seed))
+    assert workbooks_alive() == before

@@ -514,34 +514,27 @@ def _application_properties() -> bytes:
     return tostring(ExtendedProperties().to_tree())
 
 
+# The stylesheets written so far in this process, by what each was written from. Keys hold
+# no workbook (a named style does: only the names are in the key), so none is kept alive.
+_STYLESHEETS: dict[tuple[object, ...], bytes] = {}
+_STYLESHEETS_KEPT = 16
+
+
 def _stylesheet(wb: Workbook) -> bytes:
     """The stylesheet's XML. The palette registers its formats in one order, so workbooks
-    differ at most by a quote-prefixed copy of a format; the key is everything the
-    stylesheet is written from, compared by value."""
-    return _stylesheet_of(_StyleKey(
-        (tuple(wb._fonts), tuple(wb._fills), tuple(wb._borders), tuple(wb._alignments),
-         tuple(wb._protections), tuple(wb._number_formats),
-         tuple(tuple(array) for array in wb._cell_styles), tuple(wb._named_styles),
-         tuple(wb._differential_styles.styles), wb._table_styles, tuple(wb._colors or ())),
-        wb))
-
-
-class _StyleKey:
-    """A workbook's styles as a cache key; the workbook rides along to write the first."""
-
-    def __init__(self, parts: tuple[object, ...], wb: Workbook) -> None:
-        self.parts, self.wb, self._hash = parts, wb, hash(parts)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _StyleKey) and self.parts == other.parts
-
-
-@functools.lru_cache(maxsize=16)
-def _stylesheet_of(key: _StyleKey) -> bytes:
-    return tostring(write_stylesheet(key.wb))
+    differ at most by a quote-prefixed copy of a format; the key is what the stylesheet is
+    written from, compared by value."""
+    key = (tuple(wb._fonts), tuple(wb._fills), tuple(wb._borders), tuple(wb._alignments),
+           tuple(wb._protections), tuple(wb._number_formats),
+           tuple(tuple(array) for array in wb._cell_styles),
+           tuple(style.name for style in wb._named_styles),
+           tuple(wb._differential_styles.styles), wb._table_styles, tuple(wb._colors or ()))
+    xml = _STYLESHEETS.get(key)
+    if xml is None:
+        if len(_STYLESHEETS) >= _STYLESHEETS_KEPT:
+            _STYLESHEETS.clear()
+        xml = _STYLESHEETS[key] = tostring(write_stylesheet(wb))
+    return xml
 
 
 class _ColumnWidths(DimensionHolder):
