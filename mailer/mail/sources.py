@@ -75,6 +75,7 @@ class MaildirSource:
             (path / sub).mkdir(exist_ok=True)
         self.path = path
         self.box = mailbox.Maildir(str(path), create=True)
+        self._fetched: frozenset[str] = frozenset()  # the inbox as the last fetch found it
 
     def deliver(self, raw: bytes) -> str:
         """Drop a message into the inbox, as a mail server would: its bytes, unparsed (a
@@ -83,6 +84,7 @@ class MaildirSource:
 
     def fetch_new(self) -> Iterator[FetchedMessage]:
         self.box = mailbox.Maildir(str(self.path), create=True)
+        self._fetched = self._snapshot()
         keys = sorted(self.box.keys(), key=self._arrival)
         log.debug("%d message(s) waiting in the maildir inbox %s", len(keys), self.path)
         for key in keys:
@@ -132,6 +134,10 @@ class MaildirSource:
         return [box.get_bytes(k) for k in box.iterkeys()]
 
     def wait(self, timeout: float, stopping: threading.Event | None = None) -> bool:
+        # Mail delivered while the last batch was being handled is here already, and no
+        # change would announce it: it used to wait for the next delivery or the timeout.
+        if self._snapshot() - self._fetched:
+            return True
         deadline = time.monotonic() + timeout
         before = self._snapshot()
         while time.monotonic() < deadline and not (stopping and stopping.is_set()):
@@ -140,8 +146,10 @@ class MaildirSource:
                 return True
         return False
 
-    def _snapshot(self) -> tuple[int, ...]:
-        return tuple(len(os.listdir(self.path / sub)) for sub in ("new", "cur"))
+    def _snapshot(self) -> frozenset[str]:
+        """The inbox's message files (handled ones are moved out into folders)."""
+        return frozenset(f"{sub}/{name}" for sub in ("new", "cur")
+                         for name in os.listdir(self.path / sub))
 
     def close(self) -> None:
         return None
