@@ -64,7 +64,7 @@ class CourierProcess(CourierNews):
         self._process: SpawnProcess | None = None
         self._pipe: Connection | None = None
         self._pipe_lock = threading.Lock()  # pokes come from the workbook workers' thread too
-        self._gone = threading.Event()
+        self._gone = threading.Event()  # set when the current process's pipe closes
 
     def start(self) -> None:
         """Start the process if it is not running. Only from the main thread: Linux ends
@@ -74,7 +74,7 @@ class CourierProcess(CourierNews):
         if self._process is not None:
             log.error("the courier process stopped (exit code %s); starting it again",
                       self._process.exitcode)
-            self._end_process()
+            self._end_process(wait=False)  # dead, or its pipe is: nothing to wait for
         ours, theirs = self._context.Pipe()
         recipe = CourierRecipe(self.settings, self.send, self.fixed_now, os.getpid(),
                                LogSetup.of_this_process())
@@ -82,9 +82,12 @@ class CourierProcess(CourierNews):
                                         name="mailer-courier", daemon=True)
         process.start()
         theirs.close()
-        self._process, self._pipe = process, ours
-        self._gone.clear()
-        threading.Thread(target=self._read_news, args=(ours,), name="courier-news",
+        # Each process has its own `gone`: the reader of a dead one's pipe may see the end
+        # only after its successor started (closing that pipe here wakes it, and on a busy
+        # machine it runs late), and must not mark the successor dead.
+        gone = threading.Event()
+        self._process, self._pipe, self._gone = process, ours, gone
+        threading.Thread(target=self._read_news, args=(ours, gone), name="courier-news",
                          daemon=True).start()
         with self._lock:
             asked = self._asked
@@ -123,11 +126,13 @@ class CourierProcess(CourierNews):
             with contextlib.suppress(OSError, ValueError):  # gone: the news reader saw it
                 self._pipe.send(message)
 
-    def _end_process(self) -> None:
+    def _end_process(self, *, wait: bool = True) -> None:
+        """`wait`: the process was asked to stop and may finish its round first."""
         process, pipe = self._process, self._pipe
         self._process = None
         if process is not None:
-            process.join(timeout=60)
+            if wait:
+                process.join(timeout=60)
             if process.is_alive():
                 process.kill()
                 process.join(timeout=5)
@@ -136,12 +141,12 @@ class CourierProcess(CourierNews):
             if pipe is not None:
                 pipe.close()
 
-    def _read_news(self, pipe: Connection) -> None:
+    def _read_news(self, pipe: Connection, gone: threading.Event) -> None:
         while True:
             try:
                 kind, value = pipe.recv()
             except (EOFError, OSError, ValueError):
-                self._gone.set()
+                gone.set()
                 self._serve(0)  # wakes a flush waiting on a process that is gone
                 return
             if kind == "told":

@@ -28,6 +28,7 @@ from letters import REQUEST, plain
 from mailservers import MailServers
 
 from mailer.app import PassReport
+from mailer.courier_process import CourierProcess
 from mailer.flows.outgoing import Outgoing, queue_outgoing
 from mailer.handoff.model import Person
 from mailer.mail.outbox import QueuedMail
@@ -183,6 +184,51 @@ def test_a_killed_courier_process_is_started_again_and_no_mail_is_lost_or_double
         assert "starting it again" in assistant.log_text()
     finally:
         assistant.stop()
+
+
+class _NoticingTheEndLate:
+    """A courier's pipe whose reader sees the end half a second late, as a thread that gets
+    the CPU late on a busy machine does."""
+
+    def __init__(self, pipe) -> None:
+        self.pipe = pipe
+
+    def recv(self):
+        try:
+            return self.pipe.recv()
+        except (EOFError, OSError):
+            time.sleep(0.5)
+            raise
+
+
+def test_a_courier_started_again_is_not_taken_for_dead_when_its_predecessor_is_noticed_late(
+        tmp_path, mail: MailServers, monkeypatch, caplog):
+    # The fault behind a CI failure: the dead process's reader marked its successor dead, and
+    # the next poke then waited a minute for that healthy successor to exit.
+    reading = CourierProcess._read_news
+    monkeypatch.setattr(CourierProcess, "_read_news",
+                        lambda self, pipe, gone: reading(self, _NoticingTheEndLate(pipe), gone))
+    others = set(spawned_children(os.getpid()))  # earlier tests' processes, if any linger
+
+    def couriers() -> list[int]:
+        return [pid for pid in spawned_children(os.getpid()) if pid not in others]
+
+    courier = CourierProcess(Assistant(tmp_path, mail).settings)
+    courier.start()
+    try:
+        [first] = wait_until(couriers, timeout=20)
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: not process_alive(first))
+        courier.poke()  # before the reader has noticed: started again
+        [second] = wait_until(couriers, timeout=20)
+        time.sleep(1)  # the first process's reader has now seen its end
+        began = time.monotonic()
+        courier.flush(timeout=30)
+        assert time.monotonic() - began < 10
+        assert couriers() == [second]
+        assert caplog.text.count("starting it again") == 1
+    finally:
+        courier.close()
 
 
 def test_the_courier_process_logs_as_the_service_does(tmp_path, mail: MailServers):
