@@ -296,6 +296,9 @@ def _status(settings: Settings, transition_id: str | None) -> int:
 
 
 def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool) -> int:
+    from mailer.child_processes import start_child_process_server
+
+    start_child_process_server()  # it imports the children's code while we import ours
     from mailer.app import Service, build_source
     from mailer.courier_process import start_courier_process
     from mailer.flows.runtime import system_clock

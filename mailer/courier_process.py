@@ -10,7 +10,7 @@ connection, SMTP connection and clock. The service pokes it with numbered pokes 
 it answers with what each batch sent or could not send, and with the number of the last poke
 a finished round served, so `flush` waits exactly as it does for the thread. Nothing about
 exactly-once changes: rows are committed before the process reads them, a mail is marked sent
-only after the server's 250, and the process dies with the service (`die_with_parent`), so
+only after the server's 250, and the process dies with the service (`die_with_service`), so
 after a `kill -9` no orphan sends a mail the restarted service sends again.
 """
 
@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnProcess
+from multiprocessing.process import BaseProcess
 
-from mailer.child_processes import LogSetup, die_with_parent
+from mailer.child_processes import LogSetup, child_process_context, die_with_service
 from mailer.config.settings import Settings
 from mailer.mail.courier import IDLE_LOOK_SECONDS, CourierNews, Round, send_round
 from mailer.mail.outbox import Outbox
@@ -42,7 +41,7 @@ RESTARTS_PER_FLUSH = 3
 
 @dataclass(frozen=True)
 class CourierRecipe:
-    """All the process needs to become the courier (pickled across the spawn)."""
+    """All the process needs to become the courier (pickled across to it)."""
 
     settings: Settings
     send: bool  # False for a dry run: the spool is written, nothing is sent
@@ -60,15 +59,15 @@ class CourierProcess(CourierNews):
         self.settings = settings
         self.send = send
         self.fixed_now = fixed_now
-        self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
-        self._process: SpawnProcess | None = None
+        self._context = child_process_context()
+        self._process: BaseProcess | None = None
         self._pipe: Connection | None = None
         self._pipe_lock = threading.Lock()  # pokes come from the workbook workers' thread too
         self._gone = threading.Event()  # set when the current process's pipe closes
 
     def start(self) -> None:
-        """Start the process if it is not running. Only from the main thread: Linux ends
-        the process with the thread that started it, and that must be the service's."""
+        """Start the process if it is not running. Only from the main thread, so that two
+        threads never start one each."""
         if self._running() or threading.current_thread() is not threading.main_thread():
             return
         if self._process is not None:
@@ -205,7 +204,7 @@ class _Pokes:
 
 
 def courier_main(recipe: CourierRecipe, pipe: Connection) -> None:
-    if not die_with_parent(recipe.parent_pid):
+    if not die_with_service(recipe.parent_pid):
         return
     recipe.logs.apply()
     settings = recipe.settings

@@ -17,10 +17,10 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from multiprocessing.context import SpawnProcess
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 
-from mailer.child_processes import LogSetup, die_with_parent
+from mailer.child_processes import LogSetup, child_process_context, die_with_service
 from mailer.config.settings import Settings
 from mailer.flows.workbook_delivery import run_workbook_job, waiting_jobs
 from mailer.runtime import build_runtime
@@ -49,7 +49,7 @@ def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.
     """The worker process: carry out job numbers until told to stop. It ends with the
     service, however the service ends: waiting on the job queue's lock, an orphan would
     otherwise wait forever (a killed service left two idle workers behind each time)."""
-    if not die_with_parent(parent_pid):
+    if not die_with_service(parent_pid):
         return
     logs.apply()
     with contextlib.suppress(OSError):  # a system that refuses keeps the worker as it is
@@ -86,8 +86,8 @@ class Workers:
         # queues), jobs are carried out in the service's own process instead.
         self.inline = inline
         self._inline_only = False
-        self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
-        self._processes: list[SpawnProcess] = []
+        self._context = child_process_context()
+        self._processes: list[BaseProcess] = []
         self._jobs: multiprocessing.Queue | None = None
         self._stopping: EventType | None = None
         self._done: multiprocessing.Queue | None = None

@@ -188,16 +188,38 @@ class SimulatedTime:
 
 
 def spawned_children(pid: int) -> list[int]:
-    """The processes `pid` spawned with multiprocessing (its courier, its workbook workers),
-    not multiprocessing's resource tracker. Linux: read from /proc."""
-    found = []
+    """The processes `pid` started with multiprocessing (its courier, its workbook workers):
+    its fork server's children, or where it spawns them, its children that were spawned; not
+    the fork server itself nor multiprocessing's resource tracker. Read from /proc."""
+    parents = _processes_by_parent()
+    children = parents.get(pid, [])
+    servers = [child for child, cmdline in children if b"multiprocessing.forkserver" in cmdline]
+    return sorted([child for server in servers for child, _ in parents.get(server, [])]
+                  + [child for child, cmdline in children if b"spawn_main" in cmdline])
+
+
+def every_descendant(pid: int) -> list[int]:
+    """Every process below `pid`: its children, theirs, and so on."""
+    parents = _processes_by_parent()
+    found: list[int] = []
+    below = [child for child, _ in parents.get(pid, [])]
+    while below:
+        found.extend(below)
+        below = [child for parent in below for child, _ in parents.get(parent, [])]
+    return sorted(found)
+
+
+def _processes_by_parent() -> dict[int, list[tuple[int, bytes]]]:
+    found: dict[int, list[tuple[int, bytes]]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent == pid and b"spawn_main" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if stat[0] == "Z":
+                continue  # ended, waiting for its parent to read its exit
+            found.setdefault(int(stat[1]), []).append(
+                (int(entry.name), (entry / "cmdline").read_bytes()))
         except (OSError, IndexError, ValueError):
             continue  # it ended while we looked
     return found

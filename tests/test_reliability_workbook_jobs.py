@@ -14,10 +14,19 @@ import threading
 import time
 from pathlib import Path
 
-from assistant import ADDRESS, Assistant, parse, process_alive, spawned_children, wait_until
+from assistant import (
+    ADDRESS,
+    Assistant,
+    every_descendant,
+    parse,
+    process_alive,
+    spawned_children,
+    wait_until,
+)
 from letters import REQUEST, plain
 
 from mailer import pipeline
+from mailer.child_processes import child_process_context
 from mailer.flows.workbook_delivery import build_workbook_file, waiting_jobs
 from mailer.mail.sources import MaildirSource
 from mailer.runtime import build_runtime
@@ -98,13 +107,15 @@ def test_killed_after_the_job_was_recorded_the_workbook_goes_out_once(tmp_path):
 
 
 def test_a_killed_service_leaves_no_worker_behind(tmp_path):
-    """Workers wait on their job queue's lock, where an orphan would wait forever."""
+    """Workers wait on their job queue's lock, where an orphan would wait forever. Nor does
+    the fork server stay: it lives as long as any process it forked does."""
     assistant = answers_waiting(tmp_path)
     assistant.start()
     assert assistant.process is not None
     service = assistant.process.pid
     wait_until(lambda: len(spawned_children(service)) >= 2, timeout=30)  # courier, worker(s)
-    children = spawned_children(service)
+    children = every_descendant(service)  # and the fork server, the resource tracker
+    assert len(children) > len(spawned_children(service))
     assistant.stop(signal.SIGKILL)
     wait_until(lambda: not any(process_alive(pid) for pid in children), timeout=10)
 
@@ -162,12 +173,11 @@ def test_killed_after_the_file_was_built_the_mail_is_queued_once(tmp_path):
 def test_where_no_worker_process_can_start_the_service_builds_the_workbook_itself(
         tmp_path, monkeypatch, caplog):
     """A container without /dev/shm refuses the worker's queues: the workbook still goes."""
-    import multiprocessing.context
 
     def refused(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(multiprocessing.context.SpawnContext, "Queue", refused)
+    monkeypatch.setattr(type(child_process_context()), "Queue", refused)
     assistant = answers_waiting(tmp_path)
     assistant.run_once()
     assert "no worker process can be started" in caplog.text

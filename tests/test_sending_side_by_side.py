@@ -145,8 +145,8 @@ def test_a_backlog_goes_over_as_many_connections_as_allowed_in_order_per_person(
 # --- the service as operators run it ----------------------------------------------------------
 
 def _courier_of(assistant: Assistant) -> int:
-    """The service's one spawned child (its other child is multiprocessing's resource
-    tracker); no workbook is asked for in these tests, so no worker runs."""
+    """The service's one child process (no workbook is asked for in these tests, so no
+    worker runs)."""
     assert assistant.process is not None
     service = assistant.process.pid
     wait_until(lambda: spawned_children(service), timeout=20)
