@@ -294,6 +294,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE transitions ADD COLUMN meeting_link TEXT NOT NULL DEFAULT '';
     """,
+    # 13: one transition's answers and reply addresses found by index: every workbook build
+    # read the answers of every transition ever run, and a close or a replacement read every
+    # reply address
+    """
+    CREATE INDEX answers_transition ON answers(transition_id, section);
+    CREATE INDEX tokens_transition ON tokens(transition_id, person_email);
+    CREATE INDEX token_groups_transition ON token_groups(transition_id);
+    """,
 )
 
 
