@@ -81,3 +81,18 @@ Share reason: yes
 Thanks!
 Dana
 """
+
+# Sam's answers to the questionnaire: every section a workbook needs, in a plain reply.
+ANSWERS = """1. Contacts
+Pat Lee, VP Operations, pat@acme.com, champion - likes dashboards
+2. Sentiment
+Happy, renewing.
+4. Red flags
+- Slow exports: open
+6. Goals
+Faster month-end reporting.
+8. Contract
+Renewal: 2027-06-30, three-year term.
+9. Renewal risk
+Low.
+"""

@@ -14,25 +14,10 @@ from pathlib import Path
 
 import pytest
 from assistant import ADDRESS, Assistant, parse, text_of, wait_until
-from letters import REQUEST, plain
+from letters import ANSWERS, REQUEST, plain
 
 REQUESTS = int(os.environ.get("MAILER_CRASH_REQUESTS", "500"))
 MIN_KILLS = int(os.environ.get("MAILER_CRASH_KILLS", "20"))
-
-ANSWERS = """1. Contacts
-Pat Lee, VP Operations, pat@acme.com, champion - likes dashboards
-2. Sentiment
-Happy, renewing.
-4. Red flags
-- Slow exports: open
-6. Goals
-Faster month-end reporting.
-8. Contract
-Renewal: 2027-06-30, three-year term.
-9. Renewal risk
-Low.
-"""
-
 
 def _db(home: Path) -> sqlite3.Connection:
     return sqlite3.connect(home / "var" / "mailer.sqlite3", timeout=30)

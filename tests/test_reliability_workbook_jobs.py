@@ -23,7 +23,7 @@ from assistant import (
     spawned_children,
     wait_until,
 )
-from letters import REQUEST, plain
+from letters import ANSWERS, REQUEST, plain
 
 from mailer import pipeline
 from mailer.child_processes import child_process_context
@@ -31,20 +31,6 @@ from mailer.flows.workbook_delivery import build_workbook_file, waiting_jobs
 from mailer.mail.sources import MaildirSource
 from mailer.runtime import build_runtime
 from mailer.worker import WORKER_NICENESS, Workers, worker_count
-
-ANSWERS = """1. Contacts
-Pat Lee, VP Operations, pat@acme.com, champion - likes dashboards
-2. Sentiment
-Happy, renewing.
-4. Red flags
-- Slow exports: open
-6. Goals
-Faster month-end reporting.
-8. Contract
-Renewal: 2027-06-30, three-year term.
-9. Renewal risk
-Low.
-"""
 
 
 def db(assistant: Assistant) -> sqlite3.Connection:

@@ -15,25 +15,11 @@ from contextlib import closing
 from pathlib import Path
 
 from assistant import ADDRESS, Assistant, parse
-from letters import REQUEST, plain
+from letters import ANSWERS, REQUEST, plain
 
 from mailer import pipeline
 from mailer.flows.workbook_delivery import run_workbook_job, waiting_jobs
 from mailer.runtime import build_runtime
-
-ANSWERS = """1. Contacts
-Pat Lee, VP Operations, pat@acme.com, champion
-2. Sentiment
-Happy, renewing.
-4. Red flags
-- Slow exports: open
-6. Goals
-Faster month-end reporting.
-8. Contract
-Renewal: 2027-06-30, three-year term.
-9. Renewal risk
-Low.
-"""
 
 
 def _tables_per_transition(db: sqlite3.Connection) -> set[str]:
