@@ -81,9 +81,9 @@ class CourierProcess(CourierNews):
                                         name="mailer-courier", daemon=True)
         process.start()
         theirs.close()
-        # Each process has its own `gone`: the reader of a dead one's pipe may see the end
-        # only after its successor started (closing that pipe here wakes it, and on a busy
-        # machine it runs late), and must not mark the successor dead.
+        # Each process has its own `gone`: the reader of a dead one's pipe may run only
+        # after its successor started (on a busy machine a thread runs late), and must not
+        # mark the successor dead.
         gone = threading.Event()
         self._process, self._pipe, self._gone = process, ours, gone
         threading.Thread(target=self._read_news, args=(ours, gone), name="courier-news",
