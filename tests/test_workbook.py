@@ -548,6 +548,21 @@ def test_cell_text_keeps_tabs_and_line_breaks_as_lf_but_replaces_what_xml_forbid
     assert safe_cell_text("Zo\u00eb \U0001f69a") == "Zo\u00eb \U0001f69a"
 
 
+def _xml_char(code: int) -> bool:
+    """XML 1.0's Char production, as the specification writes it."""
+    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF)
+
+
+def test_cell_text_replaces_exactly_the_characters_xml_forbids_of_every_code_point() -> None:
+    every = "".join(chr(code) for code in range(0x110000) if code != 0xD)  # CR becomes LF
+    cleaned = safe_cell_text(every)
+    assert len(cleaned) == len(every)
+    wrong = [hex(ord(before)) for before, after in zip(every, cleaned, strict=True)
+             if (after == before) != _xml_char(ord(before)) and before != "\ufffd"]
+    assert wrong == []
+
+
 def test_cell_text_replaces_exactly_the_characters_xml_1_0_forbids() -> None:
     # Every code point, against the XML 1.0 Char production itself: printable text takes a
     # quicker path that must not let a single forbidden character through.
