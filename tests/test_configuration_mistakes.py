@@ -260,6 +260,21 @@ def test_a_placeholder_from_another_product_lists_what_this_template_offers(own_
     assert "tid" in found
 
 
+def test_a_mistake_in_the_layout_is_named_once_beside_a_broken_template(own_copy):
+    """The layout every mail shares is checked once, not once for each template, and a
+    mistake in the first template checked does not hide one in the layout."""
+    first = sorted((own_copy / "templates").glob("*.md.j2"))[0]
+    first.write_text("subject: Hello\n---\n{% iff account %}x{% endif %}\n")
+    layout = own_copy / "templates" / "_layout.html.j2"
+    line = layout.read_text().count("\n") + 1
+    layout.write_text(layout.read_text() + "{% if %}yes{% endif %}\n")
+    assert check(own_copy) == [
+        f"templates/{first.name}:3: {{% iff %}} is not a tag templates know (fix: did you "
+        "mean {% if %}?)",
+        f"templates/_layout.html.j2:{line}: a {{% %}} tag is missing what it should test (fix: "
+        "write e.g. {% if customer_contacts %} ... {% endif %})"]
+
+
 def test_a_template_without_its_subject_line(own_copy):
     (own_copy / "templates" / "status.md.j2").write_text("Hello {{ account }}\n")
     assert check(own_copy) == [

@@ -186,15 +186,19 @@ class Renderer:
         self._markdown = markdown.Markdown(extensions=["tables", "sane_lists", "nl2br",
                                                        "fenced_code"])
         self._compiled: dict[tuple[int, str], tuple[jinja2.Template, jinja2.Template]] = {}
+        self._layout_checked = False
 
     def names(self) -> list[str]:
         return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in self.directory.glob(
             f"*{TEMPLATE_SUFFIX}") if not p.name.startswith("_"))
 
     def check(self, name: str) -> None:
-        """Compile a template and its layout; raise ConfigError naming file and line."""
-        for env, filename in ((self._text_env, name + TEMPLATE_SUFFIX),
-                              (self._html_env, LAYOUT)):
+        """Compile a template and its layout; raise ConfigError naming file and line. The
+        layout is the same for every template: once it compiles, it is not parsed again."""
+        steps = [(self._text_env, name + TEMPLATE_SUFFIX)]
+        if not self._layout_checked:
+            steps.append((self._html_env, LAYOUT))
+        for env, filename in steps:
             try:
                 source = env.loader.get_source(env, filename)[0]  # type: ignore[union-attr]
                 env.parse(source)
@@ -204,6 +208,7 @@ class Renderer:
             except jinja2.TemplateSyntaxError as exc:
                 raise ConfigError(self.directory / filename, exc.lineno, exc.message or "",
                                   "check the {{ }} and {% %} tags on that line") from exc
+        self._layout_checked = True
         source = (self.directory / (name + TEMPLATE_SUFFIX)).read_text(encoding="utf-8")
         if not source.lower().startswith("subject:") or "\n---" not in source:
             raise ConfigError(self.directory / (name + TEMPLATE_SUFFIX), 1,
