@@ -19,9 +19,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from openpyxl import Workbook
+from openpyxl.cell import Cell
+from openpyxl.comments import Comment
+from openpyxl.styles import Font
 
 from mailer.handoff.model import Contact, ContactRole, IssueItem, IssueStatus, Person, SectionAnswer
-from mailer.handoff.workbook import build_workbook
+from mailer.handoff.workbook import (
+    _CellSheet,
+    _ColumnWidths,
+    _lay_out,
+    _sheet_defaults,
+    build_workbook,
+)
 from mailer.handoff.workbook_content import HandoffData, HistoryRow, PlanRow, VersionRow
 
 SAMPLE = range(0, 24)
@@ -153,3 +162,40 @@ def test_what_is_shared_keeps_no_built_workbook_alive() -> None:
     for seed in range(2, 22):
         build_workbook(generated_handoff(seed))
     assert workbooks_alive() == before
+
+
+def _sheet_written(*, shared: bool) -> tuple[bytes, list[tuple[str, str]], list[str]]:
+    """One sheet as written with the shared parts or by openpyxl's steps alone, with the
+    comments and links it collected: cells of every kind a sheet can hold, most of which no
+    handoff sheet has today."""
+    wb = Workbook(write_only=True)
+    if shared:
+        ws = _CellSheet.with_defaults(wb, "Kinds", _sheet_defaults(1))
+    else:
+        ws = _CellSheet(parent=wb, title="Kinds")
+        _lay_out(ws, 1)
+    ws.column_dimensions = _ColumnWidths(ws, [12] * 10)
+    wb._add_sheet(ws)
+    styled = Cell(ws, 1, 1, "  spaced & <marked> \u00e9 \U0001f69a\r")
+    styled.font = Font(bold=True)
+    values = ["=SUM(B2:B3)", True, 3, 2.5, "#N/A", date(2027, 1, 2),
+              datetime(2027, 1, 2, 9, 30), "", None]
+    first = [styled, *(Cell(ws, 1, column, value) for column, value in enumerate(values, 2))]
+    linked = Cell(ws, 2, 1, "the contract")
+    linked.hyperlink = "https://example.com/contract"
+    noted = Cell(ws, 3, 2, "renewal")
+    noted.comment = Comment("Ask about the discount", "Helen")
+    ws.append(first)
+    ws.append([linked, Cell(ws, 2, 2, 7)])
+    ws.append([Cell(ws, 3, 1, "a note beside"), noted])
+    ws.close()
+    notes = [(note.ref, note.text) for note in ws._comments]
+    return ws._writer.out.getvalue(), notes, [link.target for link in ws._hyperlinks]
+
+
+def test_cells_of_every_kind_are_written_as_openpyxl_writes_them() -> None:
+    """Text, numbers and dates are written by the workbook's own row writer; formulas,
+    booleans, errors, links and rows with a comment are left to openpyxl's, in place."""
+    shared, own = _sheet_written(shared=True), _sheet_written(shared=False)
+    assert own[1] and own[2]  # the comment and the link were collected
+    assert shared == own
