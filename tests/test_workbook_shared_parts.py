@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from openpyxl import Workbook
 from openpyxl.cell import Cell
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
 from openpyxl.comments import Comment
 from openpyxl.styles import Font
 
@@ -183,10 +185,11 @@ def _sheet_written(*, shared: bool) -> tuple[bytes, list[tuple[str, str]], list[
     first = [styled, *(Cell(ws, 1, column, value) for column, value in enumerate(values, 2))]
     linked = Cell(ws, 2, 1, "the contract")
     linked.hyperlink = "https://example.com/contract"
+    rich = Cell(ws, 2, 3, CellRichText("due ", TextBlock(InlineFont(b=True), "Friday")))
     noted = Cell(ws, 3, 2, "renewal")
     noted.comment = Comment("Ask about the discount", "Helen")
     ws.append(first)
-    ws.append([linked, Cell(ws, 2, 2, 7)])
+    ws.append([linked, Cell(ws, 2, 2, 7), rich])
     ws.append([Cell(ws, 3, 1, "a note beside"), noted])
     ws.close()
     notes = [(note.ref, note.text) for note in ws._comments]
@@ -195,7 +198,8 @@ def _sheet_written(*, shared: bool) -> tuple[bytes, list[tuple[str, str]], list[
 
 def test_cells_of_every_kind_are_written_as_openpyxl_writes_them() -> None:
     """Text, numbers and dates are written by the workbook's own row writer; formulas,
-    booleans, errors, links and rows with a comment are left to openpyxl's, in place."""
+    booleans, errors, rich text, links and rows with a comment are left to openpyxl's, in
+    place."""
     shared, own = _sheet_written(shared=True), _sheet_written(shared=False)
     assert own[1] and own[2]  # the comment and the link were collected
     assert shared == own
