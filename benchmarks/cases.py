@@ -267,8 +267,11 @@ def _wait_for_log(read: Callable[[], str], needle: str, child: Child | None) -> 
 # as often as the product. Each backlog is drained by the product and by the floor in turn,
 # ROUNDS times, and each side keeps its best time. Two rounds were not enough on a shared
 # 2-core machine: twelve reply-backlog drains of the same code within 40 minutes took 9.8 to
-# 18.8 s, and each process's CPU seconds moved with them (the service 3.7 to 6.1 s).
-ROUNDS = 3
+# 18.8 s, and each process's CPU seconds moved with them (the service 3.7 to 6.1 s). Three
+# were not enough on 2026-12-04's machine: Dovecot's CPU for the same 600 deliveries moved
+# from 1.5 to 4.4 s within minutes, so the floor took 2.4 s in one run and 6.3 s in the next,
+# and three runs of one side often all fell in a slow spell while the other's did not.
+ROUNDS = 5
 
 
 def request_backlog(lab: Lab) -> list[Row]:

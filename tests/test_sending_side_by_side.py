@@ -60,6 +60,7 @@ def test_mail_goes_side_by_side_but_never_out_of_order_for_anyone(schedule, widt
     mails = [_mail(n, tuple(sorted(people))) for n, (people, _, _) in enumerate(schedule)]
     started: list[int] = []
     finished: list[int] = []
+    events: list[tuple[str, int]] = []
     under_way: set[int] = set()
     most = 0
 
@@ -70,24 +71,47 @@ def test_mail_goes_side_by_side_but_never_out_of_order_for_anyone(schedule, widt
             assert not set(mails[other].recipients) & set(mail.recipients)
         under_way.add(number)
         started.append(number)
+        events.append(("start", number))
         most = max(most, len(under_way))
         for _ in range(schedule[number][1]):
             await asyncio.sleep(0)
         under_way.discard(number)
         finished.append(number)
+        events.append(("finish", number))
         return schedule[number][2]
 
     asyncio.run(send_in_order(mails, deliver, width=width))
 
     assert most <= width
     assert sorted(finished) == sorted(started)  # whatever starts, finishes
-    assert started == sorted(started)  # started in the order written...
-    first_deferred = next((n for n in finished if not schedule[n][2]), None)
-    if first_deferred is None:
-        assert started == list(range(len(mails)))  # ...and all of them, when none is deferred
-    for person in PEOPLE:  # each person's mail is over before their next one begins
-        theirs = [n for n in finished if person in mails[n].recipients]
-        assert theirs == sorted(theirs)
+    if all(deferred is True for _, _, deferred in schedule):
+        assert sorted(started) == list(range(len(mails)))  # all of them, when none is deferred
+    else:  # once the server defers one, no more are handed out (some already were)
+        deferred_at = next(i for i, (what, n) in enumerate(events)
+                           if what == "finish" and not schedule[n][2])
+        assert sum(what == "start" for what, _ in events[deferred_at:]) < width
+    for person in PEOPLE:  # each person's mail starts once their earlier mail is over...
+        written = [mail.row_id for mail in mails if person in mail.recipients]
+        theirs = [n for n in started if person in mails[n].recipients]
+        assert theirs == written[:len(theirs)]  # ...in the order written, none skipped,
+        assert all(schedule[n][2] for n in theirs[:-1])  # and none passes a deferred one
+        assert [n for n in finished if person in mails[n].recipients] == theirs
+
+
+def test_mail_to_others_goes_past_a_person_whose_mail_is_still_going():
+    dana, sam, rita, pat = ((person,) for person in PEOPLE[:4])
+    mails = [_mail(0, dana), _mail(1, dana), _mail(2, sam), _mail(3, rita), _mail(4, pat)]
+    started: list[int] = []
+
+    async def deliver(mail: QueuedMail) -> bool:
+        started.append(mail.row_id)
+        await asyncio.sleep(0.01 if mail.recipients == dana else 0.001)
+        return True
+
+    asyncio.run(send_in_order(mails, deliver, width=3))
+    # Dana's second mail waits for her first; Sam's, Rita's and Pat's do not wait for it.
+    assert started.index(1) > started.index(4)
+    assert started[:3] == [0, 2, 3]
 
 
 def test_disjoint_mail_really_goes_side_by_side():

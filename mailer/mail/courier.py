@@ -6,10 +6,11 @@ round trips to the mail server overlap the handling of the next message instead 
 it. What makes a crash harmless is unchanged: a row is committed before its file is written and
 before it is sent, and it is marked sent only after the server said 250.
 
-One courier sends one mail at a time, oldest first, over one connection, so each recipient
-still receives their mail in order. Permanent failures and a spool that cannot be written are
-handed back to the service (`take_failures`, `raise_problem`), which tells the manager or stops
-taking mail.
+The courier sends over up to `MAILER_SMTP_CONNECTIONS` connections at once, oldest first,
+never two mails with a recipient in common at once, so each recipient still receives their
+mail in order (`mailer.mail.smtp.send_in_order`). Permanent failures and a spool that
+cannot be written are handed back to the service (`take_failures`, `raise_problem`), which
+tells the manager or stops taking mail.
 """
 
 from __future__ import annotations

@@ -201,10 +201,15 @@ def drain(store: Store, outbox: Outbox, sender: SmtpSender, *, now: Callable[[],
 async def send_in_order(mails: Sequence[QueuedMail],
                         deliver: Callable[[QueuedMail], Awaitable[bool]], *,
                         width: int) -> None:
-    """Deliver up to `width` mails at a time, in their order, never two with a recipient in
-    common at once: each person still receives their mail in the order it was written. Once
-    a delivery answers False (deferred: keep order per recipient, try again later), no more
-    start; those under way finish."""
+    """Deliver up to `width` mails at a time, never two with a recipient in common at once,
+    each person's in the order written: a mail starts once every earlier one to any of its
+    recipients is delivered. Mail to other people does not queue behind it: while a manager's
+    answers about a book of 300 accounts go to her one after another, the questionnaires to
+    the 300 outgoing CSMs go past them on the other connections. Once a delivery answers
+    False (deferred: keep order per recipient, try again later), no more start; those under
+    way finish."""
+    waiting = [(mail, frozenset(address.lower() for address in mail.recipients))
+               for mail in mails]
     under_way: dict[asyncio.Task[bool], frozenset[str]] = {}
     going = True
 
@@ -216,19 +221,28 @@ async def send_in_order(mails: Sequence[QueuedMail],
             going = task.result() and going
 
     try:
-        for mail in mails:
-            people = frozenset(address.lower() for address in mail.recipients)
-            while going and under_way and (len(under_way) >= width or any(
-                    people & others for others in under_way.values())):
-                await settle_one()
-            if not going:
-                break
-            under_way[asyncio.ensure_future(deliver(mail))] = people
+        while going and waiting:
+            while len(under_way) < width and (chosen := _first_free(waiting, under_way)) >= 0:
+                mail, people = waiting.pop(chosen)
+                under_way[asyncio.ensure_future(deliver(mail))] = people
+            await settle_one()
         while under_way:
             await settle_one()
     finally:
         if under_way:  # an error in one delivery: the others still finish and are recorded
             await asyncio.wait(under_way)
+
+
+def _first_free(waiting: Sequence[tuple[QueuedMail, frozenset[str]]],
+                under_way: dict[asyncio.Task[bool], frozenset[str]]) -> int:
+    """The index of the first waiting mail none of whose recipients has a mail under way or
+    an earlier one waiting; -1 when there is none. With nothing under way it is the first."""
+    taken: set[str] = set().union(*under_way.values())
+    for index, (_, people) in enumerate(waiting):
+        if not people & taken:
+            return index
+        taken |= people
+    return -1
 
 
 SENT, DEFERRED = "sent", "deferred"
