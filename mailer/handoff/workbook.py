@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
@@ -22,18 +22,23 @@ from openpyxl.cell._writer import write_cell
 from openpyxl.compat import safe_string
 from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
 from openpyxl.packaging.extended import ExtendedProperties
+from openpyxl.packaging.manifest import Manifest
 from openpyxl.packaging.relationship import RelationshipList
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.cell_style import StyleArray
+from openpyxl.styles.differential import DifferentialStyleList
+from openpyxl.styles.named_styles import NamedStyleList
 from openpyxl.styles.stylesheet import write_stylesheet
+from openpyxl.styles.table import TableStyleList
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
+from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.workbook._writer import WorkbookWriter
-from openpyxl.workbook.defined_name import DefinedNameDict
+from openpyxl.workbook.defined_name import DefinedName, DefinedNameDict, DefinedNameList
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.datavalidation import DataValidation, DataValidationList
-from openpyxl.worksheet.dimensions import DimensionHolder
+from openpyxl.worksheet.dimensions import DimensionHolder, RowDimension
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.print_settings import PrintArea
 from openpyxl.worksheet.table import TableList
@@ -41,6 +46,7 @@ from openpyxl.writer.excel import ExcelWriter
 from openpyxl.writer.theme import theme_xml
 from openpyxl.xml.constants import (
     ARC_APP,
+    ARC_CONTENT_TYPES,
     ARC_CORE,
     ARC_ROOT_RELS,
     ARC_STYLE,
@@ -269,6 +275,59 @@ class _Palette:
         return prepared
 
 
+class _StyleRegistry:
+    """A workbook's style lists as they stand once openpyxl has set up its defaults and the
+    palette has registered every handoff format (`_Palette.register_all`), made once per
+    process, with the palette's style arrays. A handoff workbook starts from copies of these
+    lists instead of building them again: the same objects in the same order, so every
+    style keeps its number and the stylesheet its bytes."""
+
+    LISTS = ("_fonts", "_alignments", "_borders", "_fills", "_number_formats",
+             "_protections", "_cell_styles")
+
+    def __init__(self) -> None:
+        wb = Workbook(write_only=True)
+        self.palette = _Palette()
+        self.palette.register_all(_CellSheet(parent=wb, title="Model"))
+        self.lists = {name: getattr(wb, name) for name in self.LISTS}
+        self.named_styles = tuple(wb._named_styles)
+        self.colors = wb._colors
+
+    def give_to(self, wb: Workbook) -> None:
+        for name, model in self.lists.items():
+            setattr(wb, name, _copy_of(model))
+        wb._date_formats, wb._timedelta_formats = {}, {}
+        wb._colors = self.colors
+        wb._named_styles = NamedStyleList(self.named_styles)
+        wb._table_styles = TableStyleList()
+        wb._differential_styles = DifferentialStyleList()
+
+
+def _copy_of(model: IndexedList) -> IndexedList:
+    """A copy of an IndexedList with its index, without hashing each value again (a font's
+    hash is worked out field by field)."""
+    copied = IndexedList()
+    copied.extend(model)  # list's own extend: the index comes next, whole
+    copied._dict = dict(model._dict)
+    return copied
+
+
+@functools.cache
+def _style_registry() -> _StyleRegistry:
+    return _StyleRegistry()
+
+
+class _HandoffWorkbook(Workbook):
+    """A write-only workbook whose styles start as `_StyleRegistry` left them: openpyxl's
+    own set-up and the palette's registration took a tenth of a small workbook's time."""
+
+    def __init__(self) -> None:
+        super().__init__(write_only=True)
+
+    def _setup_styles(self) -> None:
+        _style_registry().give_to(self)
+
+
 CellValue = str | int | date | datetime | None
 
 # Row heights are estimated, because neither LibreOffice nor every Excel version re-measures
@@ -386,6 +445,7 @@ class _CellSheet(WriteOnlyWorksheet):
     fails, formats an error message and makes a spare cell before taking it as a cell."""
 
     defaults: _SheetDefaults | None = None
+    heights: dict[int, float]  # row heights of a sheet with shared defaults
 
     @classmethod
     def with_defaults(cls, parent: Workbook, title: str, defaults: _SheetDefaults) -> _CellSheet:
@@ -406,6 +466,7 @@ class _CellSheet(WriteOnlyWorksheet):
         ws._rels, ws._tables, ws._drawing, ws.legacy_drawing = (
             RelationshipList(), TableList(), None, None)
         ws.sheet_state = "visible"
+        ws.heights = {}
         ws._print_cols, ws._print_area = None, PrintArea()
         defaults.give_to(ws)
         return ws
@@ -441,7 +502,11 @@ class _SheetInMemory(WorksheetWriter):
             super().write_row(xf, row, row_idx)  # the reference build, or a row with a note
             return
         dimension = self.ws.row_dimensions.get(row_idx)
-        extra = "".join(f' {name}="{value}"' for name, value in dimension) if dimension else ""
+        if dimension is not None:
+            extra = "".join(f' {name}="{value}"' for name, value in dimension)
+        else:
+            height = self.ws.heights.get(row_idx)
+            extra = "" if height is None else _row_height_attributes(height)
         parts = [f'<row r="{row_idx}"{extra}>']
         for cell in row:
             number, styled = self._style_number(cell._style)
@@ -566,11 +631,11 @@ class _ZipWriter(ExcelWriter):
         archive.writestr(ARC_THEME, theme_xml)
         self._write_worksheets()
         archive.writestr(ARC_STYLE, _stylesheet(wb))
-        writer = WorkbookWriter(wb)
+        writer = _PackageWriter(wb)
         archive.writestr(ARC_ROOT_RELS, writer.write_root_rels())
         archive.writestr(ARC_WORKBOOK, writer.write())
         archive.writestr(ARC_WORKBOOK_RELS, writer.write_rels())
-        self.manifest._write(archive, wb)
+        archive.writestr(ARC_CONTENT_TYPES, _content_types(self.manifest, archive, wb))
 
     def write_worksheet(self, ws: WriteOnlyWorksheet) -> None:
         ws._drawing = SpreadsheetDrawing()
@@ -586,6 +651,88 @@ class _ZipWriter(ExcelWriter):
 @functools.cache
 def _application_properties() -> bytes:
     return tostring(ExtendedProperties().to_tree())
+
+
+# Package parts written so far in this process, by what each is written from (compared by
+# value: a key holds names and paths, never a workbook). A handoff workbook has the same ten
+# sheets each time, so after the first build these are looked up, not made again.
+_PACKAGE_PARTS: dict[tuple[object, ...], bytes] = {}
+_PACKAGE_PARTS_KEPT = 64
+
+
+def _package_part(key: tuple[object, ...], make: Callable[[], bytes]) -> bytes:
+    xml = _PACKAGE_PARTS.get(key)
+    if xml is None:
+        if len(_PACKAGE_PARTS) >= _PACKAGE_PARTS_KEPT:
+            _PACKAGE_PARTS.clear()
+        xml = _PACKAGE_PARTS[key] = make()
+    return xml
+
+
+def _content_types(manifest: Manifest, archive: zipfile.ZipFile, wb: Workbook) -> bytes:
+    """``[Content_Types].xml``, as openpyxl's ``Manifest._write`` writes it: from the parts
+    the manifest names (the sheets, the workbook) and the extensions of the files in the
+    zip. A plain workbook has no VBA project, whose parts openpyxl would add."""
+    def make() -> bytes:
+        manifest.append(wb)
+        manifest._register_mimetypes(filenames=archive.namelist())
+        return tostring(manifest.to_tree())
+
+    key = ("content types", tuple((part.PartName, part.ContentType) for part in manifest.Override),
+           wb.path, wb.mime_type, tuple(archive.namelist()))
+    return _package_part(key, make)
+
+
+class _PackageWriter(WorkbookWriter):
+    """openpyxl's writer of ``workbook.xml`` and the package's relationships, for a workbook
+    of plain sheets (no pivot tables, external links, VBA or custom properties), taking the
+    parts that follow from its sheets' titles alone from the XML written the first time.
+
+    Of ``workbook.xml`` only the defined names (each sheet's filter range and print titles)
+    change from one handoff workbook to the next: they are written afresh each time, by
+    openpyxl, between the XML that comes before and after them."""
+
+    def write(self) -> bytes:
+        self.write_names()
+        if not self.package.definedNames.definedName:
+            return super().write()
+        names = tostring(self.package.definedNames.to_tree())
+        around = _package_part(("workbook", *self._shape), self._workbook_around_names)
+        return around.replace(b"\0", names, 1)
+
+    def write_rels(self) -> bytes:
+        def make() -> bytes:
+            writer = WorkbookWriter(self.wb)
+            writer.write()  # which gathers the sheets' relationships
+            return writer.write_rels()
+
+        return _package_part(("workbook rels", *self._shape), make)
+
+    def write_root_rels(self) -> bytes:
+        return _package_part(("root rels", *self._shape), super().write_root_rels)
+
+    @functools.cached_property
+    def _shape(self) -> tuple[object, ...]:
+        """What the cached parts are written from, besides the defined names."""
+        wb = self.wb
+        return (tuple((ws.title, ws.sheet_state, ws.path, ws._rel_type) for ws in wb._sheets),
+                wb.code_name, wb.excel_base_date, wb._active_sheet_index,
+                tuple(tostring(view.to_tree()) for view in wb.views),
+                tostring(wb.calculation.to_tree()),
+                tostring(wb.security.to_tree()) if wb.security else None)
+
+    def _workbook_around_names(self) -> bytes:
+        """The XML before and after ``<definedNames>``, kept as one value: the two halves
+        joined by a NUL byte, which XML never holds. Found by writing the workbook once
+        with a marker name in place of its own."""
+        writer = WorkbookWriter(self.wb)
+        marker = DefinedNameList(definedName=[DefinedName(name="mailer_marker", attr_text="0")])
+        writer.write_names = lambda: setattr(  # type: ignore[method-assign]
+            writer.package, "definedNames", marker)
+        before, found, after = writer.write().partition(tostring(marker.to_tree()))
+        if not found:
+            raise AssertionError("openpyxl wrote the defined names other than on their own")
+        return before + b"\0" + after
 
 
 # The stylesheets written so far in this process, by what each was written from. Keys hold
@@ -624,12 +771,26 @@ class _ColumnWidths(DimensionHolder):
         self._widths = tuple(widths)
 
     def to_tree(self) -> Element:
-        cols = Element("cols")
-        for column, width in enumerate(self._widths, start=1):
-            number = str(column)
-            SubElement(cols, "col", width=safe_string(float(width)), customWidth="1",
-                       min=number, max=number)
-        return cols
+        return _cols_element(self._widths)
+
+
+@functools.lru_cache(maxsize=64)
+def _cols_element(widths: tuple[float, ...]) -> Element:
+    """The ``<cols>`` element of these widths, made once: each sheet kind has its own fixed
+    widths, and the element is only ever written out, never changed."""
+    cols = Element("cols")
+    for column, width in enumerate(widths, start=1):
+        number = str(column)
+        SubElement(cols, "col", width=safe_string(float(width)), customWidth="1",
+                   min=number, max=number)
+    return cols
+
+
+@functools.lru_cache(maxsize=512)
+def _row_height_attributes(height: float) -> str:
+    """The attributes openpyxl writes on a row of this height and no other setting."""
+    dimension = RowDimension(worksheet=None, index=1, ht=height)
+    return "".join(f' {name}="{value}"' for name, value in dimension)
 
 
 class _Table:
@@ -703,7 +864,10 @@ class _Table:
         for row in range(1, max(self._rows, default=0) + 1):
             cells = self._rows.get(row, {})
             if row in self._heights:
-                self.ws.row_dimensions[row].height = self._heights[row]
+                if self.ws.defaults is not None:
+                    self.ws.heights[row] = self._heights[row]  # written by `_SheetInMemory`
+                else:
+                    self.ws.row_dimensions[row].height = self._heights[row]
             self.ws.append([cells[column] for column in sorted(cells)])
 
     def _make_room(self, row: int, column: int, text: str) -> None:
@@ -950,8 +1114,12 @@ def _add_debrief(book: _Book, data: HandoffData) -> _Table:
 def build_workbook(data: HandoffData, *, shared_parts: bool = True) -> bytes:
     """The handoff workbook as .xlsx bytes. Without ``shared_parts``, the same file built
     by openpyxl's own steps alone: the tests' reference (see `_SheetDefaults`)."""
-    wb = Workbook(write_only=True)
-    book = _Book(wb, _Palette(), _zone(data.zone), shared_parts=shared_parts)
+    if shared_parts:
+        wb: Workbook = _HandoffWorkbook()
+        palette = _style_registry().palette
+    else:
+        wb, palette = Workbook(write_only=True), _Palette()
+    book = _Book(wb, palette, _zone(data.zone), shared_parts=shared_parts)
     made_at = data.generated_at.astimezone(UTC).replace(tzinfo=None)  # file properties: UTC
     wb.properties.created = made_at
     wb.properties.modified = made_at
