@@ -570,3 +570,49 @@ def test_outlook_renderings_of_addresses_and_links_are_cleaned_in_answers() -> N
 def test_issue_status_words_in_the_readers_languages(word: str, status: IssueStatus) -> None:
     [issue] = parse_issues(f"- Slow CSV exports ({word})")
     assert (issue.text, issue.status) == ("Slow CSV exports", status)
+
+
+def _every_pattern_stripped(line: str) -> str:
+    """The question prefix as trying every question's pattern in turn strips it."""
+    from mailer.handoff.questionnaire_reply import _PLACEHOLDER_PREFIX, _QUESTION_PREFIXES
+
+    placeholder = _PLACEHOLDER_PREFIX.match(line)
+    if placeholder:
+        return line[placeholder.end():]
+    for prefix in _QUESTION_PREFIXES:
+        match = prefix.pattern.match(line)
+        if match and line[match.end():].strip():
+            return line[match.end():]
+    return line
+
+
+def test_a_copied_question_is_found_by_its_first_word_as_by_trying_every_question() -> None:
+    """The reader looks only at the questions starting with a line's first word; over
+    generated lines (questions copied in any case, cut short, run into a longer word, with
+    letters outside ASCII that equal ASCII ones when case is ignored) it strips exactly
+    what trying every question strips."""
+    import random
+
+    from mailer.handoff.questionnaire_reply import (
+        _PHRASES,
+        _phrases_at_start,
+        _strip_question_prefix,
+    )
+
+    rng = random.Random(15)
+    questions = [q for s in SECTIONS for q in s.questions]
+    tails = ("", " Pat would", "?  yes", ": none", "ever after", "\u212aelvin", " \u017fo")
+    leads = ("", "- ", "> ", "**", "1. ", "  ", "\u2022 ")
+    for _ in range(6000):
+        question = rng.choice(questions)
+        words = question.split()
+        cut = " ".join(words[:rng.randint(1, len(words))])
+        title = rng.choice(SECTIONS).title
+        text = rng.choice((cut, cut.upper(), cut.lower(), cut.replace("k", "\u212a"),
+                           cut.replace("s", "\u017f"), rng.choice(questions), title,
+                           title.lower()[:rng.randint(2, len(title))]))
+        line = rng.choice(leads) + text + rng.choice(tails)
+        assert _strip_question_prefix(line) == _every_pattern_stripped(line), line
+        lowered = line.lower()
+        assert _phrases_at_start(lowered) == [p for p in _PHRASES
+                                              if lowered.startswith(p[0])], line

@@ -8,6 +8,7 @@ this module does its own line-by-line reading instead of relying on a generic st
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -239,11 +240,26 @@ def _match_title(text: str) -> tuple[int, str, bool] | None:
     return None
 
 
+def _phrases_by_start() -> dict[str, tuple[tuple[str, int, bool], ...]]:
+    """The phrases by their first two characters, each group in `_PHRASES`' order: a line
+    starts with a phrase only if it starts with the phrase's first two characters."""
+    groups: dict[str, list[tuple[str, int, bool]]] = {}
+    for item in _PHRASES:
+        if len(item[0]) < 2:
+            raise ValueError(f"a section title phrase of one letter: {item[0]!r}")
+        groups.setdefault(item[0][:2], []).append(item)
+    return {start: tuple(items) for start, items in groups.items()}
+
+
+_PHRASES_BY_START = _phrases_by_start()
+
+
 def _phrases_at_start(lowered: str) -> list[tuple[str, int, bool]]:
     """The phrases `lowered` starts with, longest first ("red flags and issues", "red flags")."""
     if not _PHRASE_START.match(lowered):
         return []
-    return [item for item in _PHRASES if lowered.startswith(item[0])]
+    return [item for item in _PHRASES_BY_START.get(lowered[:2], ())
+            if lowered.startswith(item[0])]
 
 
 def _parse_heading(raw: str) -> _Heading | None:
@@ -322,12 +338,36 @@ def _template_run(lines: list[str], index: int) -> int:
     return 0
 
 
-def _question_pattern(question: str) -> re.Pattern[str]:
+@dataclass(frozen=True)
+class _QuestionPrefix:
+    first_word: str  # lower case
+    only_word: bool  # a one-word question also matches the start of a longer word
+    pattern: re.Pattern[str]
+
+
+def _question_prefix(question: str) -> _QuestionPrefix:
     words = re.findall(r"\w+", question)
-    return re.compile(r"^\W*" + r"\W+".join(map(re.escape, words)) + r"[\s?.:!*_\-–]*", re.I)
+    pattern = re.compile(r"^\W*" + r"\W+".join(map(re.escape, words)) + r"[\s?.:!*_\-–]*",
+                         re.I)
+    return _QuestionPrefix(words[0].lower(), len(words) == 1, pattern)
 
 
-_QUESTION_PREFIXES = tuple(_question_pattern(q) for s in SECTIONS for q in s.questions)
+_QUESTION_PREFIXES = tuple(_question_prefix(q) for s in SECTIONS for q in s.questions)
+_FIRST_WORD = re.compile(r"^\W*(\w+)")
+
+
+@functools.lru_cache(maxsize=2048)
+def _prefixes_for(word: str) -> tuple[re.Pattern[str], ...]:
+    """The question patterns that can match a line whose first word is `word`, in order.
+    A pattern starts with its question's first word followed by a non-word character, so
+    only questions starting with that very word qualify (ASCII words: a letter outside
+    ASCII may equal an ASCII one when case is ignored, so those lines try every pattern)."""
+    if not word.isascii():
+        return tuple(prefix.pattern for prefix in _QUESTION_PREFIXES)
+    lowered = word.lower()
+    return tuple(prefix.pattern for prefix in _QUESTION_PREFIXES
+                 if prefix.first_word == lowered
+                 or (prefix.only_word and lowered.startswith(prefix.first_word)))
 
 
 def _strip_question_prefix(line: str) -> str:
@@ -335,7 +375,10 @@ def _strip_question_prefix(line: str) -> str:
     placeholder = _PLACEHOLDER_PREFIX.match(line)
     if placeholder:
         return line[placeholder.end() :]
-    for pattern in _QUESTION_PREFIXES:
+    first = _FIRST_WORD.match(line)
+    if first is None:
+        return line  # every question has a word
+    for pattern in _prefixes_for(first.group(1)):
         match = pattern.match(line)
         if match and line[match.end() :].strip():
             return line[match.end() :]

@@ -10,6 +10,7 @@ signature line looks like, what a disclaimer says.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -133,14 +134,24 @@ def _signature_like(rest: list[str]) -> bool:
     )
 
 
+# Everything but letters, digits and spaces: a word character that is not one (the
+# underscore), or any other character but the space.
+_NOT_ALNUM_OR_SPACE = re.compile(r"_|[^\w ]")
+
+
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if ch.isalnum() or ch == " ")
+    return _NOT_ALNUM_OR_SPACE.sub("", decomposed)
+
+
+@functools.lru_cache(maxsize=256)
+def _signer_names(signer: str) -> list[str]:
+    return _fold(signer).split()
 
 
 def _is_signer(line: str, signer: str) -> bool:
     """The sender's own name on a line of its own: "Sam Jones", "Samuel Jones, MBA", "- Sam"."""
-    names = _fold(signer).split()
+    names = _signer_names(signer)
     words = _fold(line.split(",")[0].lstrip("-–— ")).split()
     if not names or not words or len(words) > 4:
         return False

@@ -148,10 +148,13 @@ def _envelope(message: Message) -> mailparser.MailParser | None:
 # -- headers -------------------------------------------------------------------------------
 
 
+_STRAY_BYTES = re.compile("[\udc80-\udcff]")  # 8-bit bytes the header parser kept as-is
+
+
 def decode_header_value(value: object) -> str:
     """Decode a raw header value: unfold, decode RFC 2047 words and stray 8-bit bytes."""
     text = _raw_header_text(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    if _STRAY_BYTES.search(text):
         text = decode_bytes(text.encode("ascii", "surrogateescape"), None)
     text = _FOLD.sub("", text)
     text = _BETWEEN_ENCODED_WORDS.sub(r"\1", text)
