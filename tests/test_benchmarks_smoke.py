@@ -70,7 +70,8 @@ def test_backlog_rows_say_where_the_cpu_and_memory_went(quick_run) -> None:
             assert 20 < used["peak_rss_mb"]["service"] < 1000
         for used in floor:
             assert groups | {"floor", "floor's child processes"} == set(used["cpu_seconds"])
-            assert used["cpu_seconds"]["floor"] > 0
+        # The floor moves a few mails here in a few clock ticks: one run may round to none.
+        assert sum(used["cpu_seconds"]["floor"] for used in floor) > 0
 
 
 def test_the_table_names_the_machine_and_every_row(quick_run) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailer.state.token_secrecy import redact_addresses, redact_mail, token_hash
+from mailer.state.writer_turns import WriterTurns
 
 T = TypeVar("T")
 
@@ -347,10 +348,12 @@ class Store:
                                ("redact_addresses", redact_addresses)):
             self.db.create_function(name, 1, function, deterministic=True)
         self._depth = 0
+        self._turns = WriterTurns(path)
         self.migrate()
 
     def close(self) -> None:
         self.db.close()
+        self._turns.close()
 
     def migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -371,8 +374,13 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
-        yield from self._until_commit(self.db)
+        took_turn = self._turns.take(within=BUSY_TIMEOUT_MS / 1000)
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            yield from self._until_commit(self.db)
+        finally:
+            if took_turn:
+                self._turns.give_back()
 
     @contextmanager
     def transaction_if_free(self) -> Iterator[bool]:
@@ -383,20 +391,25 @@ class Store:
             with self.transaction():
                 yield True
             return
-        self.db.execute("PRAGMA busy_timeout=0")
+        took_turn = self._turns.take_if_free()
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            began = True
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise
-            began = False
+            self.db.execute("PRAGMA busy_timeout=0")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                began = True
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                began = False
+            finally:
+                self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if began:
+                yield from self._until_commit(True)
+            else:
+                yield False
         finally:
-            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        if began:
-            yield from self._until_commit(True)
-        else:
-            yield False
+            if took_turn:
+                self._turns.give_back()
 
     def _until_commit(self, value: T) -> Iterator[T]:
         """The body of a transaction begun: COMMIT after it, ROLLBACK if it raises."""
