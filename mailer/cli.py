@@ -14,7 +14,6 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -70,10 +69,27 @@ LOG_FIELDS = ("sender", "subject", "outcome", "transition", "reason", "source")
 
 
 def version() -> str:
+    # Imported here: importlib.metadata and the look-up cost 18 ms at every start otherwise.
+    from importlib import metadata
+
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return "unknown (not installed: run it through ./dev or pip install)"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:  # noqa: A002
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show the program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(f"{parser.prog} {version()}")  # as argparse's own action: on stdout
+        parser.exit()
 
 
 def _environment_help(command: str) -> str:
@@ -100,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "from one CSM to another.",
         epilog="Run `mailer COMMAND --help` for a command's options and the environment "
                "variables it reads.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the assistant's own debug lines")
     # `-v` after the command works too; SUPPRESS keeps it from undoing a `-v` given before.

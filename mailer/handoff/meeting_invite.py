@@ -13,12 +13,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Literal
-
-from icalendar import Calendar, Event, vCalAddress, vText
+from typing import TYPE_CHECKING, Literal
 
 from mailer.handoff.model import Person
-from mailer.handoff.vtimezone import vtimezone
+
+if TYPE_CHECKING:
+    from icalendar import vCalAddress
+
+# icalendar is imported where a calendar is made or read: at the service's start it cost
+# 17 ms, for mail most runs never send or receive.
 
 Method = Literal["REQUEST", "CANCEL"]
 PRODID = "-//handover-mailer//account transitions//EN"
@@ -42,6 +45,8 @@ class Meeting:
 
 
 def _address(person: Person) -> vCalAddress:
+    from icalendar import vCalAddress, vText
+
     address = vCalAddress(f"mailto:{person.email}")
     address.params["cn"] = vText(person.name or person.email)
     return address
@@ -49,6 +54,10 @@ def _address(person: Person) -> vCalAddress:
 
 def invitation(meeting: Meeting, *, method: Method, timezone: tzinfo, now: datetime) -> bytes:
     """The iCalendar object of a REQUEST (invite or update) or a CANCEL of `meeting`."""
+    from icalendar import Calendar, Event, vText
+
+    from mailer.handoff.vtimezone import vtimezone
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -99,6 +108,8 @@ class CalendarReply:
 
 def calendar_replies(data: bytes) -> list[CalendarReply]:
     """The answers in a METHOD:REPLY calendar part; [] for anything else or unreadable."""
+    from icalendar import Calendar
+
     try:
         calendar = Calendar.from_ical(data)
     except ValueError:
