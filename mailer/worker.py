@@ -38,10 +38,15 @@ WORKER_NICENESS = 10
 
 
 def worker_count() -> int:
-    """One worker per core, at least one and at most four: while the service reads a backlog
-    one core may be free, and once it is read every core builds workbooks."""
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1))
+    """One worker per core but one, at least one and at most four. The core left over is the
+    service's, the courier's and (often, on the same machine) the mail servers': their mail
+    is what a backlog waits for. On 2 cores, one worker drained 300 complete replies as fast
+    as two or faster (10 drains in turn on disk: 5.1 to 5.6 s against 4.6 to 6.2 s, never
+    slower by more than 0.02 s; 10 in memory: 4.09 to 4.34 s against 4.13 to 4.40 s): one
+    worker builds a workbook in about 5 ms, faster than the mail server takes them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count() or 1
+    return max(1, min(4, cores - 1))
 
 
 def work(settings: Settings, jobs: multiprocessing.Queue, done: multiprocessing.Queue,
