@@ -16,6 +16,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Literal
 
 from mailer.handoff.model import Person
+from mailer.handoff.vtimezone import vtimezone
 
 if TYPE_CHECKING:
     from icalendar import vCalAddress
@@ -55,8 +56,6 @@ def _address(person: Person) -> vCalAddress:
 def invitation(meeting: Meeting, *, method: Method, timezone: tzinfo, now: datetime) -> bytes:
     """The iCalendar object of a REQUEST (invite or update) or a CANCEL of `meeting`."""
     from icalendar import Calendar, Event, vText
-
-    from mailer.handoff.vtimezone import vtimezone
 
     calendar = Calendar()
     calendar.add("prodid", PRODID)
