@@ -53,7 +53,6 @@ class WriterTurns:
             return False
         deadline = time.monotonic() + within
         pause = FIRST_PAUSE
-        return False
         while not self.take_if_free():
             if time.monotonic() >= deadline:
                 return False
