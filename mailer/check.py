@@ -5,20 +5,25 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import jinja2
 from jinja2 import meta, nodes
 
-from mailer.config.inbox_rules import load_rules
+from mailer.config.inbox_rules import InboxRules, load_rules
 from mailer.config.playbooks import load_playbooks, unknown_templates
 from mailer.config.settings import SHIPPED_DEFAULTS, Settings
 from mailer.errors import ConfigError, ConfigErrors
+from mailer.handoff.playbooks import Playbook
 from mailer.mail.render import TEMPLATE_SUFFIX, Renderer
 from mailer.mail.smtp import SmtpSender
 from mailer.mail.sources import CONNECTION_ERRORS, ImapSource
 from mailer.state.store import Store
+
+Loaded = TypeVar("Loaded")
 
 # Templates the code itself sends, besides those the playbooks name.
 BUILT_IN_TEMPLATES = (
@@ -33,11 +38,31 @@ BUILT_IN_TEMPLATES = (
 )
 
 
+@dataclass(frozen=True)
+class CheckedConfiguration:
+    """What checking the editable files found, and the rules and playbooks it loaded (None
+    where they have problems), so that the service does not read and validate them twice."""
+
+    problems: list[ConfigError]
+    rules: InboxRules | None = None
+    playbooks: dict[str, Playbook] | None = None
+
+
 def check_configuration(settings: Settings) -> list[ConfigError]:
     """Every problem in the rules, the playbooks and the templates, all files together."""
-    problems = _problems_of(lambda: load_rules(settings.rules_path))
-    playbook_problems = _problems_of(lambda: load_playbooks(settings.playbooks_dir))
+    return checked_configuration(settings).problems
+
+
+def checked_configuration(settings: Settings) -> CheckedConfiguration:
+    rules, problems = _loaded(lambda: load_rules(settings.rules_path))
+    playbooks, playbook_problems = _loaded(lambda: load_playbooks(settings.playbooks_dir))
     problems += playbook_problems
+    return CheckedConfiguration(_template_and_file_problems(settings, problems), rules,
+                                playbooks)
+
+
+def _template_and_file_problems(settings: Settings,
+                                problems: list[ConfigError]) -> list[ConfigError]:
     folder = settings.templates_dir
     if not folder.is_dir():
         problems.append(ConfigError(folder, None, "is not a folder of templates",
@@ -125,14 +150,13 @@ def template_syntax_problem(path: Path, exc: jinja2.TemplateSyntaxError) -> Conf
                        "compare it with the same template in the shipped defaults")
 
 
-def _problems_of(load: Callable[[], object]) -> list[ConfigError]:
+def _loaded(load: Callable[[], Loaded]) -> tuple[Loaded | None, list[ConfigError]]:
     try:
-        load()
+        return load(), []
     except ConfigError as exc:
-        return [exc]
+        return None, [exc]
     except ConfigErrors as exc:
-        return list(exc.errors)
-    return []
+        return None, list(exc.errors)
 
 
 def _unique(problems: list[ConfigError]) -> list[ConfigError]:

@@ -325,14 +325,15 @@ def _run(settings: Settings, *, once: bool, now: datetime | None, dry_run: bool)
     if now is not None and not once:
         print("mailer run: --now only makes sense with --once", file=sys.stderr)
         return 2
-    from mailer.check import check_configuration
+    from mailer.check import checked_configuration
 
     # A broken template would otherwise only show when its mail is due, as a quarantined
     # message: refuse to start instead, with every problem named.
-    problems = check_configuration(settings)
-    if problems:
-        raise ConfigErrors(problems)
-    rt = build_runtime(settings, clock=(lambda: now) if now else system_clock)
+    checked = checked_configuration(settings)
+    if checked.problems:
+        raise ConfigErrors(checked.problems)
+    rt = build_runtime(settings, clock=(lambda: now) if now else system_clock,
+                       rules=checked.rules, playbooks=checked.playbooks)
     courier = start_courier_process(settings, send=not dry_run, fixed_now=now)
     service = Service(rt=rt, source=build_source(rt),
                       sender=sender_for(settings) if courier is None else None,
