@@ -27,8 +27,9 @@ from multiprocessing.context import BaseContext
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-# What the fork server imports once for every child: the courier's and the workers' code.
-CHILD_MODULES = ["mailer.courier_process", "mailer.worker"]
+# What the fork server imports once for every child: the courier's and the workers' code,
+# and the workbook writer (with openpyxl), which the workers import only when they build.
+CHILD_MODULES = ["mailer.courier_process", "mailer.worker", "mailer.handoff.workbook"]
 
 
 def child_process_context() -> BaseContext:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import sys
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -15,11 +16,13 @@ from openpyxl import Workbook, load_workbook
 from mailer.handoff.model import ContactRole
 from mailer.handoff.questionnaire import SECTIONS
 from mailer.handoff.questionnaire_form import (
+    FORM_TEMPLATE,
     MAX_UNCOMPRESSED_BYTES,
     FormError,
     build_form,
     read_form,
 )
+from mailer.handoff.questionnaire_form_layout import form_template
 
 
 def saved(workbook: Workbook) -> bytes:
@@ -160,3 +163,27 @@ def test_a_form_resaved_by_libreoffice_still_reads(tmp_path: Path) -> None:
     assert [(c.name, c.role, c.still_there) for c in form.contacts] == [
         ("Pat Lee", ContactRole.CHAMPION, False)
     ]
+
+
+def test_the_shipped_form_is_the_layout_the_code_draws() -> None:
+    """Every questionnaire carries `questionnaire_form.xlsx`, drawn ahead of time. After a
+    change to the sections or the layout, this fails until the file is drawn again with
+    `python -m mailer.handoff.questionnaire_form_layout`."""
+    shipped = zipfile.ZipFile(FORM_TEMPLATE)
+    drawn = zipfile.ZipFile(io.BytesIO(form_template()))
+    assert shipped.namelist() == drawn.namelist()
+    stale = [name for name in drawn.namelist() if shipped.read(name) != drawn.read(name)]
+    assert not stale, f"run python -m mailer.handoff.questionnaire_form_layout ({stale})"
+
+
+def test_the_service_answers_without_loading_the_spreadsheet_library() -> None:
+    """openpyxl is a tenth of a second of the service's start-up; a questionnaire's form is
+    a copy of the shipped file, so it is loaded only when a spreadsheet is read or a
+    handoff workbook is built (by the workers)."""
+    code = ("import sys; import mailer.cli, mailer.check, mailer.runtime, mailer.app, "
+            "mailer.pipeline, mailer.courier_process; "
+            "from mailer.handoff.questionnaire_form import build_form; "
+            "build_form('Acme', 'TR-0001'); print('openpyxl' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"

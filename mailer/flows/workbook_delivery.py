@@ -18,7 +18,6 @@ from mailer.handoff.model import Contact, SectionAnswer
 from mailer.handoff.questionnaire import SECTIONS, missing_sections, without_extend_marker
 from mailer.handoff.renewal import renewal_date_from
 from mailer.handoff.transitions import Transition
-from mailer.handoff.workbook import build_workbook
 from mailer.handoff.workbook_content import (
     HandoffData,
     HistoryRow,
@@ -171,6 +170,10 @@ def build_workbook_file(rt: Runtime, job_id: int) -> BuiltWorkbook | None:
     t = replace(t, workbook_version=version)
     versions = [v for v in versions_of(rt, t.id) if v.version <= version]
     data = handoff_data(rt, t, now=at, versions=versions)
+    # Imported here: workbooks are built by the workers, whose fork server has it loaded,
+    # and the service, which only records the jobs, starts sooner without openpyxl.
+    from mailer.handoff.workbook import build_workbook
+
     payload = build_workbook(data)
     path = _keep(rt, t, version, payload)
     return BuiltWorkbook(job_id=job_id, transition=replace(t, workbook_path=str(path)),

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 from copy import copy
+from typing import TYPE_CHECKING
 
-from openpyxl.cell.cell import Cell
+if TYPE_CHECKING:  # cells come from the workbook writers; reading email never needs openpyxl
+    from openpyxl.cell.cell import Cell
 
 # Excel refuses longer cell values; openpyxl would silently cut them.
 CELL_TEXT_LIMIT = 32_767

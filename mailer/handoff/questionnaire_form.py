@@ -14,18 +14,14 @@ import zipfile
 from copy import copy as shallow_copy
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as xml_escape
-
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.workbook.defined_name import DefinedName
-from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.worksheet import Worksheet
 
 from mailer.errors import MailerError
 from mailer.handoff.cell_text import safe_cell_text
 from mailer.handoff.contacts import departed_from_text, role_from_text, still_there_from_cell
-from mailer.handoff.model import Contact, ContactRole
+from mailer.handoff.model import Contact
 from mailer.handoff.questionnaire import SECTION_BY_NUMBER, SECTIONS
 from mailer.handoff.spreadsheet_reading import (
     UNREADABLE,
@@ -38,6 +34,10 @@ from mailer.handoff.spreadsheet_reading import (
     open_workbook,
 )
 
+if TYPE_CHECKING:  # openpyxl is imported only to read a form back (`open_workbook`)
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
+
 FORM_VERSION = "1"
 QUESTIONNAIRE_SHEET = "Questionnaire"
 CONTACTS_SHEET = "Contacts"
@@ -45,13 +45,6 @@ META_SHEET = "_form"
 MAX_UNCOMPRESSED_BYTES = 20 * 1024 * 1024
 MAX_MEMBERS = 2000
 CONTACT_ROWS = 200  # rows that get the Role and Yes/No drop-downs
-
-_QUESTIONNAIRE_HEADERS = ("Section", "Topic", "Questions to consider", "Your answer")
-_CONTACT_HEADERS = ("Name", "Title", "Email", "Role", "Still at the company", "Notes")
-_HEADER_FONT = Font(bold=True, color="FFFFFF")
-_HEADER_FILL = PatternFill("solid", fgColor="305496")
-_ANSWER_FILL = PatternFill("solid", fgColor="FFF2CC")
-_WRAP = Alignment(wrap_text=True, vertical="top")
 
 
 class FormError(MailerError):
@@ -70,17 +63,20 @@ class FilledForm:
 # ---------------------------------------------------------------------------------------------
 
 
-_ACCOUNT_SLOT = "mailer-account-slot-7f3a"
-_TRANSITION_SLOT = "mailer-transition-slot-7f3a"
+ACCOUNT_SLOT = "mailer-account-slot-7f3a"
+TRANSITION_SLOT = "mailer-transition-slot-7f3a"
+# The form with the two slots above where the values go, drawn by openpyxl ahead of time
+# (`questionnaire_form_layout`, which says how to write it again).
+FORM_TEMPLATE = Path(__file__).with_name("questionnaire_form.xlsx")
 
 
 def build_form(account: str, transition_id: str) -> bytes:
     """The questionnaire as a workbook: one row per section, plus a sheet for contacts.
 
-    openpyxl takes tens of milliseconds to write a workbook, so the form is built once per
-    process with placeholders, and each copy only swaps the account and transition id into
-    the zip's XML (a millisecond)."""
-    values = {_ACCOUNT_SLOT: account, _TRANSITION_SLOT: transition_id}
+    Each copy is the shipped form with the account and the transition id swapped into the
+    zip's XML (a millisecond): openpyxl would take tens of milliseconds to write it, and
+    the service a tenth of a second to import openpyxl first."""
+    values = {ACCOUNT_SLOT: account, TRANSITION_SLOT: transition_id}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as copy:
         for item, data in _template_members():
@@ -95,80 +91,9 @@ def build_form(account: str, transition_id: str) -> bytes:
 
 @functools.cache
 def _template_members() -> tuple[tuple[zipfile.ZipInfo, bytes], ...]:
-    """The template's files, read out of its zip once per process."""
-    source = zipfile.ZipFile(io.BytesIO(_form_template()))
+    """The shipped form's files, read out of its zip once per process."""
+    source = zipfile.ZipFile(io.BytesIO(FORM_TEMPLATE.read_bytes()))
     return tuple((item, source.read(item.filename)) for item in source.infolist())
-
-
-@functools.cache
-def _form_template() -> bytes:
-    workbook = Workbook()
-    questions = workbook.active
-    assert questions is not None  # a new Workbook always has one sheet
-    questions.title = QUESTIONNAIRE_SHEET
-    _fill_questionnaire(questions)
-    _fill_contacts(workbook.create_sheet(CONTACTS_SHEET))
-    _add_meta(workbook, _ACCOUNT_SLOT, _TRANSITION_SLOT)
-    workbook.properties.title = f"{_ACCOUNT_SLOT} handoff questionnaire {_TRANSITION_SLOT}"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
-def _style_header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
-    sheet.append(list(headers))
-    for cell in sheet[1]:
-        cell.font = _HEADER_FONT
-        cell.fill = _HEADER_FILL
-        cell.alignment = _WRAP
-    sheet.freeze_panes = "A2"
-
-
-def _fill_questionnaire(sheet: Worksheet) -> None:
-    _style_header(sheet, _QUESTIONNAIRE_HEADERS)
-    for section in SECTIONS:
-        guidance = "\n".join(
-            [section.prompt, *(f"• {q}" for q in section.questions), f"Example: {section.example}"]
-        )
-        topic = f"{section.title} (required)" if section.required else section.title
-        sheet.append([section.number, topic, guidance, None])
-        row = sheet.max_row
-        for cell in sheet[row]:
-            cell.alignment = _WRAP
-        sheet.cell(row=row, column=4).fill = _ANSWER_FILL
-        sheet.row_dimensions[row].height = 110
-    for column, width in zip("ABCD", (9, 22, 60, 80), strict=True):
-        sheet.column_dimensions[column].width = width
-
-
-def _fill_contacts(sheet: Worksheet) -> None:
-    _style_header(sheet, _CONTACT_HEADERS)
-    for column, width in zip("ABCDEF", (24, 26, 30, 20, 14, 50), strict=True):
-        sheet.column_dimensions[column].width = width
-    roles = ",".join(role.value for role in ContactRole)
-    role_choice = DataValidation(type="list", formula1=f'"{roles}"', allow_blank=True)
-    role_choice.error = "Please pick one of the roles in the list."
-    yes_no = DataValidation(type="list", formula1='"Yes,No"', allow_blank=True)
-    sheet.add_data_validation(role_choice)
-    sheet.add_data_validation(yes_no)
-    role_choice.add(f"D2:D{CONTACT_ROWS + 1}")
-    yes_no.add(f"E2:E{CONTACT_ROWS + 1}")
-    for row in range(2, CONTACT_ROWS + 2):
-        sheet.cell(row=row, column=6).alignment = _WRAP
-
-
-def _add_meta(workbook: Workbook, account: str, transition_id: str) -> None:
-    meta = workbook.create_sheet(META_SHEET)
-    meta.append(["transition_id", transition_id])
-    meta.append(["form_version", FORM_VERSION])
-    meta.append(["account", account])
-    meta.sheet_state = "hidden"
-    workbook.defined_names["mailer_transition_id"] = DefinedName(
-        "mailer_transition_id", attr_text=f"'{META_SHEET}'!$B$1"
-    )
-    workbook.defined_names["mailer_form_version"] = DefinedName(
-        "mailer_form_version", attr_text=f"'{META_SHEET}'!$B$2"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
