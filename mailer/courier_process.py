@@ -17,6 +17,7 @@ after a `kill -9` no orphan sends a mail the restarted service sends again.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import threading
@@ -218,6 +219,7 @@ def courier_main(recipe: CourierRecipe, pipe: Connection) -> None:
         pipe.send(("told", done))
 
     pokes = _Pokes(pipe)
+    gc.freeze()  # what the courier keeps for its life stays out of the collector's walks
     try:
         while True:
             serving = pokes.wait(IDLE_LOOK_SECONDS)
