@@ -7,6 +7,7 @@ them, on loopback. The product always runs as its own process (`mailer run` or `
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import json
 import os
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from mailservers import AcceptedEnvelope, MailServers, find_dovecot  # noqa: E402
 
+import mailer  # noqa: E402
 from mailer.config.settings import SHIPPED_DEFAULTS  # noqa: E402
 
 ADDRESS = "transitions@example.com"
@@ -72,6 +74,17 @@ class MailKinds:
                 return
             except sqlite3.Error:
                 time.sleep(0.05)
+
+
+def compile_bytecode() -> None:
+    """Byte-compile the product and the floor, as pip does when it installs a package. A
+    checkout's editable install has no bytecode of its own, and where PYTHONDONTWRITEBYTECODE
+    is set (as on the machine these figures come from) every start compiled the product's
+    hundred modules from source again: 0.1 to 0.2 s more before the first message (median of
+    eight starts in turn, 0.76 against 0.67 s), which is not what an installed assistant
+    does. Only missing or outdated files are written."""
+    for package in (Path(mailer.__file__).parent, Path(__file__).parent):
+        compileall.compile_dir(package, quiet=1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # `python benchmarks/run.py` works as well as `-m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.cases import BENCHMARKS, FULL, ISSUE, NEEDS_SERVERS, QUICK, Lab, Row, Sizes
-from benchmarks.harness import MailServers, running_servers, scratch_dir
+from benchmarks.harness import MailServers, compile_bytecode, running_servers, scratch_dir
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -132,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     about = machine()
     profile_dir = args.profile.resolve() if args.profile else None
     sizes = choose_sizes(quick=args.quick, issue_sizes=args.issue_sizes, scale=args.scale)
+    compile_bytecode()
     rows, work = run(names, sizes, keep=args.keep, profile_dir=profile_dir)
     print(table(rows, about))
     args.output.write_text(json.dumps(results(rows, about, quick=args.quick), indent=2) + "\n")
