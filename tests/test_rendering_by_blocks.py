@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mailer.config.settings import SHIPPED_DEFAULTS
 from mailer.demo import run_demo
 from mailer.mail.plain_text import html_to_text
-from mailer.mail.render import RenderedEmail, Renderer
+from mailer.mail.render import HtmlFragment, RenderedEmail, Renderer
 
 
 @pytest.fixture
@@ -105,3 +105,26 @@ def test_values_typed_by_people_read_as_the_whole_page(value: str) -> None:
         mail = renderer.render("edited_message", context=context)
         assert mail.text == html_to_text(mail.body_html)
         assert value.split()[0].strip("<>/p") in mail.text
+
+
+@settings(max_examples=60, deadline=None)
+@given(mails=st.lists(st.tuples(TYPED, TYPED), min_size=2, max_size=4))
+def test_a_block_kept_from_one_mail_never_brings_its_values_into_the_next(
+        every_place: Renderer, mails: list[tuple[str, str]]) -> None:
+    """Blocks with values are kept by the values they hold; each mail in a row still comes
+    out exactly as a renderer that never saw the others makes it."""
+    for a, b in [*mails, *mails]:
+        context = {"a": a, "b": b}
+        fresh = Renderer(every_place.directory).render("every_place", context=context)
+        assert every_place.render("every_place", context=context) == fresh
+
+
+def test_a_drafts_html_and_the_same_characters_typed_by_a_person_stay_apart(
+        every_place: Renderer) -> None:
+    typed = "<b>Thanks</b>"
+    as_text = every_place.render("every_place", context={"a": typed, "b": "x"})
+    as_draft = every_place.render("every_place", context={"a": HtmlFragment(typed), "b": "x"})
+    again = every_place.render("every_place", context={"a": typed, "b": "x"})
+    assert "&lt;b&gt;Thanks&lt;/b&gt;" in as_text.body_html
+    assert "<b>Thanks</b>" in as_draft.body_html
+    assert again == as_text
