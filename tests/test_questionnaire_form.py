@@ -187,3 +187,15 @@ def test_the_service_answers_without_loading_the_spreadsheet_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_each_form_is_the_shipped_one_with_the_account_and_id_filled_in() -> None:
+    shipped = zipfile.ZipFile(FORM_TEMPLATE)
+    sent = zipfile.ZipFile(io.BytesIO(build_form("Acme & Sons <EU>", "TR-0042")))
+    assert sent.testzip() is None
+    assert sent.namelist() == shipped.namelist()
+    changed = {name for name in sent.namelist() if sent.read(name) != shipped.read(name)}
+    assert changed == {"docProps/core.xml", "xl/worksheets/sheet3.xml"}
+    assert b"Acme &amp; Sons &lt;EU&gt;" in sent.read("docProps/core.xml")
+    assert b"TR-0042" in sent.read("xl/worksheets/sheet3.xml")
+    assert not [name for name in sent.namelist() if b"-slot-7f3a" in sent.read(name)]

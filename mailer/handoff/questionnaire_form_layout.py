@@ -71,10 +71,13 @@ def form_template() -> bytes:
 
 
 def _with_fixed_part_dates(workbook: bytes) -> bytes:
+    """The same parts, each dated `_PART_DATE`, the two with slots last: `build_form` adds
+    those to a zip of the others, made once, so every copy has the shipped file's order."""
     source = zipfile.ZipFile(io.BytesIO(workbook))
     fixed = io.BytesIO()
     with zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as archive:
-        for item in source.infolist():
+        for item in sorted(source.infolist(),
+                           key=lambda part: b"-slot-7f3a" in source.read(part.filename)):
             part = zipfile.ZipInfo(item.filename, date_time=_PART_DATE)
             part.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(part, source.read(item.filename))
