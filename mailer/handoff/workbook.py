@@ -30,7 +30,7 @@ from openpyxl.styles.differential import DifferentialStyleList
 from openpyxl.styles.named_styles import NamedStyleList
 from openpyxl.styles.stylesheet import write_stylesheet
 from openpyxl.styles.table import TableStyleList
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.utils.datetime import to_excel
 from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.workbook._writer import WorkbookWriter
@@ -693,10 +693,12 @@ class _PackageWriter(WorkbookWriter):
     openpyxl, between the XML that comes before and after them."""
 
     def write(self) -> bytes:
-        self.write_names()
-        if not self.package.definedNames.definedName:
-            return super().write()
-        names = tostring(self.package.definedNames.to_tree())
+        names = _sheet_names_xml(self.wb)
+        if names is None:  # names of another kind: openpyxl writes them
+            self.write_names()
+            if not self.package.definedNames.definedName:
+                return super().write()
+            names = tostring(self.package.definedNames.to_tree())
         around = _package_part(("workbook", *self._shape), self._workbook_around_names)
         return around.replace(b"\0", names, 1)
 
@@ -733,6 +735,28 @@ class _PackageWriter(WorkbookWriter):
         if not found:
             raise AssertionError("openpyxl wrote the defined names other than on their own")
         return before + b"\0" + after
+
+
+def _sheet_names_xml(wb: Workbook) -> bytes | None:
+    """``<definedNames>`` as openpyxl's `write_names` writes it for a workbook whose only
+    names are its sheets' filter ranges and print titles, as a handoff workbook's are (a
+    tenth of building one, through openpyxl's objects); None for any other workbook."""
+    sheets = wb.worksheets
+    if wb.defined_names or any(ws.defined_names or ws.print_area for ws in sheets):
+        return None
+    names: list[str] = []
+    for index, ws in enumerate(sheets):
+        if ws.auto_filter:
+            where = f"{quote_sheetname(ws.title)}!{ws.auto_filter}".translate(_TEXT_ESCAPES)
+            names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{index}" '
+                         f'hidden="1">{where}</definedName>')
+        if ws.print_titles:
+            titles = ws.print_titles.translate(_TEXT_ESCAPES)
+            names.append(f'<definedName name="_xlnm.Print_Titles" localSheetId="{index}">'
+                         f"{titles}</definedName>")
+    if not names:
+        return None
+    return f"<definedNames>{''.join(names)}</definedNames>".encode("ascii", "xmlcharrefreplace")
 
 
 # The stylesheets written so far in this process, by what each was written from. Keys hold
