@@ -78,14 +78,16 @@ def build_combined_form(accounts: Sequence[FormAccount]) -> bytes:
 
 
 def _fill_sheet(sheet: Worksheet, account: FormAccount) -> None:
-    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.styles import Alignment, Font, PatternFill  # as in `build_combined_form`
 
     wrap = Alignment(wrap_text=True, vertical="top")
     answer_fill = PatternFill("solid", fgColor="FFF2CC")
+    header_font, header_fill = Font(bold=True, color="FFFFFF"), PatternFill(
+        "solid", fgColor="305496")
     sheet.append(list(HEADERS))
     for cell in sheet[1]:
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="305496")
+        cell.font = header_font
+        cell.fill = header_fill
         cell.alignment = wrap
     sheet.freeze_panes = "A2"
     for section in SECTIONS:

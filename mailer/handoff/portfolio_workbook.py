@@ -13,7 +13,7 @@ import functools
 import io
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from mailer.handoff.cell_text import put_text
 from mailer.handoff.digest import Digest
@@ -48,8 +48,6 @@ DUE_COLUMNS: tuple[tuple[str, float], ...] = (
 )
 NO_WORKBOOK = "not sent yet"
 
-_HEADER_FILL_COLOR = "1F4E79"
-_RISK_FILL_COLOR = "FCE4D6"
 _DATE_FORMAT = "yyyy-mm-dd"
 _DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 
@@ -57,15 +55,27 @@ Cell = str | int | date | datetime | None
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment
+    from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.worksheet import Worksheet
 
 
-@functools.cache
-def _wrap() -> Alignment:
-    from openpyxl.styles import Alignment
+class _Styles(NamedTuple):
+    header_font: Font
+    header_fill: PatternFill
+    risk_fill: PatternFill
+    wrap: Alignment
 
-    return Alignment(wrap_text=True, vertical="top")
+
+@functools.cache
+def _styles() -> _Styles:
+    """The portfolio's formats, made when the first portfolio is written: openpyxl is
+    imported then, not when the service starts (a tenth of a second sooner without it)."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    return _Styles(header_font=Font(bold=True, color="FFFFFF"),
+                   header_fill=PatternFill("solid", fgColor="1F4E79"),
+                   risk_fill=PatternFill("solid", fgColor="FCE4D6"),
+                   wrap=Alignment(wrap_text=True, vertical="top"))
 
 
 def portfolio_filename(digest: Digest) -> str:
@@ -73,9 +83,7 @@ def portfolio_filename(digest: Digest) -> str:
 
 
 def build_portfolio(digest: Digest) -> bytes:
-    # openpyxl is imported here, when the weekly digest is written: the service starts a
-    # tenth of a second sooner without it.
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # here, as for `_styles`
 
     workbook = Workbook()
     first = workbook.active
@@ -114,26 +122,23 @@ def _transitions(workbook: Workbook, digest: Digest) -> None:
             for r in digest.rows]
     sheet = _table(workbook, TRANSITIONS_SHEET, TRANSITION_COLUMNS, rows)
     flags_column = [name for name, _ in TRANSITION_COLUMNS].index("Risk flags") + 1
-    from openpyxl.styles import PatternFill
-
-    risk_fill = PatternFill("solid", fgColor=_RISK_FILL_COLOR)
     for index, row in enumerate(digest.rows, start=2):
         if row.risk_flags:
-            sheet.cell(row=index, column=flags_column).fill = risk_fill
+            sheet.cell(row=index, column=flags_column).fill = _styles().risk_fill
 
 
 def _table(workbook: Workbook, title: str, columns: Sequence[tuple[str, float]],
            rows: Sequence[Sequence[Cell]]) -> Worksheet:
     """A sheet with a styled, frozen header row, a filter over all rows and set widths."""
-    from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    styles = _styles()
     sheet = workbook.create_sheet(title)
     for number, (name, width) in enumerate(columns, start=1):
         cell = sheet.cell(row=1, column=number, value=name)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor=_HEADER_FILL_COLOR)
-        cell.alignment = _wrap()
+        cell.font = styles.header_font
+        cell.fill = styles.header_fill
+        cell.alignment = styles.wrap
         sheet.column_dimensions[get_column_letter(number)].width = width
     for row_number, values in enumerate(rows, start=2):
         for column, value in enumerate(values, start=1):
@@ -152,7 +157,7 @@ def _table(workbook: Workbook, title: str, columns: Sequence[tuple[str, float]],
 
 def _write(sheet: Worksheet, row: int, column: int, value: Cell) -> None:
     cell = sheet.cell(row=row, column=column)
-    cell.alignment = _wrap()
+    cell.alignment = _styles().wrap
     if isinstance(value, str):
         put_text(cell, value)
     elif isinstance(value, datetime):
