@@ -112,11 +112,12 @@ def _fill_stand_ins(html: str, values: list[str]) -> str:
         if isinstance(value, HtmlFragment):
             return str(value)
         at = match.start()
-        if html.rfind("<pre", 0, at) > html.rfind("</pre>", 0, at):
+        if has_pre and html.rfind("<pre", 0, at) > html.rfind("</pre>", 0, at):
             return html_escape(value, quote=True)  # a block to copy keeps its lines
         return "<br>\n<br>\n".join(_paragraphs_html(value))
 
     html = _WHOLE_PARAGRAPH.sub(whole_paragraph, html)
+    has_pre = "<pre" in html  # most blocks have no copy block to look back for
     return _STAND_IN_RE.sub(inline, html)
 
 
