@@ -176,7 +176,8 @@ class Renderer:
                                   "lstrip_blocks": True}
         self._text_env = jinja2.Environment(autoescape=False, **common)  # noqa: S701
         self._html_env = jinja2.Environment(autoescape=True, finalize=_stand_in, **common)
-        self._layout_env = jinja2.Environment(autoescape=True, **common)
+        # Loaded once like the templates (`_parts`): no look at the file's time on every mail.
+        self._layout_env = jinja2.Environment(autoescape=True, auto_reload=False, **common)
         for env in (self._text_env, self._html_env, self._layout_env):
             env.filters["date"] = self._format_date
             env.filters["datetime"] = self._format_datetime
