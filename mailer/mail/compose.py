@@ -8,6 +8,7 @@ envelope sender so a bounce can be matched to the message that bounced.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import io
 import itertools
@@ -15,7 +16,6 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import encoders
 from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
@@ -188,22 +188,28 @@ def _boundaries(message_id: str) -> Iterator[str]:
 
 def _calendar_part(calendar: CalendarPart) -> MIMEBase:
     part = MIMEBase("text", "calendar", method=calendar.method, charset="UTF-8")
-    part.set_payload(calendar.data)
-    encoders.encode_base64(part)
+    _set_base64_payload(part, calendar.data)
     return part
 
 
 def _attachment_part(attachment: OutgoingAttachment) -> MIMEBase:
     maintype, _, subtype = attachment.content_type.partition("/")
     part = MIMEBase(maintype, subtype)
-    part.set_payload(attachment.payload)
-    encoders.encode_base64(part)
+    _set_base64_payload(part, attachment.payload)
     safe = safe_attachment_name(attachment.filename)
     filename: str | tuple[str, str, str] = safe
     if not safe.isascii():
         filename = ("utf-8", "", safe)  # RFC 2231
     part.add_header("Content-Disposition", "attachment", filename=filename)
     return part
+
+
+def _set_base64_payload(part: MIMEBase, data: bytes) -> None:
+    """What `email.encoders.encode_base64` writes, from the bytes at hand: given bytes,
+    `set_payload` keeps them as surrogate-escaped text and the encoder turns them back into
+    bytes, two passes that were a sixth of writing a workbook's mail."""
+    part.set_payload(base64.encodebytes(data).decode("ascii"))
+    part["Content-Transfer-Encoding"] = "base64"
 
 
 # Line breaks and other controls would end the header and start one of the sender's choosing;
