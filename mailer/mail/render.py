@@ -187,7 +187,8 @@ class Renderer:
         # fenced_code: a ``` block is a block to copy (the complete request), not inline code.
         self._markdown = markdown.Markdown(extensions=["tables", "sane_lists", "nl2br",
                                                        "fenced_code"])
-        self._compiled: dict[tuple[int, str], tuple[jinja2.Template, jinja2.Template]] = {}
+        self._subjects: dict[str, jinja2.Template] = {}
+        self._bodies: dict[str, jinja2.Template] = {}
         self._layout_checked = False
 
     def names(self) -> list[str]:
@@ -217,16 +218,26 @@ class Renderer:
                               "a template starts with a 'subject:' line and a '---' line",
                               "add e.g. 'subject: Hello {{ account }}' and '---' on top")
 
-    def _parts(self, env: jinja2.Environment, name: str) -> tuple[jinja2.Template, jinja2.Template]:
+    def _parts(self, name: str) -> tuple[str, str]:
         """The subject line and the body, compiled separately so a block tag at the end of
         the subject can never swallow the separator line."""
-        key = (id(env), name)
-        if key not in self._compiled:
-            source = env.loader.get_source(env, name + TEMPLATE_SUFFIX)[0]  # type: ignore[union-attr]
-            head, _, body = source.partition("\n---\n")
-            subject = head.split(":", 1)[1] if ":" in head else head
-            self._compiled[key] = (env.from_string(subject), env.from_string(body))
-        return self._compiled[key]
+        env = self._text_env
+        source = env.loader.get_source(env, name + TEMPLATE_SUFFIX)[0]  # type: ignore[union-attr]
+        head, _, body = source.partition("\n---\n")
+        return (head.split(":", 1)[1] if ":" in head else head), body
+
+    def _subject_template(self, name: str) -> jinja2.Template:
+        """The subject, as plain text. Each part is compiled only where it is used: the
+        body compiled for plain text as well was a third of a mail's first rendering."""
+        if name not in self._subjects:
+            self._subjects[name] = self._text_env.from_string(self._parts(name)[0])
+        return self._subjects[name]
+
+    def _body_template(self, name: str) -> jinja2.Template:
+        """The body, with HTML escaping and stand-ins for values (see `_body`)."""
+        if name not in self._bodies:
+            self._bodies[name] = self._html_env.from_string(self._parts(name)[1])
+        return self._bodies[name]
 
     def _body(self, source: str, values: list[str]) -> tuple[str, str]:
         """The HTML body and its plain text, from Markdown with stand-ins for values.
@@ -275,8 +286,8 @@ class Renderer:
         return text_blocks(html)
 
     def render(self, name: str, /, *, context: dict[str, Any]) -> RenderedEmail:
-        text_subject = self._parts(self._text_env, name)[0].render(context)
-        _, html_body = self._parts(self._html_env, name)
+        text_subject = self._subject_template(name).render(context)
+        html_body = self._body_template(name)
         values: list[str] = []
         body_html, text = self._body(html_body.render(context | {_VALUES: values}), values)
         subject = " ".join(text_subject.split())
