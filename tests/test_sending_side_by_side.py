@@ -201,7 +201,12 @@ def test_a_killed_courier_process_is_started_again_and_no_mail_is_lost_or_double
     try:
         os.kill(_courier_of(assistant), signal.SIGKILL)
         mail.send(_request(1), mail_from="dana@example.com", rcpt_to=[ADDRESS])
-        answers = mail.wait_for_messages("dana@example.com", 1, timeout=30)
+        try:
+            answers = mail.wait_for_messages("dana@example.com", 1, timeout=30)
+        except AssertionError as missing:  # once in a full CI-like run: say what the service did
+            raise AssertionError(f"{missing}\nchildren now: "
+                                 f"{spawned_children(assistant.process.pid)}\nservice log:\n"
+                                 f"{assistant.log_text()[-4000:]}") from None
         assert b"TR-0001 started" in answers[0]
         time.sleep(1)  # anything sent twice would have arrived by now
         assert len(mail.messages("dana@example.com")) == 1
