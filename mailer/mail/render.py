@@ -176,7 +176,8 @@ class Renderer:
                                   "lstrip_blocks": True}
         self._text_env = jinja2.Environment(autoescape=False, **common)  # noqa: S701
         self._html_env = jinja2.Environment(autoescape=True, finalize=_stand_in, **common)
-        # Loaded once like the templates (`_parts`): no look at the file's time on every mail.
+        # Loaded once, like the templates (`_body_template`): no look at the file's time on
+        # every mail.
         self._layout_env = jinja2.Environment(autoescape=True, auto_reload=False, **common)
         for env in (self._text_env, self._html_env, self._layout_env):
             env.filters["date"] = self._format_date
@@ -218,9 +219,9 @@ class Renderer:
                               "a template starts with a 'subject:' line and a '---' line",
                               "add e.g. 'subject: Hello {{ account }}' and '---' on top")
 
-    def _parts(self, name: str) -> tuple[str, str]:
-        """The subject line and the body, compiled separately so a block tag at the end of
-        the subject can never swallow the separator line."""
+    def _source_parts(self, name: str) -> tuple[str, str]:
+        """A template's subject line and body, as written. They are compiled apart, so that
+        a block tag at the end of the subject can never swallow the separator line."""
         env = self._text_env
         source = env.loader.get_source(env, name + TEMPLATE_SUFFIX)[0]  # type: ignore[union-attr]
         head, _, body = source.partition("\n---\n")
@@ -230,13 +231,13 @@ class Renderer:
         """The subject, as plain text. Each part is compiled only where it is used: the
         body compiled for plain text as well was a third of a mail's first rendering."""
         if name not in self._subjects:
-            self._subjects[name] = self._text_env.from_string(self._parts(name)[0])
+            self._subjects[name] = self._text_env.from_string(self._source_parts(name)[0])
         return self._subjects[name]
 
     def _body_template(self, name: str) -> jinja2.Template:
         """The body, with HTML escaping and stand-ins for values (see `_body`)."""
         if name not in self._bodies:
-            self._bodies[name] = self._html_env.from_string(self._parts(name)[1])
+            self._bodies[name] = self._html_env.from_string(self._source_parts(name)[1])
         return self._bodies[name]
 
     def _body(self, source: str, values: list[str]) -> tuple[str, str]:
