@@ -90,6 +90,7 @@ class AcceptedEnvelope:
     rcpt_tos: tuple[str, ...]
     data: bytes
     received_at: float
+    mail_options: tuple[str, ...] = ()  # as given on MAIL FROM (SIZE=...)
 
 
 # --------------------------------------------------------------------------------------------
@@ -693,7 +694,8 @@ class LmtpRelayHandler:
                     return failure
         finally:
             self.delivering -= 1
-        self.accepted.append(AcceptedEnvelope(mail_from, recipients, data, time.time()))
+        self.accepted.append(AcceptedEnvelope(mail_from, recipients, data, time.time(),
+                                              tuple(envelope.mail_options)))
         return "250 2.0.0 Message accepted for delivery"
 
     def _deliver(self, mail_from: str, recipient: str, data: bytes) -> str | None:

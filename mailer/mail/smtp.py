@@ -111,11 +111,11 @@ class SmtpSender:
         client = await self._take()
         try:
             try:
-                refused, _ = await client.sendmail(envelope_from, list(recipients), raw)
+                refused = await _transfer(client, envelope_from, recipients, raw)
             except aiosmtplib.SMTPServerDisconnected:  # it timed out while idle: once more
                 client.close()
                 client = await self._connect()
-                refused, _ = await client.sendmail(envelope_from, list(recipients), raw)
+                refused = await _transfer(client, envelope_from, recipients, raw)
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
             if _connection_still_good(exc):
                 self._idle.append(client)
@@ -126,7 +126,7 @@ class SmtpSender:
             client.close()
             raise
         self._idle.append(client)
-        return {address: f"{reply.code} {reply.message}" for address, reply in refused.items()}
+        return refused
 
     def sign_in(self) -> None:
         """Connect and sign in now (for `mailer check`); raises what a send would."""
@@ -138,6 +138,57 @@ class SmtpSender:
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run sending work on this sender's event loop (from the thread that owns it)."""
         return self._loop.run_until_complete(work)
+
+
+async def _transfer(client: aiosmtplib.SMTP, envelope_from: str, recipients: Sequence[str],
+                    raw: bytes) -> dict[str, str]:
+    """One mail over one connection, as aiosmtplib's `sendmail` sends it (MAIL with SIZE
+    where offered, RCPT for each recipient, DATA unless all were refused, RSET after a
+    refusal); returns the recipients refused (address -> reply). `sendmail` rewrote the
+    line ends of the whole mail only to count its size, before DATA rewrites them again,
+    and checked every address before MAIL and RCPT check each again: a sixth of the CPU a
+    mail took to send (500 us of 17 KB mail). The size is counted instead (`transmitted_size`)."""
+    if client.is_ehlo_or_helo_needed:
+        await _greet(client)
+    options = [f"SIZE={transmitted_size(raw)}"] if client.supports_extension("size") else []
+    refused: dict[str, str] = {}
+    try:
+        await client.mail(envelope_from, options=options)
+        errors = []
+        for address in recipients:
+            try:
+                await client.rcpt(address)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                errors.append(exc)
+                refused[address] = f"{exc.code} {exc.message}"
+        if len(errors) == len(recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(errors)
+        await client.data(raw)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        # The connection is used again: nothing of this mail may stay open on it.
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+            await client.rset()
+        raise
+    return refused
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, and HELO from a server that does not know it: what extensions it offers (SIZE)
+    is known before the first MAIL."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not client.is_connected:
+            raise
+        await client.helo()
+
+
+def transmitted_size(raw: bytes) -> int:
+    """The mail's size as DATA transmits it (RFC 1870): each line end a CRLF, and a CRLF at
+    the end. Counted, not rewritten: a mail's CRLF, bare LF and bare CR each count two."""
+    crlf = raw.count(b"\r\n")
+    size = len(raw) + (raw.count(b"\n") - crlf) + (raw.count(b"\r") - crlf)
+    return size if raw.endswith((b"\n", b"\r")) else size + 2
 
 
 def _connection_still_good(exc: Exception) -> bool:
