@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from assistant import (
     ADDRESS,
     Assistant,
@@ -69,8 +70,9 @@ def workbook_files(assistant: Assistant) -> list[str]:
     return sorted(p.name for p in (assistant.home / "var").rglob("*.xlsx"))
 
 
-def test_killed_after_the_job_was_recorded_the_workbook_goes_out_once(tmp_path):
-    assistant = answers_waiting(tmp_path)
+def killed_once_the_job_is_recorded(assistant: Assistant) -> bool:
+    """Start the service and kill it as soon as the reply's job is recorded; whether the
+    job was still waiting then (a stalled machine can let the worker finish it first)."""
     assistant.start()
     deadline = time.monotonic() + 60
     # The worker process is started with the first job, so the moment right after the
@@ -80,7 +82,16 @@ def test_killed_after_the_job_was_recorded_the_workbook_goes_out_once(tmp_path):
         assert time.monotonic() < deadline, assistant.log_text()[-3000:]
         time.sleep(0.002)
     assistant.stop(signal.SIGKILL)
-    assert count(assistant, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL") == 1
+    return count(assistant, "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL") == 1
+
+
+def test_killed_after_the_job_was_recorded_the_workbook_goes_out_once(tmp_path):
+    for attempt in range(5):
+        assistant = answers_waiting(tmp_path / f"attempt-{attempt}")
+        if killed_once_the_job_is_recorded(assistant):
+            break
+    else:
+        pytest.fail("the worker finished the job before the service was killed, five times")
     assert count(assistant, "SELECT COUNT(*) FROM outbound WHERE kind='workbook'") == 0
 
     assistant.run_once()  # the service is back
